@@ -1,0 +1,234 @@
+//! The archive's Arrow schema and the conversion of events into record batches.
+//!
+//! Columns are the stored fields in [`STORED_FIELDS`] order, named with `_` for `.`
+//! (`proc_name`, `fd_name`), followed by a few derived fields materialized for SQL
+//! convenience ([`MATERIALIZED`]: `proc_cmdline`, `proc_pname`, `fd_directory`, ...).
+//! The Arrow type of each column is derived from the field's Rust type, so the schema
+//! cannot drift from the model. Text-typed IPs keep SQL simple (`fd_sip = '1.2.3.4'`).
+//!
+//! ```
+//! use lanner_contract::{arrow::{schema, to_record_batch}, Event};
+//! let batch = to_record_batch(&[Event { proc_name: Some("bash".into()), ..Default::default() }]).unwrap();
+//! assert_eq!(batch.schema().field_with_name("proc_name").unwrap().name(), "proc_name");
+//! assert_eq!(batch.num_rows(), 1);
+//! assert_eq!(schema().fields().len(), batch.num_columns());
+//! ```
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::{Arc, LazyLock};
+
+use arrow_array::builder::{
+    BooleanBuilder, Int64Builder, ListBuilder, MapBuilder, StringBuilder,
+    TimestampNanosecondBuilder, UInt64Builder,
+};
+use arrow_array::{ArrayRef, RecordBatch};
+use arrow_schema::{ArrowError, Field, Schema, SchemaRef};
+
+use crate::field::FieldRef;
+use crate::model::{Event, Labels, STORED_FIELDS, StrList, U64List};
+use crate::value::{Timestamp, Value};
+
+/// Version of the archive schema, recorded in the schema (and Parquet) metadata.
+/// Bump it when columns are added; columns are only ever appended.
+pub const SCHEMA_VERSION: &str = "1";
+/// Metadata key holding [`SCHEMA_VERSION`].
+pub const SCHEMA_VERSION_KEY: &str = "lanner.schema_version";
+
+/// Derived fields stored as text columns too, for SQL convenience.
+pub const MATERIALIZED: &[&str] = &[
+    "proc.cmdline",
+    "proc.pname",
+    "proc.pexe",
+    "proc.pexepath",
+    "proc.pcmdline",
+    "fd.directory",
+    "fd.filename",
+    "fd.typechar",
+    "evt.res",
+];
+
+/// Column name of a Falco field name (`proc.name` → `proc_name`).
+pub fn column_name(field: &str) -> String {
+    field.replace('.', "_")
+}
+
+/// Builds an Arrow array from optional values of one Rust field type.
+pub(crate) trait ArrowField: Sized {
+    fn array<'a>(values: impl Iterator<Item = Option<&'a Self>>) -> ArrayRef
+    where
+        Self: 'a;
+}
+
+impl ArrowField for String {
+    fn array<'a>(values: impl Iterator<Item = Option<&'a Self>>) -> ArrayRef {
+        let mut b = StringBuilder::new();
+        for v in values {
+            b.append_option(v);
+        }
+        Arc::new(b.finish())
+    }
+}
+
+impl ArrowField for u64 {
+    fn array<'a>(values: impl Iterator<Item = Option<&'a Self>>) -> ArrayRef {
+        let mut b = UInt64Builder::new();
+        for v in values {
+            b.append_option(v.copied());
+        }
+        Arc::new(b.finish())
+    }
+}
+
+impl ArrowField for i64 {
+    fn array<'a>(values: impl Iterator<Item = Option<&'a Self>>) -> ArrayRef {
+        let mut b = Int64Builder::new();
+        for v in values {
+            b.append_option(v.copied());
+        }
+        Arc::new(b.finish())
+    }
+}
+
+impl ArrowField for bool {
+    fn array<'a>(values: impl Iterator<Item = Option<&'a Self>>) -> ArrayRef {
+        let mut b = BooleanBuilder::new();
+        for v in values {
+            b.append_option(v.copied());
+        }
+        Arc::new(b.finish())
+    }
+}
+
+impl ArrowField for Timestamp {
+    fn array<'a>(values: impl Iterator<Item = Option<&'a Self>>) -> ArrayRef {
+        let mut b = TimestampNanosecondBuilder::new().with_timezone("UTC");
+        for v in values {
+            b.append_option(v.map(|t| t.0));
+        }
+        Arc::new(b.finish())
+    }
+}
+
+impl ArrowField for IpAddr {
+    fn array<'a>(values: impl Iterator<Item = Option<&'a Self>>) -> ArrayRef {
+        let mut b = StringBuilder::new();
+        let mut text = String::new();
+        for v in values {
+            match v {
+                Some(ip) => {
+                    use std::fmt::Write;
+                    text.clear();
+                    let _ = write!(text, "{ip}");
+                    b.append_value(&text);
+                }
+                None => b.append_null(),
+            }
+        }
+        Arc::new(b.finish())
+    }
+}
+
+impl ArrowField for StrList {
+    fn array<'a>(values: impl Iterator<Item = Option<&'a Self>>) -> ArrayRef {
+        let mut b = ListBuilder::new(StringBuilder::new());
+        for v in values {
+            match v {
+                Some(list) => {
+                    for s in list {
+                        b.values().append_value(s);
+                    }
+                    b.append(true);
+                }
+                None => b.append(false),
+            }
+        }
+        Arc::new(b.finish())
+    }
+}
+
+impl ArrowField for U64List {
+    fn array<'a>(values: impl Iterator<Item = Option<&'a Self>>) -> ArrayRef {
+        let mut b = ListBuilder::new(UInt64Builder::new());
+        for v in values {
+            match v {
+                Some(list) => {
+                    b.values().append_slice(list);
+                    b.append(true);
+                }
+                None => b.append(false),
+            }
+        }
+        Arc::new(b.finish())
+    }
+}
+
+impl ArrowField for Labels {
+    fn array<'a>(values: impl Iterator<Item = Option<&'a Self>>) -> ArrayRef {
+        let mut b = MapBuilder::new(None, StringBuilder::new(), StringBuilder::new());
+        for v in values {
+            match v {
+                Some(map) => {
+                    for (k, val) in map {
+                        b.keys().append_value(k);
+                        b.values().append_value(val);
+                    }
+                    // Appending an entry cannot fail: keys and values have equal length.
+                    let _ = b.append(true);
+                }
+                None => {
+                    let _ = b.append(false);
+                }
+            }
+        }
+        Arc::new(b.finish())
+    }
+}
+
+fn materialized_array(events: &[Event], field: &FieldRef) -> ArrayRef {
+    let mut b = StringBuilder::new();
+    for ev in events {
+        match ev.get(field) {
+            Some(Value::Str(s)) => b.append_value(s),
+            Some(other) => b.append_value(other.to_string()),
+            None => b.append_null(),
+        }
+    }
+    Arc::new(b.finish())
+}
+
+static MATERIALIZED_REFS: LazyLock<Vec<FieldRef>> = LazyLock::new(|| {
+    MATERIALIZED
+        .iter()
+        .filter_map(|name| FieldRef::parse(name).ok())
+        .collect()
+});
+
+static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
+    // The types come from the builders themselves: build an empty batch.
+    let arrays = Event::stored_arrays(&[]);
+    let mut fields: Vec<Field> = STORED_FIELDS
+        .iter()
+        .zip(&arrays)
+        .map(|(f, a)| Field::new(f.column, a.data_type().clone(), true))
+        .collect();
+    for name in MATERIALIZED {
+        fields.push(Field::new(column_name(name), arrow_schema::DataType::Utf8, true));
+    }
+    let metadata = HashMap::from([(SCHEMA_VERSION_KEY.to_owned(), SCHEMA_VERSION.to_owned())]);
+    Arc::new(Schema::new_with_metadata(fields, metadata))
+});
+
+/// The archive schema of the `events` table.
+pub fn schema() -> SchemaRef {
+    SCHEMA.clone()
+}
+
+/// Converts events into one record batch with [`schema`].
+pub fn to_record_batch(events: &[Event]) -> Result<RecordBatch, ArrowError> {
+    let mut columns = Event::stored_arrays(events);
+    for r in MATERIALIZED_REFS.iter() {
+        columns.push(materialized_array(events, r));
+    }
+    RecordBatch::try_new(schema(), columns)
+}

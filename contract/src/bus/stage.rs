@@ -1,0 +1,259 @@
+//! The loop every transforming stage runs: pull a batch from a durable consumer, decode,
+//! dead-letter what does not decode, process, publish, and ack the inputs only after
+//! JetStream acked every output.
+//!
+//! At-least-once: if processing or publishing fails, the inputs are nak'ed and come back;
+//! outputs carry deterministic `Nats-Msg-Id`s so the redelivered copy is de-duplicated.
+//! A message that keeps failing is dead-lettered after `max_deliver - 1` attempts instead
+//! of being dropped by JetStream. On shutdown the batch in flight is finished (published
+//! and acked) before [`run_stage`] returns.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use anyhow::Context as _;
+use async_nats::HeaderMap;
+use async_nats::jetstream::{self, AckKind, consumer::pull};
+use futures::StreamExt;
+
+use super::dlq::dead_letter;
+use super::publish::{Outgoing, publish_all};
+use super::shutdown::Shutdown;
+
+/// Where a stage reads from and how.
+#[derive(Clone, Debug)]
+pub struct StageConfig {
+    /// Stage name: used for the DLQ subject (`lanner.dlq.<stage>`) and logs.
+    pub stage: String,
+    /// Input stream name.
+    pub stream: String,
+    /// Durable consumer name, shared by all replicas of the stage.
+    pub durable: String,
+    /// Subject filter of the consumer (`lanner.raw.node1`, `lanner.events.>`).
+    pub filter_subject: String,
+    /// Most messages handed to [`Stage::process`] at once.
+    pub batch_max: usize,
+    /// How long JetStream waits for an ack before redelivering.
+    pub ack_wait: Duration,
+    /// Most unacknowledged messages outstanding per consumer.
+    pub max_ack_pending: i64,
+    /// Deliveries before a failing message is dead-lettered.
+    pub max_deliver: i64,
+}
+
+impl StageConfig {
+    /// Defaults suited to batches of events.
+    pub fn new(stage: &str, stream: &str, durable: &str, filter_subject: &str) -> Self {
+        StageConfig {
+            stage: stage.to_owned(),
+            stream: stream.to_owned(),
+            durable: durable.to_owned(),
+            filter_subject: filter_subject.to_owned(),
+            batch_max: 64,
+            ack_wait: Duration::from_secs(30),
+            max_ack_pending: 1024,
+            max_deliver: 10,
+        }
+    }
+}
+
+/// One decoded input message.
+#[derive(Debug)]
+pub struct Delivery<T> {
+    /// Subject it was published on.
+    pub subject: String,
+    /// Its sequence in the input stream (stable across redeliveries).
+    pub stream_seq: u64,
+    /// The decoded value.
+    pub value: T,
+}
+
+/// A transforming stage.
+pub trait Stage: Send {
+    /// What one input message decodes to.
+    type Input: Send;
+
+    /// Decodes one message; an `Err` carries the reason it goes to the DLQ.
+    fn decode(
+        &mut self,
+        subject: &str,
+        headers: Option<&HeaderMap>,
+        payload: &[u8],
+    ) -> Result<Self::Input, String>;
+
+    /// Turns a batch of inputs into the messages to publish. An `Err` naks the batch.
+    fn process(
+        &mut self,
+        batch: Vec<Delivery<Self::Input>>,
+    ) -> impl Future<Output = anyhow::Result<Vec<Outgoing>>> + Send;
+}
+
+/// Counters a stage exposes as metrics.
+#[derive(Debug, Default)]
+pub struct StageStats {
+    /// Messages received from the input.
+    pub received: AtomicU64,
+    /// Messages sent to the DLQ.
+    pub dead_lettered: AtomicU64,
+    /// Messages published (stored by JetStream).
+    pub published: AtomicU64,
+    /// Published messages JetStream recognised as duplicates.
+    pub duplicates: AtomicU64,
+    /// Input messages acked.
+    pub acked: AtomicU64,
+    /// Batches that failed (processing or publishing) and were nak'ed.
+    pub failed_batches: AtomicU64,
+}
+
+impl StageStats {
+    fn add(counter: &AtomicU64, n: u64) {
+        counter.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Current value of a counter.
+    pub fn get(counter: &AtomicU64) -> u64 {
+        counter.load(Ordering::Relaxed)
+    }
+}
+
+/// Opens (creating if needed) the durable pull consumer a stage reads from.
+pub async fn open_consumer(
+    js: &jetstream::Context,
+    cfg: &StageConfig,
+) -> anyhow::Result<jetstream::consumer::Consumer<pull::Config>> {
+    let stream = js
+        .get_stream(&cfg.stream)
+        .await
+        .with_context(|| format!("opening stream {}", cfg.stream))?;
+    stream
+        .get_or_create_consumer(
+            &cfg.durable,
+            pull::Config {
+                durable_name: Some(cfg.durable.clone()),
+                filter_subject: cfg.filter_subject.clone(),
+                ack_policy: jetstream::consumer::AckPolicy::Explicit,
+                ack_wait: cfg.ack_wait,
+                max_ack_pending: cfg.max_ack_pending,
+                max_deliver: cfg.max_deliver,
+                ..Default::default()
+            },
+        )
+        .await
+        .with_context(|| format!("opening consumer {} on {}", cfg.durable, cfg.stream))
+}
+
+/// Runs the stage until `shutdown` is set (finishing the batch in flight) or the
+/// consumer's message stream ends.
+pub async fn run_stage<S: Stage>(
+    js: jetstream::Context,
+    cfg: StageConfig,
+    mut stage: S,
+    shutdown: Shutdown,
+    stats: Arc<StageStats>,
+) -> anyhow::Result<()> {
+    let consumer = open_consumer(&js, &cfg).await?;
+    let messages = consumer
+        .stream()
+        .max_messages_per_batch(cfg.batch_max)
+        .heartbeat(Duration::from_secs(5))
+        .expires(Duration::from_secs(30))
+        .messages()
+        .await
+        .context("starting to pull messages")?;
+    let mut chunks = messages.ready_chunks(cfg.batch_max.max(1));
+    tracing::info!(stage = %cfg.stage, stream = %cfg.stream, durable = %cfg.durable, filter = %cfg.filter_subject, "consuming");
+    loop {
+        let chunk = tokio::select! {
+            biased;
+            _ = shutdown.wait() => break,
+            c = chunks.next() => c,
+        };
+        let Some(chunk) = chunk else {
+            tracing::warn!(stage = %cfg.stage, "message stream ended");
+            break;
+        };
+        handle_chunk(&js, &cfg, &mut stage, &stats, chunk).await?;
+    }
+    tracing::info!(stage = %cfg.stage, "stopped after finishing the batch in flight");
+    Ok(())
+}
+
+type PullItem = Result<jetstream::Message, async_nats::error::Error<pull::MessagesErrorKind>>;
+
+async fn handle_chunk<S: Stage>(
+    js: &jetstream::Context,
+    cfg: &StageConfig,
+    stage: &mut S,
+    stats: &StageStats,
+    chunk: Vec<PullItem>,
+) -> anyhow::Result<()> {
+    let mut good = Vec::with_capacity(chunk.len());
+    let mut held = Vec::with_capacity(chunk.len());
+    for item in chunk {
+        let msg = match item {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::warn!(stage = %cfg.stage, error = %e, "pull error");
+                continue;
+            }
+        };
+        StageStats::add(&stats.received, 1);
+        let (seq, delivered) = msg
+            .info()
+            .map(|i| (i.stream_sequence, i.delivered))
+            .unwrap_or((0, 1));
+        match stage.decode(msg.subject.as_str(), msg.headers.as_ref(), &msg.payload) {
+            Ok(value) => {
+                good.push(Delivery { subject: msg.subject.to_string(), stream_seq: seq, value });
+                held.push((msg, seq, delivered));
+            }
+            Err(reason) => {
+                tracing::warn!(stage = %cfg.stage, subject = %msg.subject, seq, %reason, "undecodable message sent to the DLQ");
+                dead_letter(js, &cfg.stage, msg.subject.as_str(), seq, msg.payload.clone(), &reason).await?;
+                ack(&msg).await;
+                StageStats::add(&stats.dead_lettered, 1);
+                StageStats::add(&stats.acked, 1);
+            }
+        }
+    }
+    if held.is_empty() {
+        return Ok(());
+    }
+    let result = match stage.process(good).await {
+        Ok(outs) => publish_all(js, outs).await,
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(report) => {
+            StageStats::add(&stats.published, report.stored);
+            StageStats::add(&stats.duplicates, report.duplicates);
+            for (msg, _, _) in &held {
+                ack(msg).await;
+            }
+            StageStats::add(&stats.acked, held.len() as u64);
+        }
+        Err(e) => {
+            StageStats::add(&stats.failed_batches, 1);
+            tracing::warn!(stage = %cfg.stage, error = format!("{e:#}"), "batch failed; inputs will be redelivered");
+            for (msg, seq, delivered) in held {
+                if delivered >= cfg.max_deliver - 1 {
+                    let reason = format!("processing failed {delivered} times: {e:#}");
+                    dead_letter(js, &cfg.stage, msg.subject.as_str(), seq, msg.payload.clone(), &reason).await?;
+                    ack(&msg).await;
+                    StageStats::add(&stats.dead_lettered, 1);
+                } else {
+                    let _ = msg.ack_with(AckKind::Nak(Some(Duration::from_millis(500)))).await;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn ack(msg: &jetstream::Message) {
+    if let Err(e) = msg.ack().await {
+        tracing::warn!(error = %e, "ack failed; the message will be redelivered and de-duplicated");
+    }
+}

@@ -1,0 +1,181 @@
+//! The versioned binary wire codec for event batches (see `docs/wire-format.md`).
+//!
+//! A batch is a header (magic `LNRB`, format version, flags, the writer's field list
+//! as kinds, event count) followed by the events: for each, a presence bitmap over the
+//! writer's fields, then the present values in field order. Carrying the writer's kinds
+//! lets a reader skip fields newer than itself and read batches from older writers.
+//!
+//! ```
+//! use lanner_contract::{codec, Event};
+//! let ev = Event { evt_type: Some("openat".into()), fd_name: Some("/etc/shadow".into()), ..Default::default() };
+//! let bytes = codec::encode_batch(std::slice::from_ref(&ev));
+//! assert_eq!(codec::decode_batch(&bytes).unwrap(), vec![ev]);
+//! assert!(codec::decode_batch(&bytes[..bytes.len() - 1]).is_err());
+//! ```
+
+use crate::model::{Event, STORED_FIELDS};
+use crate::value::Kind;
+use crate::wire::{Reader, Writer};
+
+/// First bytes of every batch.
+pub const MAGIC: &[u8; 4] = b"LNRB";
+/// Version of the batch format this crate writes.
+pub const WIRE_VERSION: u8 = 1;
+/// Largest batch a reader accepts.
+pub const MAX_BATCH_BYTES: usize = 64 << 20;
+
+/// Why a batch could not be decoded.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum CodecError {
+    /// The input does not start with [`MAGIC`].
+    #[error("not a lanner event batch (bad magic)")]
+    BadMagic,
+    /// A format version this reader does not know.
+    #[error("unsupported batch format version {0} (this reader knows {WIRE_VERSION})")]
+    UnsupportedVersion(u8),
+    /// Flags this reader does not know.
+    #[error("unsupported batch flags {0:#04x}")]
+    UnsupportedFlags(u8),
+    /// The input is larger than [`MAX_BATCH_BYTES`].
+    #[error("batch of {0} bytes exceeds the limit of {MAX_BATCH_BYTES}")]
+    TooLarge(usize),
+    /// The input ended inside a value.
+    #[error("truncated at byte {at}")]
+    Truncated {
+        /// Byte offset.
+        at: usize,
+    },
+    /// A malformed value.
+    #[error("invalid input at byte {at}: {what}")]
+    Invalid {
+        /// Byte offset.
+        at: usize,
+        /// What was wrong.
+        what: &'static str,
+    },
+    /// The writer declares a field with another kind than this reader's.
+    #[error("field {field} has kind {found:?} in the batch but {expected:?} here")]
+    SchemaMismatch {
+        /// Falco name of the field.
+        field: &'static str,
+        /// Kind in the batch.
+        found: Kind,
+        /// Kind here.
+        expected: Kind,
+    },
+    /// Bytes left after the last event.
+    #[error("{0} trailing bytes after the last event")]
+    TrailingBytes(usize),
+    /// An error inside one field.
+    #[error("field {field}: {source}")]
+    Field {
+        /// Falco name of the field.
+        field: &'static str,
+        /// The underlying error.
+        source: Box<CodecError>,
+    },
+}
+
+impl CodecError {
+    pub(crate) fn in_field(self, field: &'static str) -> CodecError {
+        CodecError::Field { field, source: Box::new(self) }
+    }
+}
+
+fn kind_code(kind: Kind) -> u8 {
+    match kind {
+        Kind::Str => 1,
+        Kind::U64 => 2,
+        Kind::I64 => 3,
+        Kind::Bool => 4,
+        Kind::Ts => 5,
+        Kind::Ip => 6,
+        Kind::StrList => 7,
+        Kind::U64List => 8,
+        Kind::Map => 9,
+    }
+}
+
+fn kind_from_code(code: u8, at: usize) -> Result<Kind, CodecError> {
+    Ok(match code {
+        1 => Kind::Str,
+        2 => Kind::U64,
+        3 => Kind::I64,
+        4 => Kind::Bool,
+        5 => Kind::Ts,
+        6 => Kind::Ip,
+        7 => Kind::StrList,
+        8 => Kind::U64List,
+        9 => Kind::Map,
+        _ => return Err(CodecError::Invalid { at, what: "unknown field kind" }),
+    })
+}
+
+/// Encodes a batch of events.
+pub fn encode_batch(events: &[Event]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(64 + events.len() * 256);
+    encode_batch_into(events, &mut out);
+    out
+}
+
+/// Encodes a batch of events, appending to `out` (reuse its allocation on hot paths).
+pub fn encode_batch_into(events: &[Event], out: &mut Vec<u8>) {
+    let mut w = Writer { buf: std::mem::take(out) };
+    w.buf.extend_from_slice(MAGIC);
+    w.u8(WIRE_VERSION);
+    w.u8(0);
+    w.varint(STORED_FIELDS.len() as u64);
+    for f in STORED_FIELDS {
+        w.u8(kind_code(f.kind));
+    }
+    w.varint(events.len() as u64);
+    for ev in events {
+        ev.encode_fields(&mut w);
+    }
+    *out = w.buf;
+}
+
+/// Decodes a batch. Bounded: never panics, and allocates at most in proportion to the
+/// input's length.
+pub fn decode_batch(bytes: &[u8]) -> Result<Vec<Event>, CodecError> {
+    if bytes.len() > MAX_BATCH_BYTES {
+        return Err(CodecError::TooLarge(bytes.len()));
+    }
+    let mut r = Reader::new(bytes);
+    if r.take(4).map_err(|_| CodecError::BadMagic)? != MAGIC {
+        return Err(CodecError::BadMagic);
+    }
+    let version = r.u8()?;
+    if version != WIRE_VERSION {
+        return Err(CodecError::UnsupportedVersion(version));
+    }
+    let flags = r.u8()?;
+    if flags != 0 {
+        return Err(CodecError::UnsupportedFlags(flags));
+    }
+    let field_count = r.count(1)?;
+    let mut kinds = Vec::with_capacity(field_count);
+    for i in 0..field_count {
+        let at = r.position();
+        let kind = kind_from_code(r.u8()?, at)?;
+        if let Some(ours) = STORED_FIELDS.get(i)
+            && ours.kind != kind
+        {
+            return Err(CodecError::SchemaMismatch {
+                field: ours.name,
+                found: kind,
+                expected: ours.kind,
+            });
+        }
+        kinds.push(kind);
+    }
+    let event_count = r.count(field_count.div_ceil(8).max(1))?;
+    let mut events = Vec::with_capacity(event_count);
+    for _ in 0..event_count {
+        events.push(Event::decode_fields(&mut r, &kinds)?);
+    }
+    if r.remaining() != 0 {
+        return Err(CodecError::TrailingBytes(r.remaining()));
+    }
+    Ok(events)
+}

@@ -1,0 +1,440 @@
+//! The field accessor: resolve a Falco field name once, then read it from any event.
+//!
+//! [`FieldRef::parse`] turns `proc.name`, `proc.aname[2]`, `evt.arg.flags` or
+//! `container.label[app]` into a resolved reference; [`Event::get`] returns its typed
+//! [`Value`] or `None` when unset (Falco prints `<NA>`). Stored fields come straight from
+//! the [`Event`]; derived fields (`proc.pname`, `fd.directory`, `evt.res`, ...) are
+//! computed with Falco's meaning.
+//!
+//! ```
+//! use lanner_contract::{Event, FieldRef, Value};
+//! let ev = Event {
+//!     proc_name: Some("bash".into()),
+//!     proc_aname: Some(vec!["sshd".into(), "systemd".into()]),
+//!     ..Default::default()
+//! };
+//! let parent = FieldRef::parse("proc.aname[1]").unwrap();
+//! assert_eq!(ev.get(&parent), Some(Value::Str("sshd".into())));
+//! assert_eq!(ev.get(&FieldRef::parse("proc.pname").unwrap()), Some(Value::Str("sshd".into())));
+//! ```
+
+use std::borrow::Cow;
+use std::net::IpAddr;
+
+use crate::model::{ALL_STORED, Event, STORED_FIELDS, StoredField};
+use crate::value::{Kind, Value};
+
+macro_rules! derived_fields {
+    ($( $variant:ident = $name:literal : $kind:ident, $doc:literal; )*) => {
+        /// Fields computed from stored ones.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        pub enum DerivedField {
+            $(
+                #[doc = $doc]
+                $variant,
+            )*
+        }
+
+        /// Registry of derived fields: (Falco name, kind, doc).
+        pub const DERIVED_FIELDS: &[(DerivedField, &str, Kind, &str)] = &[
+            $((DerivedField::$variant, $name, Kind::$kind, $doc),)*
+        ];
+    };
+}
+
+derived_fields! {
+    EvtRawtime = "evt.rawtime": U64, "Event time as nanoseconds since the epoch.";
+    EvtDatetime = "evt.datetime": Str, "Event time as RFC 3339 text.";
+    EvtRes = "evt.res": Str, "`SUCCESS`, or the errno name (`ENOENT`) when the call failed.";
+    EvtFailed = "evt.failed": Bool, "The call failed.";
+    EvtDir = "evt.dir": Str, "Direction: always `<` (lanner emits one event per call, at exit).";
+    EvtSource = "evt.source": Str, "Event source: `syscall`.";
+    EvtCategory = "evt.category": Str, "Category: process, file, net, ipc, security, ...";
+    EvtArgs = "evt.args": Str, "All arguments rendered as `name=value` pairs.";
+    EvtIsOpenRead = "evt.is_open_read": Bool, "An open call with read access.";
+    EvtIsOpenWrite = "evt.is_open_write": Bool, "An open call with write access.";
+    EvtIsOpenExec = "evt.is_open_exec": Bool, "An open call that creates an executable file.";
+    ProcCmdline = "proc.cmdline": Str, "`proc.name` followed by the arguments.";
+    ProcPname = "proc.pname": Str, "Parent process name.";
+    ProcPexe = "proc.pexe": Str, "Parent's argv[0].";
+    ProcPexepath = "proc.pexepath": Str, "Parent's executable path.";
+    ProcPcmdline = "proc.pcmdline": Str, "Parent's command line.";
+    ProcDuration = "proc.duration": I64, "Nanoseconds since the process started.";
+    ProcExeInoCtimeDurationProcStart = "proc.exe_ino.ctime_duration_proc_start": I64, "Nanoseconds between the executable's ctime and the process start.";
+    ProcIsVpgidLeader = "proc.is_vpgid_leader": Bool, "The process leads its process group.";
+    FdTypechar = "fd.typechar": Str, "One-letter fd type: f, 4, 6, u, p, e, s, l, i, b, m, d, o.";
+    FdDirectory = "fd.directory": Str, "Directory of a file fd (or the path itself for a directory).";
+    FdFilename = "fd.filename": Str, "File name of a file fd, without its directory.";
+    FdSockfamily = "fd.sockfamily": Str, "Socket family: ip or unix.";
+    FdIp = "fd.ip": Str, "Either IP of the connection (client or server).";
+    FdPort = "fd.port": Str, "Either port of the connection (client or server).";
+    FdLip = "fd.lip": Ip, "Local IP.";
+    FdRip = "fd.rip": Ip, "Remote IP.";
+    FdLport = "fd.lport": U64, "Local port.";
+    FdRport = "fd.rport": U64, "Remote port.";
+    FdNet = "fd.net": Str, "Either IP, compared as a network (`fd.net = 10.0.0.0/8`).";
+    FdCnet = "fd.cnet": Ip, "Client IP, compared as a network.";
+    FdSnet = "fd.snet": Ip, "Server IP, compared as a network.";
+    FdLnet = "fd.lnet": Ip, "Local IP, compared as a network.";
+    FdRnet = "fd.rnet": Ip, "Remote IP, compared as a network.";
+    FdLipName = "fd.lip.name": Str, "Domain name the local IP was resolved from.";
+    FdRipName = "fd.rip.name": Str, "Domain name the remote IP was resolved from.";
+    FsPathName = "fs.path.name": Str, "Path a file-system call acts on, whatever the syscall.";
+    FsPathSource = "fs.path.source": Str, "Source path of rename/link/symlink.";
+    FsPathTarget = "fs.path.target": Str, "Target path of rename/link/symlink.";
+    ContainerLabel = "container.label": Str, "One container label: `container.label[key]` or `container.label.key`.";
+    K8sPodLabel = "k8s.pod.label": Str, "One pod label: `k8s.pod.label[key]`.";
+}
+
+/// A field, stored or derived.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Field {
+    /// Read directly from the [`Event`].
+    Stored(StoredField),
+    /// Computed from stored fields.
+    Derived(DerivedField),
+}
+
+impl Field {
+    /// Falco name of the field.
+    pub fn name(self) -> &'static str {
+        match self {
+            Field::Stored(f) => f.info().name,
+            Field::Derived(d) => derived_info(d).1,
+        }
+    }
+
+    /// Kind of the values (lists for `proc.aname` without an index, etc.).
+    pub fn kind(self) -> Kind {
+        match self {
+            Field::Stored(f) => f.info().kind,
+            Field::Derived(d) => derived_info(d).2,
+        }
+    }
+}
+
+fn derived_info(d: DerivedField) -> &'static (DerivedField, &'static str, Kind, &'static str) {
+    DERIVED_FIELDS
+        .iter()
+        .find(|e| e.0 == d)
+        .unwrap_or(&DERIVED_FIELDS[0])
+}
+
+/// Argument of a field: `proc.aname[2]` (index) or `container.label[app]` (key).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum FieldArg {
+    /// Numeric index.
+    Index(usize),
+    /// Key.
+    Key(String),
+}
+
+/// A resolved field reference.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct FieldRef {
+    /// The field.
+    pub field: Field,
+    /// Its argument, if any.
+    pub arg: Option<FieldArg>,
+}
+
+/// Why a field name did not resolve.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FieldError {
+    /// No such field.
+    #[error("unknown field {0:?}")]
+    Unknown(String),
+    /// The field takes no argument, or the argument has the wrong form.
+    #[error("field {field} does not accept the argument {arg:?}")]
+    BadArg {
+        /// Field name.
+        field: String,
+        /// The argument as written.
+        arg: String,
+    },
+    /// The field needs an argument.
+    #[error("field {0} needs an argument, e.g. {0}[key]")]
+    MissingArg(String),
+}
+
+/// Ancestor-list fields: index 0 is the process itself, 1 the parent, ...
+const ANCESTOR_FIELDS: &[(StoredField, StoredField)] = &[
+    (StoredField::proc_aname, StoredField::proc_name),
+    (StoredField::proc_apid, StoredField::proc_pid),
+    (StoredField::proc_aexe, StoredField::proc_exe),
+    (StoredField::proc_aexepath, StoredField::proc_exepath),
+    (StoredField::proc_acmdline, StoredField::proc_args),
+];
+
+fn lookup_name(name: &str) -> Option<Field> {
+    if let Some(i) = STORED_FIELDS.iter().position(|f| f.name == name) {
+        return Some(Field::Stored(ALL_STORED[i]));
+    }
+    DERIVED_FIELDS
+        .iter()
+        .find(|e| e.1 == name)
+        .map(|e| Field::Derived(e.0))
+}
+
+fn accepts_index(f: Field) -> bool {
+    matches!(f, Field::Stored(s) if ANCESTOR_FIELDS.iter().any(|a| a.0 == s))
+}
+
+fn accepts_key(f: Field) -> bool {
+    matches!(
+        f,
+        Field::Derived(DerivedField::ContainerLabel) | Field::Derived(DerivedField::K8sPodLabel)
+    )
+}
+
+impl FieldRef {
+    /// Resolves a Falco field name, with an optional `[arg]` or `.key` argument.
+    pub fn parse(text: &str) -> Result<FieldRef, FieldError> {
+        let text = text.trim();
+        if let Some(field) = lookup_name(text) {
+            if accepts_key(field) {
+                return Err(FieldError::MissingArg(text.to_owned()));
+            }
+            return Ok(FieldRef { field, arg: None });
+        }
+        if let Some(open) = text.find('[')
+            && text.ends_with(']')
+        {
+            let (base, arg) = (&text[..open], &text[open + 1..text.len() - 1]);
+            let field = lookup_name(base).ok_or_else(|| FieldError::Unknown(text.to_owned()))?;
+            let bad = || FieldError::BadArg { field: base.to_owned(), arg: arg.to_owned() };
+            if accepts_index(field) {
+                let i = arg.trim().parse::<usize>().map_err(|_| bad())?;
+                return Ok(FieldRef { field, arg: Some(FieldArg::Index(i)) });
+            }
+            if accepts_key(field) && !arg.is_empty() {
+                return Ok(FieldRef { field, arg: Some(FieldArg::Key(arg.to_owned())) });
+            }
+            return Err(bad());
+        }
+        for (prefix, d) in [
+            ("container.label.", DerivedField::ContainerLabel),
+            ("k8s.pod.label.", DerivedField::K8sPodLabel),
+        ] {
+            if let Some(key) = text.strip_prefix(prefix)
+                && !key.is_empty()
+            {
+                return Ok(FieldRef {
+                    field: Field::Derived(d),
+                    arg: Some(FieldArg::Key(key.to_owned())),
+                });
+            }
+        }
+        Err(FieldError::Unknown(text.to_owned()))
+    }
+
+    /// The canonical text of this reference (`proc.aname[2]`).
+    pub fn to_text(&self) -> String {
+        match &self.arg {
+            None => self.field.name().to_owned(),
+            Some(FieldArg::Index(i)) => format!("{}[{i}]", self.field.name()),
+            Some(FieldArg::Key(k)) => format!("{}[{k}]", self.field.name()),
+        }
+    }
+}
+
+/// Every field name the accessor knows (stored and derived), for docs and tests.
+pub fn all_field_names() -> impl Iterator<Item = &'static str> {
+    STORED_FIELDS
+        .iter()
+        .map(|f| f.name)
+        .chain(DERIVED_FIELDS.iter().map(|e| e.1))
+}
+
+fn s(v: &Option<String>) -> Option<Value<'_>> {
+    v.as_deref().map(|s| Value::Str(Cow::Borrowed(s)))
+}
+
+fn first(list: &Option<Vec<String>>) -> Option<Value<'_>> {
+    list.as_ref()
+        .and_then(|l| l.first())
+        .map(|s| Value::Str(Cow::Borrowed(s.as_str())))
+}
+
+/// `cmdline` of a process from its name and arguments, as Falco renders it.
+fn cmdline<'a>(name: &'a str, args: Option<&'a str>) -> Cow<'a, str> {
+    match args {
+        Some(a) if !a.is_empty() => Cow::Owned(format!("{name} {a}")),
+        _ => Cow::Borrowed(name),
+    }
+}
+
+impl Event {
+    /// Reads a field; `None` when unset (rendered `<NA>`).
+    pub fn get(&self, r: &FieldRef) -> Option<Value<'_>> {
+        match r.field {
+            Field::Stored(f) => match (&r.arg, ANCESTOR_FIELDS.iter().find(|a| a.0 == f)) {
+                (Some(FieldArg::Index(i)), Some(&(_, own))) => self.ancestor(f, own, *i),
+                _ => self.get_stored(f),
+            },
+            Field::Derived(d) => self.get_derived(d, r.arg.as_ref()),
+        }
+    }
+
+    fn ancestor(&self, list: StoredField, own: StoredField, i: usize) -> Option<Value<'_>> {
+        if i == 0 {
+            if list == StoredField::proc_acmdline {
+                return self.get_derived(DerivedField::ProcCmdline, None);
+            }
+            return self.get_stored(own);
+        }
+        match self.get_stored(list)? {
+            Value::StrList(l) => l.get(i - 1).map(|s| Value::Str(Cow::Borrowed(s.as_str()))),
+            Value::U64List(l) => l.get(i - 1).map(|v| Value::U64(*v)),
+            _ => None,
+        }
+    }
+
+    fn is_server(&self) -> bool {
+        self.fd_is_server.unwrap_or(false)
+    }
+
+    fn get_derived(&self, d: DerivedField, arg: Option<&FieldArg>) -> Option<Value<'_>> {
+        use DerivedField as D;
+        let ip = |v: &Option<IpAddr>| v.map(Value::Ip);
+        let port = |v: &Option<u64>| v.map(Value::U64);
+        match d {
+            D::EvtRawtime => self.evt_time.map(|t| Value::U64(t.0.max(0) as u64)),
+            D::EvtDatetime => self.evt_time.map(|t| Value::Str(t.to_rfc3339().into())),
+            D::EvtRes => self.evt_rawres.map(|r| Value::Str(crate::render::res_name(r).into())),
+            D::EvtFailed => self.evt_rawres.map(|r| Value::Bool(r < 0)),
+            D::EvtDir => Some(Value::Str("<".into())),
+            D::EvtSource => Some(Value::Str("syscall".into())),
+            D::EvtCategory => self
+                .evt_type
+                .as_deref()
+                .map(|t| Value::Str(crate::render::category(t).into())),
+            D::EvtArgs => Some(Value::Str(crate::render::args(self).into())),
+            D::EvtIsOpenRead | D::EvtIsOpenWrite | D::EvtIsOpenExec => {
+                let ty = self.evt_type.as_deref()?;
+                if !crate::render::is_open_call(ty) {
+                    return Some(Value::Bool(false));
+                }
+                let flags = self.evt_arg_flags.as_deref().unwrap_or("");
+                let has = |f: &str| flags.split('|').any(|t| t == f);
+                Some(Value::Bool(match d {
+                    D::EvtIsOpenRead => has("O_RDONLY") || has("O_RDWR"),
+                    D::EvtIsOpenWrite => has("O_WRONLY") || has("O_RDWR"),
+                    _ => {
+                        has("O_CREAT")
+                            && self
+                                .evt_arg_mode
+                                .as_deref()
+                                .is_some_and(|m| m.contains("S_IXUSR") || m.contains("S_IXGRP") || m.contains("S_IXOTH"))
+                    }
+                }))
+            }
+            D::ProcCmdline => {
+                let name = self.proc_name.as_deref()?;
+                Some(Value::Str(cmdline(name, self.proc_args.as_deref())))
+            }
+            D::ProcPname => first(&self.proc_aname),
+            D::ProcPexe => first(&self.proc_aexe),
+            D::ProcPexepath => first(&self.proc_aexepath),
+            D::ProcPcmdline => first(&self.proc_acmdline),
+            D::ProcDuration => {
+                let (now, start) = (self.evt_time?, self.proc_pid_ts?);
+                Some(Value::I64(now.0.saturating_sub(start.0)))
+            }
+            D::ProcExeInoCtimeDurationProcStart => {
+                let (start, ctime) = (self.proc_pid_ts?, self.proc_exe_ino_ctime?);
+                Some(Value::I64(start.0.saturating_sub(ctime.0)))
+            }
+            D::ProcIsVpgidLeader => {
+                let (pgid, vpid) = (self.proc_vpgid?, self.proc_vpid?);
+                Some(Value::Bool(pgid == vpid))
+            }
+            D::FdTypechar => self
+                .fd_type
+                .as_deref()
+                .map(|t| Value::Str(crate::render::typechar(t).into())),
+            D::FdDirectory => {
+                let name = self.fd_name.as_deref()?;
+                if self.fd_type.as_deref() == Some("directory") {
+                    return Some(Value::Str(name.into()));
+                }
+                crate::render::split_path(name).map(|(dir, _)| Value::Str(dir.into()))
+            }
+            D::FdFilename => {
+                let name = self.fd_name.as_deref()?;
+                if self.fd_type.as_deref() == Some("directory") {
+                    return None;
+                }
+                crate::render::split_path(name).map(|(_, file)| Value::Str(file.into()))
+            }
+            D::FdSockfamily => match self.fd_type.as_deref()? {
+                "ipv4" | "ipv6" => Some(Value::Str("ip".into())),
+                "unix" => Some(Value::Str("unix".into())),
+                _ => None,
+            },
+            D::FdIp | D::FdNet => {
+                let ips: Vec<IpAddr> = [self.fd_cip, self.fd_sip].into_iter().flatten().collect();
+                (!ips.is_empty()).then_some(Value::IpList(ips))
+            }
+            D::FdPort => {
+                let ports: Vec<u64> = [self.fd_cport, self.fd_sport].into_iter().flatten().collect();
+                (!ports.is_empty()).then_some(Value::U64List(ports.into()))
+            }
+            D::FdCnet => ip(&self.fd_cip),
+            D::FdSnet => ip(&self.fd_sip),
+            D::FdLip | D::FdLnet => ip(if self.is_server() { &self.fd_sip } else { &self.fd_cip }),
+            D::FdRip | D::FdRnet => ip(if self.is_server() { &self.fd_cip } else { &self.fd_sip }),
+            D::FdLport => port(if self.is_server() { &self.fd_sport } else { &self.fd_cport }),
+            D::FdRport => port(if self.is_server() { &self.fd_cport } else { &self.fd_sport }),
+            D::FdLipName => s(if self.is_server() { &self.fd_sip_name } else { &self.fd_cip_name }),
+            D::FdRipName => s(if self.is_server() { &self.fd_cip_name } else { &self.fd_sip_name }),
+            D::FsPathName => s(&self.fd_name)
+                .or_else(|| s(&self.evt_arg_path))
+                .or_else(|| s(&self.evt_arg_name)),
+            D::FsPathSource => s(&self.evt_arg_oldpath).or_else(|| s(&self.evt_arg_target)),
+            D::FsPathTarget => s(&self.evt_arg_newpath).or_else(|| s(&self.evt_arg_linkpath)),
+            D::ContainerLabel | D::K8sPodLabel => {
+                let Some(FieldArg::Key(key)) = arg else {
+                    return None;
+                };
+                let map = if d == D::ContainerLabel { &self.container_labels } else { &self.k8s_pod_labels };
+                map.as_ref()?
+                    .get(key)
+                    .map(|v| Value::Str(Cow::Borrowed(v.as_str())))
+            }
+        }
+    }
+
+    /// Reads a field by name; `None` when the name is unknown or the field unset.
+    pub fn get_by_name(&self, name: &str) -> Option<Value<'_>> {
+        self.get(&FieldRef::parse(name).ok()?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_registered_name_parses_back_to_itself() {
+        for name in all_field_names() {
+            match FieldRef::parse(name) {
+                Ok(r) => assert_eq!(r.field.name(), name),
+                Err(FieldError::MissingArg(_)) => {}
+                Err(e) => panic!("{name}: {e}"),
+            }
+        }
+    }
+
+    #[test]
+    fn arguments() {
+        let r = FieldRef::parse("proc.aname[3]").unwrap();
+        assert_eq!(r.arg, Some(FieldArg::Index(3)));
+        let r = FieldRef::parse("container.label.com.docker.compose.service").unwrap();
+        assert_eq!(r.arg, Some(FieldArg::Key("com.docker.compose.service".into())));
+        assert!(FieldRef::parse("proc.name[2]").is_err());
+        assert!(FieldRef::parse("proc.aname[x]").is_err());
+        assert!(FieldRef::parse("proc.nope").is_err());
+        assert!(matches!(FieldRef::parse("container.label"), Err(FieldError::MissingArg(_))));
+    }
+}

@@ -1,0 +1,73 @@
+//! The JSON-lines form of events, for people, replays and tests (see `docs/events.md`).
+//!
+//! One JSON object per line, keyed by Falco field names (`"proc.name": "bash"`), unset
+//! fields omitted, times in RFC 3339 with nanoseconds. Unknown keys are rejected so a
+//! typo never silently drops data.
+//!
+//! ```
+//! use lanner_contract::jsonl;
+//! let ev = jsonl::parse_line(r#"{"evt.type":"openat","fd.name":"/etc/shadow","evt.rawres":3}"#).unwrap();
+//! assert_eq!(ev.fd_name.as_deref(), Some("/etc/shadow"));
+//! assert!(jsonl::parse_line(r#"{"fd.nmae":"/etc/shadow"}"#).is_err());
+//! ```
+
+use std::io::{self, BufRead, Write};
+
+use crate::model::Event;
+
+/// A line that could not be parsed.
+#[derive(Debug, thiserror::Error)]
+#[error("line {line}: {message}")]
+pub struct LineError {
+    /// 1-based line number.
+    pub line: usize,
+    /// What was wrong.
+    pub message: String,
+}
+
+/// Parses one line.
+pub fn parse_line(line: &str) -> Result<Event, serde_json::Error> {
+    serde_json::from_str(line)
+}
+
+/// Renders one event as a JSON line (without the newline).
+pub fn to_line(ev: &Event) -> String {
+    serde_json::to_string(ev).unwrap_or_else(|e| format!("{{\"lanner.error\":{:?}}}", e.to_string()))
+}
+
+/// Writes one event followed by a newline.
+pub fn write_event(mut w: impl Write, ev: &Event) -> io::Result<()> {
+    serde_json::to_writer(&mut w, ev)?;
+    w.write_all(b"\n")
+}
+
+/// Iterates the events of a JSON-lines input: `Ok((line, event))`, or `Err` for a line
+/// that is not a valid event. Blank lines are skipped. I/O errors end the iteration
+/// with an `Err` carrying the line number.
+pub fn read_events<R: BufRead>(reader: R) -> impl Iterator<Item = Result<(usize, Event), LineError>> {
+    let mut lines = reader.lines().enumerate();
+    let mut done = false;
+    std::iter::from_fn(move || {
+        loop {
+            if done {
+                return None;
+            }
+            let (idx, line) = lines.next()?;
+            let line_no = idx + 1;
+            match line {
+                Err(e) => {
+                    done = true;
+                    return Some(Err(LineError { line: line_no, message: format!("read error: {e}") }));
+                }
+                Ok(l) if l.trim().is_empty() => continue,
+                Ok(l) => {
+                    return Some(
+                        parse_line(&l)
+                            .map(|ev| (line_no, ev))
+                            .map_err(|e| LineError { line: line_no, message: e.to_string() }),
+                    );
+                }
+            }
+        }
+    })
+}

@@ -1,0 +1,26 @@
+//! # lanner-contract
+//!
+//! The contract between lanner's stages: the [`Event`] model in Falco's vocabulary, the
+//! field accessor ([`FieldRef`], [`Event::get`]), the binary wire [`codec`] for event
+//! batches, the [`jsonl`] form for people and replays, the archive's Arrow schema
+//! (feature `arrow`), the bus [`subjects`], and the JetStream helpers in [`bus`] that
+//! every stage uses to consume, publish, ack and dead-letter.
+//!
+//! Stages never import each other; they meet here and on the bus.
+
+pub mod bus;
+pub mod codec;
+pub mod field;
+pub mod jsonl;
+pub mod model;
+pub mod render;
+pub mod subjects;
+pub mod value;
+mod wire;
+
+#[cfg(feature = "arrow")]
+pub mod arrow;
+
+pub use field::{Field, FieldArg, FieldError, FieldRef};
+pub use model::{Event, STORED_FIELDS, StoredField};
+pub use value::{Kind, NA, Timestamp, Value};

@@ -1,0 +1,363 @@
+//! The event model: one flat record per syscall, named in Falco's vocabulary.
+//!
+//! Every stored field is declared once, in the [`event_fields!`] table below. From that
+//! table the macro derives the [`Event`] struct, the [`StoredField`] enum, the registry
+//! [`STORED_FIELDS`] (Falco name, Parquet column, kind, doc), the wire codec, the JSON
+//! form and the Arrow columns, so the model, the accessor and the archive schema cannot
+//! drift apart. Fields Falco computes from others (`proc.pname`, `fd.directory`,
+//! `evt.res`, ...) are in [`crate::field`].
+//!
+//! Events are self-contained: each carries its process, its ancestry (nearest first),
+//! its user, and its container and Kubernetes context, so any detector replica can
+//! judge any event without shared state.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+use crate::value::{Kind, Timestamp};
+
+/// A list of text values (ancestry, DNS answers).
+pub type StrList = Vec<String>;
+/// A list of unsigned integers (ancestor pids).
+pub type U64List = Vec<u64>;
+/// Labels: a sorted string map.
+pub type Labels = BTreeMap<String, String>;
+
+/// Registry entry for one stored field.
+#[derive(Clone, Copy, Debug)]
+pub struct StoredFieldInfo {
+    /// Falco field name, e.g. `proc.name`.
+    pub name: &'static str,
+    /// Parquet/Arrow column name, e.g. `proc_name`.
+    pub column: &'static str,
+    /// Value kind.
+    pub kind: Kind,
+    /// One-line description.
+    pub doc: &'static str,
+}
+
+/// Maps a Rust field type to its [`Kind`].
+pub trait FieldKind {
+    /// The kind of the type.
+    const KIND: Kind;
+}
+impl FieldKind for String {
+    const KIND: Kind = Kind::Str;
+}
+impl FieldKind for u64 {
+    const KIND: Kind = Kind::U64;
+}
+impl FieldKind for i64 {
+    const KIND: Kind = Kind::I64;
+}
+impl FieldKind for bool {
+    const KIND: Kind = Kind::Bool;
+}
+impl FieldKind for Timestamp {
+    const KIND: Kind = Kind::Ts;
+}
+impl FieldKind for IpAddr {
+    const KIND: Kind = Kind::Ip;
+}
+impl FieldKind for StrList {
+    const KIND: Kind = Kind::StrList;
+}
+impl FieldKind for U64List {
+    const KIND: Kind = Kind::U64List;
+}
+impl FieldKind for Labels {
+    const KIND: Kind = Kind::Map;
+}
+
+/// Declares the stored fields. Each line: `ident: RustType = "falco.name", "doc"`.
+/// The column name is the ident, which must equal the Falco name with `_` for `.`
+/// (a unit test checks it).
+macro_rules! event_fields {
+    ($( $ident:ident : $ty:ty = $name:literal, $doc:literal; )*) => {
+        /// One event: a flat record, every field optional. See the module docs.
+        #[derive(Clone, Debug, Default, PartialEq)]
+        pub struct Event {
+            $(
+                #[doc = $doc]
+                #[doc = concat!("\n\nFalco field `", $name, "`.")]
+                pub $ident: Option<$ty>,
+            )*
+        }
+
+        /// The stored fields, in declaration (and wire, and column) order.
+        #[allow(non_camel_case_types)]
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        pub enum StoredField {
+            $(
+                #[doc = $doc]
+                $ident,
+            )*
+        }
+
+        /// Registry of the stored fields, indexed by `StoredField as usize`.
+        pub const STORED_FIELDS: &[StoredFieldInfo] = &[
+            $(
+                StoredFieldInfo {
+                    name: $name,
+                    column: stringify!($ident),
+                    kind: <$ty as FieldKind>::KIND,
+                    doc: $doc,
+                },
+            )*
+        ];
+
+        /// Every stored field, in order.
+        pub const ALL_STORED: &[StoredField] = &[$(StoredField::$ident,)*];
+
+        impl StoredField {
+            /// Registry entry of this field.
+            pub fn info(self) -> &'static StoredFieldInfo {
+                &STORED_FIELDS[self as usize]
+            }
+        }
+
+        impl Event {
+            /// The value of a stored field, if set.
+            pub fn get_stored(&self, field: StoredField) -> Option<crate::value::Value<'_>> {
+                use crate::wire::AsValue;
+                match field {
+                    $(StoredField::$ident => self.$ident.as_ref().map(AsValue::as_value),)*
+                }
+            }
+
+            /// Calls `f` with each stored field in order (the codec and JSON use this).
+            pub(crate) fn encode_fields(&self, w: &mut crate::wire::Writer) {
+                let start = w.begin_presence(STORED_FIELDS.len());
+                let mut bit = 0usize;
+                $(
+                    if let Some(v) = &self.$ident {
+                        w.set_presence(start, bit);
+                        crate::wire::Wire::encode(v, w);
+                    }
+                    bit += 1;
+                )*
+                let _ = bit;
+            }
+
+            /// Decodes one event written with `writer_kinds` (the writer's field list,
+            /// which may be shorter or longer than ours).
+            pub(crate) fn decode_fields(
+                r: &mut crate::wire::Reader<'_>,
+                writer_kinds: &[Kind],
+            ) -> Result<Event, crate::codec::CodecError> {
+                let presence = r.presence(writer_kinds.len())?;
+                let mut ev = Event::default();
+                let mut bit = 0usize;
+                $(
+                    if bit < writer_kinds.len() && crate::wire::is_present(presence, bit) {
+                        ev.$ident = Some(
+                            <$ty as crate::wire::Wire>::decode(r)
+                                .map_err(|e| e.in_field($name))?,
+                        );
+                    }
+                    bit += 1;
+                )*
+                for (extra, kind) in writer_kinds.iter().enumerate().skip(bit) {
+                    if crate::wire::is_present(presence, extra) {
+                        r.skip(*kind)?;
+                    }
+                }
+                Ok(ev)
+            }
+        }
+
+        impl serde::Serialize for Event {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                use serde::ser::SerializeMap;
+                let mut map = s.serialize_map(None)?;
+                $(
+                    if let Some(v) = &self.$ident {
+                        map.serialize_entry($name, v)?;
+                    }
+                )*
+                map.end()
+            }
+        }
+
+        impl<'de> serde::Deserialize<'de> for Event {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                struct V;
+                impl<'de> serde::de::Visitor<'de> for V {
+                    type Value = Event;
+                    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                        f.write_str("an event: a JSON object keyed by Falco field names")
+                    }
+                    fn visit_map<A: serde::de::MapAccess<'de>>(
+                        self,
+                        mut map: A,
+                    ) -> Result<Event, A::Error> {
+                        let mut ev = Event::default();
+                        while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+                            match key.as_ref() {
+                                $(
+                                    $name => {
+                                        ev.$ident = map.next_value::<Option<$ty>>()?;
+                                    }
+                                )*
+                                other => {
+                                    return Err(serde::de::Error::custom(format!(
+                                        "unknown field {other:?}"
+                                    )));
+                                }
+                            }
+                        }
+                        Ok(ev)
+                    }
+                }
+                d.deserialize_map(V)
+            }
+        }
+
+        #[cfg(feature = "arrow")]
+        impl Event {
+            /// One Arrow array per stored field, in [`STORED_FIELDS`] order.
+            pub(crate) fn stored_arrays(events: &[Event]) -> Vec<arrow_array::ArrayRef> {
+                use crate::arrow::ArrowField;
+                vec![
+                    $(
+                        <$ty as ArrowField>::array(events.iter().map(|e| e.$ident.as_ref())),
+                    )*
+                ]
+            }
+        }
+    };
+}
+
+event_fields! {
+    // --- the event itself
+    evt_id: String = "evt.id", "Unique event id: `<16 hex session id>-<evt.num>` from the sensor.";
+    evt_time: Timestamp = "evt.time", "Time of the event (syscall exit), UTC nanoseconds.";
+    evt_num: u64 = "evt.num", "Event sequence number within the sensor session.";
+    evt_type: String = "evt.type", "Syscall name, as Falco names it (execve, openat, connect, ...).";
+    evt_rawres: i64 = "evt.rawres", "Syscall return value: >= 0 on success, -errno on failure.";
+    evt_hostname: String = "evt.hostname", "Node (host) name the event was captured on.";
+    // --- syscall arguments, rendered as Falco renders them
+    evt_arg_flags: String = "evt.arg.flags", "Flags argument rendered as Falco does (`O_WRONLY|O_CREAT`, `CLONE_NEWNS`, ...).";
+    evt_arg_mode: String = "evt.arg.mode", "Mode argument rendered as Falco does (`0755(S_IRWXU|...)`).";
+    evt_arg_domain: String = "evt.arg.domain", "Socket domain (`AF_INET`, `AF_PACKET`, ...).";
+    evt_arg_type: String = "evt.arg.type", "Socket type, or file system type for mount.";
+    evt_arg_request: String = "evt.arg.request", "ptrace request (`PTRACE_ATTACH`, ...).";
+    evt_arg_pid: String = "evt.arg.pid", "Target pid (ptrace, kill).";
+    evt_arg_target: String = "evt.arg.target", "Symlink target (what the link points to).";
+    evt_arg_linkpath: String = "evt.arg.linkpath", "Path of the link created by symlink/link.";
+    evt_arg_oldpath: String = "evt.arg.oldpath", "Old path (rename, link).";
+    evt_arg_newpath: String = "evt.arg.newpath", "New path (rename, link).";
+    evt_arg_path: String = "evt.arg.path", "Path argument (unlink, mkdir, chmod, ...).";
+    evt_arg_name: String = "evt.arg.name", "Name argument (unlinkat, memfd_create, init_module, ...).";
+    evt_arg_filename: String = "evt.arg.filename", "File name argument (execve, fchmodat, ...).";
+    evt_arg_uid: String = "evt.arg.uid", "uid argument (setuid family), rendered as Falco does.";
+    evt_arg_gid: String = "evt.arg.gid", "gid argument (setgid family).";
+    evt_arg_cmd: String = "evt.arg.cmd", "bpf command (`BPF_PROG_LOAD`, ...).";
+    evt_arg_fd: String = "evt.arg.fd", "fd argument of fd-based calls (fchmod, dup, ...).";
+    evt_arg_dev: String = "evt.arg.dev", "Mounted device or source (mount).";
+    evt_arg_dir: String = "evt.arg.dir", "Mount point (mount, umount).";
+    evt_arg_nstype: String = "evt.arg.nstype", "Namespace type (setns).";
+    // --- the process and thread
+    proc_pid: u64 = "proc.pid", "Process id (thread group id) in the host pid namespace.";
+    thread_tid: u64 = "thread.tid", "Thread id in the host pid namespace.";
+    proc_ppid: u64 = "proc.ppid", "Parent process id.";
+    proc_vpid: u64 = "proc.vpid", "Process id inside its own pid namespace.";
+    proc_vpgid: u64 = "proc.vpgid", "Process group id inside its own pid namespace.";
+    proc_sid: u64 = "proc.sid", "Session id.";
+    proc_sname: String = "proc.sname", "Name of the session leader.";
+    proc_name: String = "proc.name", "Process name (comm, at most 15 characters).";
+    proc_exe: String = "proc.exe", "First command-line argument (argv[0]).";
+    proc_exepath: String = "proc.exepath", "Full path of the executable.";
+    proc_args: String = "proc.args", "Arguments after argv[0], joined by spaces.";
+    proc_cwd: String = "proc.cwd", "Current working directory, with a trailing slash as Falco prints it.";
+    proc_tty: u64 = "proc.tty", "Controlling terminal (device number), 0 when none.";
+    proc_pid_ts: Timestamp = "proc.pid.ts", "Start time of the process.";
+    proc_exe_ino: u64 = "proc.exe_ino", "Inode number of the executable.";
+    proc_exe_ino_ctime: Timestamp = "proc.exe_ino.ctime", "ctime of the executable's inode.";
+    proc_exe_ino_mtime: Timestamp = "proc.exe_ino.mtime", "mtime of the executable's inode.";
+    proc_is_exe_from_memfd: bool = "proc.is_exe_from_memfd", "The executable is a memfd (fileless execution).";
+    proc_is_exe_upper_layer: bool = "proc.is_exe_upper_layer", "The executable lives in a container's writable overlay layer.";
+    proc_is_exe_writable: bool = "proc.is_exe_writable", "The executable is writable by the user running it.";
+    proc_aname: StrList = "proc.aname", "Ancestor names, nearest first (`proc.aname[1]` is the parent).";
+    proc_apid: U64List = "proc.apid", "Ancestor pids, nearest first.";
+    proc_aexe: StrList = "proc.aexe", "Ancestor argv[0] values, nearest first.";
+    proc_aexepath: StrList = "proc.aexepath", "Ancestor executable paths, nearest first.";
+    proc_acmdline: StrList = "proc.acmdline", "Ancestor command lines (`name args`), nearest first.";
+    thread_cap_effective: String = "thread.cap_effective", "Effective capabilities, space-separated `CAP_*` names.";
+    thread_cap_permitted: String = "thread.cap_permitted", "Permitted capabilities, space-separated `CAP_*` names.";
+    // --- user and group
+    user_uid: u64 = "user.uid", "Effective user id.";
+    user_name: String = "user.name", "Effective user name.";
+    user_loginuid: i64 = "user.loginuid", "Audit login uid, -1 when unset.";
+    user_loginname: String = "user.loginname", "Name of the audit login user.";
+    group_gid: u64 = "group.gid", "Effective group id.";
+    group_name: String = "group.name", "Effective group name.";
+    // --- container
+    container_id: String = "container.id", "Short (12 hex) container id; `host` outside containers.";
+    container_name: String = "container.name", "Container name.";
+    container_image: String = "container.image", "Image as `repository:tag`.";
+    container_image_repository: String = "container.image.repository", "Image repository.";
+    container_image_tag: String = "container.image.tag", "Image tag.";
+    container_image_digest: String = "container.image.digest", "Image digest (`sha256:...`).";
+    container_type: String = "container.type", "Runtime: docker, containerd, cri-o, podman.";
+    container_privileged: bool = "container.privileged", "The container runs privileged.";
+    container_start_ts: Timestamp = "container.start_ts", "Start time of the container.";
+    container_labels: Labels = "container.labels", "Container labels (compose project and service included).";
+    // --- Kubernetes
+    k8s_ns_name: String = "k8s.ns.name", "Kubernetes namespace.";
+    k8s_pod_name: String = "k8s.pod.name", "Kubernetes pod name.";
+    k8s_pod_uid: String = "k8s.pod.uid", "Kubernetes pod uid.";
+    k8s_pod_labels: Labels = "k8s.pod.labels", "Kubernetes pod labels.";
+    // --- file descriptor (file or socket) the event acts on
+    fd_num: i64 = "fd.num", "File descriptor number.";
+    fd_type: String = "fd.type", "fd type: file, directory, ipv4, ipv6, unix, pipe, memfd, ...";
+    fd_name: String = "fd.name", "Full path, or connection tuple `cip:cport->sip:sport` for sockets.";
+    fd_nameraw: String = "fd.nameraw", "Path as passed to the syscall, unresolved.";
+    fd_name_changed: bool = "fd.name_changed", "The event changed the name of the fd.";
+    fd_l4proto: String = "fd.l4proto", "Layer-4 protocol: tcp, udp, icmp, raw.";
+    fd_cip: IpAddr = "fd.cip", "Client IP address.";
+    fd_cport: u64 = "fd.cport", "Client port.";
+    fd_sip: IpAddr = "fd.sip", "Server IP address.";
+    fd_sport: u64 = "fd.sport", "Server port.";
+    fd_is_server: bool = "fd.is_server", "This process is the server side of the socket (accept, bind, listen).";
+    fd_connected: bool = "fd.connected", "The socket is connected.";
+    fd_cip_name: String = "fd.cip.name", "Domain name the client IP was resolved from (DNS correlation).";
+    fd_sip_name: String = "fd.sip.name", "Domain name the server IP was resolved from (DNS correlation).";
+    // --- DNS
+    dns_name: String = "dns.name", "DNS query name.";
+    dns_type: String = "dns.type", "DNS query type (A, AAAA, CNAME, ...).";
+    dns_rcode: String = "dns.rcode", "DNS response code (NOERROR, NXDOMAIN, ...).";
+    dns_answers: StrList = "dns.answers", "Addresses in the DNS answer.";
+    // --- lanner's own
+    lanner_drops: u64 = "lanner.drops", "On `lanner_drop` events: how many events were lost since the last report.";
+}
+
+impl Event {
+    /// Looks a stored field up by Falco name.
+    pub fn stored_field(name: &str) -> Option<StoredField> {
+        STORED_FIELDS
+            .iter()
+            .position(|f| f.name == name)
+            .map(|i| ALL_STORED[i])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn column_is_falco_name_with_underscores() {
+        for f in STORED_FIELDS {
+            assert_eq!(f.column, f.name.replace('.', "_"), "field {}", f.name);
+        }
+    }
+
+    #[test]
+    fn names_are_unique() {
+        let mut names: Vec<_> = STORED_FIELDS.iter().map(|f| f.name).collect();
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), STORED_FIELDS.len());
+    }
+}
