@@ -1,1 +1,70 @@
-fn main() {}
+//! `lanner-capture`: records what every process on this node does and publishes it to
+//! `lanner.raw.<node>`; or replays a JSON-lines file (`--replay FILE`).
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+use clap::Parser;
+use lanner_contract::bus::{NatsArgs, StreamSettings};
+
+mod node;
+mod replay;
+mod sensor;
+
+/// Command-line flags; every flag has a `LANNER_*` environment override.
+#[derive(Debug, Parser)]
+#[command(name = "lanner-capture", version, about = "lanner's eBPF sensor: one per node")]
+pub struct Cli {
+    /// Replay a JSON-lines event file (`-` for stdin) to lanner.raw.<node>, then exit.
+    #[arg(long, env = "LANNER_REPLAY", value_name = "FILE")]
+    replay: Option<PathBuf>,
+    /// Node name (the subject token in lanner.raw.<node>); defaults to the host name.
+    #[arg(long, env = "LANNER_NODE")]
+    node: Option<String>,
+    /// Print events as JSON lines on stdout instead of publishing them.
+    #[arg(long, env = "LANNER_STDOUT")]
+    stdout: bool,
+    /// Also write events as JSON lines to FILE (replayable with --replay).
+    #[arg(long, env = "LANNER_RECORD", value_name = "FILE")]
+    record: Option<PathBuf>,
+    /// Events per published batch.
+    #[arg(long, env = "LANNER_BATCH_EVENTS", default_value_t = 1024)]
+    batch_events: usize,
+    /// Bytes per published batch (encoded).
+    #[arg(long, env = "LANNER_BATCH_BYTES", default_value_t = 512 * 1024)]
+    batch_bytes: usize,
+    /// Batches awaiting JetStream's ack at once.
+    #[arg(long, env = "LANNER_MAX_IN_FLIGHT", default_value_t = 64)]
+    max_in_flight: usize,
+    /// Fail (exit 3) when a replayed line is malformed instead of skipping it.
+    #[arg(long)]
+    strict: bool,
+    #[command(flatten)]
+    nats: NatsArgs,
+    #[command(flatten)]
+    streams: StreamSettings,
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("LANNER_LOG")
+                .unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let node = cli.node.clone().unwrap_or_else(node::hostname);
+    match &cli.replay {
+        Some(path) => {
+            let summary = replay::run(&cli, &node, path).await?;
+            eprintln!("{summary}");
+            if cli.strict && summary.malformed > 0 {
+                std::process::exit(3);
+            }
+            Ok(())
+        }
+        None => sensor::run(&cli, &node).await,
+    }
+}
