@@ -1,0 +1,129 @@
+//! The shared stage loop against a real nats-server: good batches are processed and
+//! acked after their outputs are stored, a garbage message goes to the DLQ with a reason,
+//! and the stage carries on.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_nats::jetstream;
+use lanner_contract::bus::shutdown::Shutdown;
+use lanner_contract::bus::stage::{Delivery, Stage, StageConfig, StageStats, run_stage};
+use lanner_contract::bus::{Outgoing, StreamSettings, ensure_streams, publish};
+use lanner_contract::subjects::{self, CONTENT_EVENT_BATCH, HDR_DLQ_REASON, HDR_DLQ_SEQ};
+use lanner_contract::{Event, codec};
+use lanner_tests::{Nats, collect, unique};
+
+/// Passes events through, tagging them, like a minimal enricher.
+struct Tagger {
+    node: String,
+}
+
+impl Stage for Tagger {
+    type Input = Vec<Event>;
+
+    fn decode(&mut self, _: &str, _: Option<&async_nats::HeaderMap>, payload: &[u8]) -> Result<Vec<Event>, String> {
+        codec::decode_batch(payload).map_err(|e| e.to_string())
+    }
+
+    async fn process(&mut self, batch: Vec<Delivery<Vec<Event>>>) -> anyhow::Result<Vec<Outgoing>> {
+        Ok(batch
+            .into_iter()
+            .map(|d| {
+                let events: Vec<Event> = d
+                    .value
+                    .into_iter()
+                    .map(|mut e| {
+                        e.container_name = Some("tagged".into());
+                        e
+                    })
+                    .collect();
+                Outgoing {
+                    subject: subjects::events(&self.node),
+                    payload: codec::encode_batch(&events).into(),
+                    msg_id: format!("tagger:{}", d.stream_seq),
+                    content: CONTENT_EVENT_BATCH,
+                }
+            })
+            .collect())
+    }
+}
+
+fn batch(n: usize, tag: &str) -> Vec<Event> {
+    (0..n)
+        .map(|i| Event { evt_id: Some(format!("{tag}-{i}")), evt_type: Some("openat".into()), ..Default::default() })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn garbage_goes_to_the_dlq_and_good_messages_around_it_are_processed() {
+    let nats = Nats::start();
+    let js = jetstream::new(async_nats::connect(&nats.url).await.expect("connect"));
+    ensure_streams(&js, &StreamSettings::default()).await.expect("streams");
+    let node = unique("dlq");
+    let stage_name = unique("tagger");
+
+    let send = |payload: Vec<u8>, id: &str| Outgoing {
+        subject: subjects::raw(&node),
+        payload: payload.into(),
+        msg_id: format!("{node}-{id}"),
+        content: CONTENT_EVENT_BATCH,
+    };
+    let inputs = vec![
+        send(codec::encode_batch(&batch(3, "a")), "1"),
+        send(b"this is not an event batch".to_vec(), "2"),
+        send(codec::encode_batch(&batch(2, "b")), "3"),
+    ];
+    publish::publish_all(&js, inputs).await.expect("inputs stored");
+
+    let shutdown = Shutdown::new();
+    let stats = Arc::new(StageStats::default());
+    let cfg = StageConfig::new(&stage_name, subjects::RAW.name, &stage_name, &subjects::raw(&node));
+    let task = tokio::spawn(run_stage(js.clone(), cfg, Tagger { node: node.clone() }, shutdown.clone(), stats.clone()));
+
+    let outs = collect(&js, subjects::EVENTS.name, &subjects::events(&node), 2, Duration::from_secs(20)).await;
+    let events: Vec<Event> = outs.iter().flat_map(|m| codec::decode_batch(&m.payload).expect("valid output")).collect();
+    let ids: Vec<_> = events.iter().filter_map(|e| e.evt_id.clone()).collect();
+    assert_eq!(ids, ["a-0", "a-1", "a-2", "b-0", "b-1"]);
+    assert!(events.iter().all(|e| e.container_name.as_deref() == Some("tagged")));
+
+    let dead = collect(&js, subjects::DLQ.name, &subjects::dlq(&stage_name), 1, Duration::from_secs(20)).await;
+    assert_eq!(dead.len(), 1);
+    let headers = dead[0].headers.as_ref().expect("dead letter headers");
+    let reason = headers.get(HDR_DLQ_REASON).expect("reason header").as_str();
+    assert!(reason.contains("bad magic"), "reason: {reason}");
+    assert_eq!(headers.get(HDR_DLQ_SEQ).map(|v| v.as_str().is_empty()), Some(false));
+    assert_eq!(&dead[0].payload[..], b"this is not an event batch");
+
+    shutdown.trigger();
+    task.await.expect("stage task").expect("stage ran cleanly");
+    assert_eq!(StageStats::get(&stats.dead_lettered), 1);
+    assert_eq!(StageStats::get(&stats.acked), 3);
+    assert_eq!(StageStats::get(&stats.published), 2);
+
+    // Everything was acked: a restarted stage on the same durable gets nothing new.
+    let consumer = lanner_contract::bus::stage::open_consumer(
+        &js,
+        &StageConfig::new(&stage_name, subjects::RAW.name, &stage_name, &subjects::raw(&node)),
+    )
+    .await
+    .expect("consumer");
+    let mut consumer = consumer;
+    let info = consumer.info().await.expect("consumer info");
+    assert_eq!(info.num_ack_pending, 0);
+    assert_eq!(info.num_pending, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ensure_streams_is_idempotent_and_applies_new_retention() {
+    let nats = Nats::spawn();
+    let js = jetstream::new(async_nats::connect(&nats.url).await.expect("connect"));
+    let mut settings = StreamSettings::default();
+    ensure_streams(&js, &settings).await.expect("create");
+    ensure_streams(&js, &settings).await.expect("again");
+    settings.max_age_secs = 3600;
+    ensure_streams(&js, &settings).await.expect("update");
+    let mut stream = js.get_stream(subjects::RAW.name).await.expect("raw");
+    let info = stream.info().await.expect("info");
+    assert_eq!(info.config.max_age, Duration::from_secs(3600));
+    assert_eq!(info.config.subjects, vec!["lanner.raw.>".to_owned()]);
+}
