@@ -15,6 +15,7 @@ pub mod jsonl;
 pub mod model;
 pub mod render;
 pub mod subjects;
+pub mod synth;
 pub mod value;
 mod wire;
 
