@@ -1,0 +1,380 @@
+//! Compiled conditions and their evaluation against events.
+//!
+//! A [`Pred`] holds resolved [`FieldRef`]s and pre-parsed constants (numbers, networks,
+//! globs, regexes, sorted sets), so judging an event only reads fields and compares.
+//! Semantics follow Falco: a check on an unset field is false (so `not` of it is
+//! true); a multi-valued field (`proc.aname`, `fd.ip`) matches when any value does;
+//! `regex` must match the whole value; network fields (`fd.net`, `fd.snet`, ...)
+//! compare as CIDR containment.
+
+use std::borrow::Cow;
+use std::net::IpAddr;
+
+use base64::Engine as _;
+use lanner_contract::{Event, FieldRef, Value};
+
+use crate::condition::{Op, Transformer};
+use crate::matchers::{Glob, Net, icontains, path_prefix_match};
+
+/// A compiled condition.
+#[derive(Debug)]
+pub enum Pred {
+    /// All hold.
+    And(Box<[Pred]>),
+    /// Any holds.
+    Or(Box<[Pred]>),
+    /// Negation.
+    Not(Box<Pred>),
+    /// A field check.
+    Check(Box<Check>),
+}
+
+/// Reads a value from an event: a field, possibly transformed.
+#[derive(Debug)]
+pub enum Getter {
+    /// A field.
+    Field(FieldRef),
+    /// A transformer over a getter.
+    Transform(Transformer, Box<Getter>),
+}
+
+/// One check: a getter and a test on its value.
+#[derive(Debug)]
+pub struct Check {
+    /// The left side.
+    pub lhs: Getter,
+    /// The test.
+    pub test: Test,
+}
+
+/// A constant right-hand side, parsed every way it may be needed.
+#[derive(Debug)]
+pub struct Const {
+    /// The text.
+    pub text: Box<str>,
+    /// Lowercased text (for `icontains`).
+    pub lower: Box<str>,
+    /// As an integer, if it is one.
+    pub num: Option<i128>,
+    /// As a boolean, if it is one.
+    pub boolean: Option<bool>,
+    /// As an IP network or address, if it is one.
+    pub net: Option<Net>,
+    /// Hex-decoded bytes (for `bcontains`/`bstartswith`).
+    pub bytes: Option<Box<[u8]>>,
+    /// Compiled glob (for `glob`/`iglob`).
+    pub glob: Option<Glob>,
+    /// Compiled regex (for `regex`).
+    pub regex: Option<regex::Regex>,
+}
+
+/// A set of constants for `in`/`intersects`.
+#[derive(Debug, Default)]
+pub struct ValueSet {
+    /// Sorted texts.
+    pub strs: Vec<Box<str>>,
+    /// Integers among them.
+    pub nums: Vec<i128>,
+    /// Networks/addresses among them.
+    pub nets: Vec<Net>,
+    /// Booleans among them.
+    pub bools: Vec<bool>,
+}
+
+/// The test a check applies.
+#[derive(Debug)]
+pub enum Test {
+    /// `exists`.
+    Exists,
+    /// A comparison with one constant.
+    Cmp(Op, Const),
+    /// `in`/`intersects`.
+    In(ValueSet),
+    /// `pmatch`.
+    PMatch(Vec<Box<str>>),
+    /// A comparison with another field (`val(...)` or a transformer).
+    Field(Op, Getter),
+}
+
+impl Getter {
+    /// Reads the value; `None` when unset or when a transformer cannot apply.
+    pub fn get<'e>(&self, ev: &'e Event) -> Option<Value<'e>> {
+        match self {
+            Getter::Field(r) => ev.get(r),
+            Getter::Transform(t, inner) => transform(*t, inner.get(ev)?),
+        }
+    }
+}
+
+fn transform<'e>(t: Transformer, v: Value<'e>) -> Option<Value<'e>> {
+    match t {
+        Transformer::Len => Some(Value::U64(match &v {
+            Value::Str(s) => s.len() as u64,
+            Value::StrList(l) => l.len() as u64,
+            Value::U64List(l) => l.len() as u64,
+            Value::IpList(l) => l.len() as u64,
+            Value::Map(m) => m.len() as u64,
+            _ => return None,
+        })),
+        Transformer::ToLower | Transformer::ToUpper | Transformer::B64 | Transformer::Basename => {
+            let s = match v {
+                Value::Str(s) => s,
+                other => Cow::Owned(other.to_string()),
+            };
+            Some(Value::Str(match t {
+                Transformer::ToLower => Cow::Owned(s.to_lowercase()),
+                Transformer::ToUpper => Cow::Owned(s.to_uppercase()),
+                Transformer::B64 => {
+                    let bytes = base64::engine::general_purpose::STANDARD
+                        .decode(s.as_bytes())
+                        .ok()?;
+                    Cow::Owned(String::from_utf8_lossy(&bytes).into_owned())
+                }
+                _ => match s {
+                    Cow::Borrowed(b) => Cow::Borrowed(b.rsplit('/').next().unwrap_or(b)),
+                    Cow::Owned(o) => Cow::Owned(o.rsplit('/').next().unwrap_or(&o).to_owned()),
+                },
+            }))
+        }
+    }
+}
+
+impl Pred {
+    /// Evaluates the condition on an event.
+    pub fn eval(&self, ev: &Event) -> bool {
+        match self {
+            Pred::And(v) => v.iter().all(|p| p.eval(ev)),
+            Pred::Or(v) => v.iter().any(|p| p.eval(ev)),
+            Pred::Not(p) => !p.eval(ev),
+            Pred::Check(c) => c.eval(ev),
+        }
+    }
+}
+
+impl Check {
+    fn eval(&self, ev: &Event) -> bool {
+        let Some(v) = self.lhs.get(ev) else {
+            return false;
+        };
+        match &self.test {
+            Test::Exists => true,
+            Test::Cmp(op, c) => any_value(&v, |x| cmp_scalar(x, *op, c)),
+            Test::In(set) => any_value(&v, |x| in_set(x, set)),
+            Test::PMatch(prefixes) => any_value(&v, |x| match x {
+                Scalar::Str(s) => path_prefix_match(prefixes, s),
+                _ => false,
+            }),
+            Test::Field(op, rhs) => {
+                let Some(r) = rhs.get(ev) else {
+                    return false;
+                };
+                cmp_values(&v, *op, &r)
+            }
+        }
+    }
+}
+
+/// One value out of a possibly multi-valued field.
+enum Scalar<'a> {
+    Str(&'a str),
+    Num(i128),
+    Bool(bool),
+    Ip(IpAddr),
+}
+
+fn any_value(v: &Value<'_>, mut f: impl FnMut(Scalar<'_>) -> bool) -> bool {
+    match v {
+        Value::Str(s) => f(Scalar::Str(s)),
+        Value::U64(n) => f(Scalar::Num(*n as i128)),
+        Value::I64(n) => f(Scalar::Num(*n as i128)),
+        Value::Ts(t) => f(Scalar::Num(t.0 as i128)),
+        Value::Bool(b) => f(Scalar::Bool(*b)),
+        Value::Ip(ip) => f(Scalar::Ip(*ip)),
+        Value::StrList(l) => l.iter().any(|s| f(Scalar::Str(s))),
+        Value::U64List(l) => l.iter().any(|n| f(Scalar::Num(*n as i128))),
+        Value::IpList(l) => l.iter().any(|ip| f(Scalar::Ip(*ip))),
+        Value::Map(_) => f(Scalar::Str(&v.to_string())),
+    }
+}
+
+fn cmp_scalar(x: Scalar<'_>, op: Op, c: &Const) -> bool {
+    match x {
+        Scalar::Str(s) => cmp_str(s, op, c),
+        Scalar::Num(n) => match (op, c.num) {
+            (Op::Eq, Some(k)) => n == k,
+            (Op::Ne, Some(k)) => n != k,
+            (Op::Lt, Some(k)) => n < k,
+            (Op::Le, Some(k)) => n <= k,
+            (Op::Gt, Some(k)) => n > k,
+            (Op::Ge, Some(k)) => n >= k,
+            _ => cmp_str(&n.to_string(), op, c),
+        },
+        Scalar::Bool(b) => match (op, c.boolean) {
+            (Op::Eq, Some(k)) => b == k,
+            (Op::Ne, Some(k)) => b != k,
+            _ => false,
+        },
+        Scalar::Ip(ip) => match (op, c.net) {
+            (Op::Eq, Some(n)) => n.contains(ip),
+            (Op::Ne, Some(n)) => !n.contains(ip),
+            _ => cmp_str(&ip.to_string(), op, c),
+        },
+    }
+}
+
+fn cmp_str(s: &str, op: Op, c: &Const) -> bool {
+    let k: &str = &c.text;
+    match op {
+        Op::Eq => s == k,
+        Op::Ne => s != k,
+        Op::Lt => s < k,
+        Op::Le => s <= k,
+        Op::Gt => s > k,
+        Op::Ge => s >= k,
+        Op::Contains => s.contains(k),
+        Op::IContains => icontains(s, &c.lower),
+        Op::StartsWith => s.starts_with(k),
+        Op::EndsWith => s.ends_with(k),
+        Op::BContains => c
+            .bytes
+            .as_ref()
+            .is_some_and(|b| b.is_empty() || s.as_bytes().windows(b.len()).any(|w| w == &b[..])),
+        Op::BStartsWith => c
+            .bytes
+            .as_ref()
+            .is_some_and(|b| s.as_bytes().starts_with(b)),
+        Op::Glob => c.glob.as_ref().is_some_and(|g| g.matches(s)),
+        Op::IGlob => c
+            .glob
+            .as_ref()
+            .is_some_and(|g| g.matches(&s.to_lowercase())),
+        Op::Regex => c.regex.as_ref().is_some_and(|r| r.is_match(s)),
+        Op::In | Op::Intersects | Op::PMatch | Op::Exists => false,
+    }
+}
+
+fn in_set(x: Scalar<'_>, set: &ValueSet) -> bool {
+    match x {
+        Scalar::Str(s) => set.strs.binary_search_by(|k| (**k).cmp(s)).is_ok(),
+        Scalar::Num(n) => set.nums.contains(&n),
+        Scalar::Bool(b) => set.bools.contains(&b),
+        Scalar::Ip(ip) => set.nets.iter().any(|n| n.contains(ip)),
+    }
+}
+
+fn cmp_values(l: &Value<'_>, op: Op, r: &Value<'_>) -> bool {
+    // Compare as numbers when both are numeric, otherwise by rendered text.
+    if let (Some(a), Some(b)) = (l.as_i128(), r.as_i128()) {
+        return match op {
+            Op::Eq => a == b,
+            Op::Ne => a != b,
+            Op::Lt => a < b,
+            Op::Le => a <= b,
+            Op::Gt => a > b,
+            Op::Ge => a >= b,
+            _ => false,
+        };
+    }
+    let rs: Vec<String> = match r {
+        Value::StrList(l) => l.to_vec(),
+        other => vec![other.to_string()],
+    };
+    match op {
+        Op::In | Op::Intersects => any_value(l, |x| rs.iter().any(|k| scalar_text(&x) == *k)),
+        Op::PMatch => {
+            let p: Vec<Box<str>> = rs.iter().map(|s| s.as_str().into()).collect();
+            any_value(l, |x| path_prefix_match(&p, &scalar_text(&x)))
+        }
+        _ => {
+            let c = Const::new(&rs[0], op).ok();
+            c.is_some_and(|c| any_value(l, |x| cmp_scalar(x, op, &c)))
+        }
+    }
+}
+
+fn scalar_text(x: &Scalar<'_>) -> String {
+    match x {
+        Scalar::Str(s) => (*s).to_owned(),
+        Scalar::Num(n) => n.to_string(),
+        Scalar::Bool(b) => b.to_string(),
+        Scalar::Ip(ip) => ip.to_string(),
+    }
+}
+
+/// Parses a number as Falco does: decimal, `0x` hex, optionally signed.
+pub fn parse_num(s: &str) -> Option<i128> {
+    let t = s.trim();
+    if let Some(h) = t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")) {
+        return i128::from_str_radix(h, 16).ok();
+    }
+    t.parse::<i128>().ok()
+}
+
+impl Const {
+    /// Prepares a constant for `op`; errors for a bad regex or hex string.
+    pub fn new(text: &str, op: Op) -> Result<Const, String> {
+        let bytes = match op {
+            Op::BContains | Op::BStartsWith => Some(
+                crate::matchers::decode_hex(text)
+                    .ok_or_else(|| {
+                        format!(
+                            "'{text}' is not a valid hex byte string for '{}'",
+                            op.as_str()
+                        )
+                    })?
+                    .into_boxed_slice(),
+            ),
+            _ => None,
+        };
+        let regex = match op {
+            Op::Regex => Some(
+                regex::Regex::new(&format!("^(?:{text})$"))
+                    .map_err(|e| format!("invalid regex '{text}': {e}"))?,
+            ),
+            _ => None,
+        };
+        let glob = match op {
+            Op::Glob => Some(Glob::new(text, false)),
+            Op::IGlob => Some(Glob::new(text, true)),
+            _ => None,
+        };
+        Ok(Const {
+            text: text.into(),
+            lower: text.to_ascii_lowercase().into(),
+            num: parse_num(text),
+            boolean: match text {
+                "true" => Some(true),
+                "false" => Some(false),
+                _ => None,
+            },
+            net: Net::parse(text),
+            bytes,
+            glob,
+            regex,
+        })
+    }
+}
+
+impl ValueSet {
+    /// Builds a set from texts.
+    pub fn new<'a>(items: impl IntoIterator<Item = &'a str>) -> ValueSet {
+        let mut set = ValueSet::default();
+        for s in items {
+            set.strs.push(s.into());
+            if let Some(n) = parse_num(s) {
+                set.nums.push(n);
+            }
+            if let Some(n) = Net::parse(s) {
+                set.nets.push(n);
+            }
+            match s {
+                "true" => set.bools.push(true),
+                "false" => set.bools.push(false),
+                _ => {}
+            }
+        }
+        set.strs.sort();
+        set.strs.dedup();
+        set
+    }
+}
