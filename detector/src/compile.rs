@@ -406,7 +406,7 @@ mod tests {
             evt_type: Some("execve".into()),
             proc_name: Some("bash".into()),
             proc_args: Some("-c 'echo hi'".into()),
-            proc_aname: Some(vec!["sshd".into(), "systemd".into()]),
+            proc_aname: Some(vec!["sshd".into(), "systemd".into()].into()),
             proc_tty: Some(34816),
             user_uid: Some(0),
             fd_num: Some(-1),

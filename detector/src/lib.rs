@@ -17,5 +17,8 @@ pub mod compile;
 pub mod condition;
 pub mod evttype;
 pub mod matchers;
+pub mod output;
 pub mod predicate;
+pub mod rules;
+pub mod service;
 pub mod yaml;

@@ -1,1 +1,128 @@
-fn main() {}
+//! `lanner-detector`: Falco rules judged at scale.
+//!
+//! - `validate RULES...`: loads rule files, prints per-file counts and disabled rules,
+//!   exits non-zero on any error;
+//! - `lint-condition`: one condition per line on stdin → `ok` or `error: <message>`;
+//! - `run --rules FILE...`: the detection service (see `lanner_detector::service`).
+
+use std::io::{BufRead, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use lanner_detector::condition;
+use lanner_detector::rules::Loader;
+
+#[derive(Parser)]
+#[command(
+    name = "lanner-detector",
+    version,
+    about = "Falco-compatible detection for lanner"
+)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Load rule files (in order, as one ruleset) and report what loaded.
+    Validate {
+        /// Rule files.
+        #[arg(required = true)]
+        rules: Vec<PathBuf>,
+        /// Also print warnings.
+        #[arg(long)]
+        warnings: bool,
+    },
+    /// Check condition syntax: one condition per line on stdin.
+    LintCondition,
+    /// Run the detection service.
+    Run(Box<lanner_detector::service::RunArgs>),
+}
+
+fn validate(rules: &[PathBuf], warnings: bool) -> ExitCode {
+    let mut loader = Loader::new();
+    for r in rules {
+        loader.add_file(r);
+    }
+    let (_, report) = loader.finish();
+    for f in &report.files {
+        let disabled: Vec<_> = report
+            .disabled
+            .iter()
+            .filter(|d| *d.loc.file == *f.file)
+            .collect();
+        println!(
+            "{}: {} rules, {} macros, {} lists loaded; {} rules enabled, {} disabled",
+            f.file,
+            f.rules,
+            f.macros,
+            f.lists,
+            f.rules.saturating_sub(disabled.len()),
+            disabled.len()
+        );
+        for d in disabled {
+            println!("  disabled: {} ({}): {}", d.name, d.loc, d.reason);
+        }
+    }
+    if warnings {
+        for w in &report.warnings {
+            println!("warning: {w}");
+        }
+    }
+    for e in &report.errors {
+        println!("error: {e}");
+    }
+    println!(
+        "total: {} rules enabled, {} disabled, {} errors, {} warnings",
+        report.enabled,
+        report.disabled.len(),
+        report.errors.len(),
+        report.warnings.len()
+    );
+    if report.errors.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+fn lint() -> ExitCode {
+    let stdin = std::io::stdin();
+    let mut out = std::io::stdout().lock();
+    let mut failed = false;
+    for line in stdin.lock().lines() {
+        let Ok(line) = line else { break };
+        let res = match condition::parse(&line) {
+            Ok(_) => writeln!(out, "ok"),
+            Err(e) => {
+                failed = true;
+                writeln!(out, "error: {e}")
+            }
+        };
+        if res.is_err() {
+            return ExitCode::FAILURE;
+        }
+    }
+    if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.cmd {
+        Cmd::Validate { rules, warnings } => validate(&rules, warnings),
+        Cmd::LintCondition => lint(),
+        Cmd::Run(args) => match lanner_detector::service::main(*args) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                ExitCode::FAILURE
+            }
+        },
+    }
+}

@@ -276,7 +276,7 @@ fn cmp_values(l: &Value<'_>, op: Op, r: &Value<'_>) -> bool {
         };
     }
     let rs: Vec<String> = match r {
-        Value::StrList(l) => l.to_vec(),
+        Value::StrList(l) => l.iter().map(|s| s.to_string()).collect(),
         other => vec![other.to_string()],
     };
     match op {

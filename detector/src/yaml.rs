@@ -1,13 +1,13 @@
 //! A small YAML tree that remembers where every node starts, so rule-file errors can
 //! name the file, line and column.
 //!
-//! Built on `yaml-rust2`'s marked event parser. Anchors and aliases are resolved (an
-//! alias is replaced by a copy of the anchored node); tags are ignored.
+//! Built on `libyaml-safer` (a safe port of libyaml, the parser Falco's yaml-cpp
+//! agrees with on the upstream files). Anchors and aliases are resolved (an alias is
+//! replaced by a copy of the anchored node); tags are ignored.
 
 use std::collections::HashMap;
 
-use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser};
-use yaml_rust2::scanner::{Marker, TScalarStyle};
+use libyaml_safer::{EventData, Mark, Parser, ScalarStyle};
 
 /// A position in a file: 1-based line and column.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -116,30 +116,30 @@ pub struct YamlError {
     pub message: String,
 }
 
-fn pos_of(m: Marker) -> Pos {
+fn pos_of(m: Mark) -> Pos {
     Pos {
-        line: m.line(),
-        col: m.col() + 1,
+        line: m.line as usize + 1,
+        col: m.column as usize + 1,
     }
 }
 
 enum Frame {
-    Seq(Pos, usize, Vec<Node>),
-    Map(Pos, usize, Vec<(Node, Node)>, Option<Node>),
+    Seq(Pos, Option<String>, Vec<Node>),
+    Map(Pos, Option<String>, Vec<(Node, Node)>, Option<Node>),
 }
 
 #[derive(Default)]
 struct Builder {
     stack: Vec<Frame>,
     docs: Vec<Node>,
-    anchors: HashMap<usize, Node>,
+    anchors: HashMap<String, Node>,
     error: Option<YamlError>,
 }
 
 impl Builder {
-    fn push_node(&mut self, node: Node, anchor: usize) {
-        if anchor > 0 {
-            self.anchors.insert(anchor, node.clone());
+    fn push_node(&mut self, node: Node, anchor: Option<String>) {
+        if let Some(a) = anchor {
+            self.anchors.insert(a, node.clone());
         }
         match self.stack.last_mut() {
             None => self.docs.push(node),
@@ -152,25 +152,32 @@ impl Builder {
     }
 }
 
-impl MarkedEventReceiver for Builder {
-    fn on_event(&mut self, ev: Event, mark: Marker) {
+impl Builder {
+    fn on_event(&mut self, ev: EventData, mark: Mark) {
         let pos = pos_of(mark);
         match ev {
-            Event::Scalar(text, style, anchor, _) => {
-                let plain = style == TScalarStyle::Plain;
+            EventData::Scalar {
+                anchor,
+                value,
+                style,
+                ..
+            } => {
+                let plain = style == ScalarStyle::Plain;
                 self.push_node(
                     Node {
                         pos,
-                        kind: NodeKind::Scalar { text, plain },
+                        kind: NodeKind::Scalar { text: value, plain },
                     },
                     anchor,
                 );
             }
-            Event::SequenceStart(anchor, _) => self.stack.push(Frame::Seq(pos, anchor, Vec::new())),
-            Event::MappingStart(anchor, _) => {
+            EventData::SequenceStart { anchor, .. } => {
+                self.stack.push(Frame::Seq(pos, anchor, Vec::new()))
+            }
+            EventData::MappingStart { anchor, .. } => {
                 self.stack.push(Frame::Map(pos, anchor, Vec::new(), None))
             }
-            Event::SequenceEnd | Event::MappingEnd => match self.stack.pop() {
+            EventData::SequenceEnd | EventData::MappingEnd => match self.stack.pop() {
                 Some(Frame::Seq(p, anchor, items)) => self.push_node(
                     Node {
                         pos: p,
@@ -178,30 +185,25 @@ impl MarkedEventReceiver for Builder {
                     },
                     anchor,
                 ),
-                Some(Frame::Map(p, anchor, entries, _)) => {
-                    // A block mapping's start mark is reported late; its first key is
-                    // where a reader sees it begin.
-                    let p = entries.first().map(|(k, _)| k.pos).unwrap_or(p);
-                    self.push_node(
-                        Node {
-                            pos: p,
-                            kind: NodeKind::Map(entries),
-                        },
-                        anchor,
-                    )
-                }
+                Some(Frame::Map(p, anchor, entries, _)) => self.push_node(
+                    Node {
+                        pos: p,
+                        kind: NodeKind::Map(entries),
+                    },
+                    anchor,
+                ),
                 None => {}
             },
-            Event::Alias(id) => match self.anchors.get(&id).cloned() {
+            EventData::Alias { anchor } => match self.anchors.get(&anchor).cloned() {
                 Some(mut node) => {
                     node.pos = pos;
-                    self.push_node(node, 0);
+                    self.push_node(node, None);
                 }
                 None => {
                     if self.error.is_none() {
                         self.error = Some(YamlError {
                             pos,
-                            message: "unknown alias".into(),
+                            message: format!("unknown alias '{anchor}'"),
                         });
                     }
                 }
@@ -214,11 +216,15 @@ impl MarkedEventReceiver for Builder {
 /// Parses a YAML text into its documents.
 pub fn parse(text: &str) -> Result<Vec<Node>, YamlError> {
     let mut builder = Builder::default();
-    let mut parser = Parser::new_from_str(text);
-    parser.load(&mut builder, true).map_err(|e| YamlError {
-        pos: pos_of(*e.marker()),
-        message: e.info().to_owned(),
-    })?;
+    let mut parser = Parser::new();
+    parser.set_input(text.as_bytes());
+    for ev in parser {
+        let ev = ev.map_err(|e| YamlError {
+            pos: e.problem_mark().map(pos_of).unwrap_or_default(),
+            message: e.problem().to_owned(),
+        })?;
+        builder.on_event(ev.data, ev.start_mark);
+    }
     if let Some(e) = builder.error {
         return Err(e);
     }

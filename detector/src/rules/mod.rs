@@ -1,0 +1,378 @@
+//! Rule files and the compiled ruleset.
+//!
+//! [`Loader`] reads rule files in order into one collection (later files may `append`
+//! to or `override` what earlier files defined), then [`Loader::finish`] compiles it:
+//! lists expanded, macros parsed and checked for visibility, rules compiled with their
+//! exceptions, fields resolved once. The [`Ruleset`] indexes enabled rules by the event
+//! types their condition can match, so an event meets only its candidate rules.
+
+mod build;
+mod reader;
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+
+use lanner_contract::Event;
+
+use crate::evttype::TypeSet;
+use crate::output::OutputFormat;
+use crate::predicate::Pred;
+use crate::yaml::Pos;
+
+pub use reader::ENGINE_VERSION;
+
+/// A place in a rule file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Loc {
+    /// File name as given.
+    pub file: Arc<str>,
+    /// Position in it.
+    pub pos: Pos,
+}
+
+impl fmt::Display for Loc {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.file, self.pos)
+    }
+}
+
+/// A load problem: where, in which item, what.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Problem {
+    /// Where.
+    pub loc: Loc,
+    /// The item (`rule 'Terminal shell in container'`), if any.
+    pub item: Option<String>,
+    /// What.
+    pub message: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.item {
+            Some(i) => write!(f, "{}: {}: {}", self.loc, i, self.message),
+            None => write!(f, "{}: {}", self.loc, self.message),
+        }
+    }
+}
+
+/// Rule priorities, most severe first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Priority {
+    /// Emergency.
+    Emergency,
+    /// Alert.
+    Alert,
+    /// Critical.
+    Critical,
+    /// Error.
+    Error,
+    /// Warning.
+    Warning,
+    /// Notice.
+    Notice,
+    /// Informational (also `info`).
+    Informational,
+    /// Debug.
+    Debug,
+}
+
+impl Priority {
+    /// Parses a priority, case-insensitively.
+    pub fn parse(s: &str) -> Option<Priority> {
+        Some(match s.trim().to_ascii_lowercase().as_str() {
+            "emergency" => Priority::Emergency,
+            "alert" => Priority::Alert,
+            "critical" => Priority::Critical,
+            "error" => Priority::Error,
+            "warning" => Priority::Warning,
+            "notice" => Priority::Notice,
+            "informational" | "info" => Priority::Informational,
+            "debug" => Priority::Debug,
+            _ => return None,
+        })
+    }
+
+    /// Falco's rendering (`Critical`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Priority::Emergency => "Emergency",
+            Priority::Alert => "Alert",
+            Priority::Critical => "Critical",
+            Priority::Error => "Error",
+            Priority::Warning => "Warning",
+            Priority::Notice => "Notice",
+            Priority::Informational => "Informational",
+            Priority::Debug => "Debug",
+        }
+    }
+}
+
+/// A compiled, enabled rule.
+#[derive(Debug)]
+pub struct Rule {
+    /// Name.
+    pub name: String,
+    /// Description.
+    pub desc: String,
+    /// Priority.
+    pub priority: Priority,
+    /// Tags, in definition order.
+    pub tags: Vec<String>,
+    /// The condition (with exceptions folded in).
+    pub pred: Pred,
+    /// The output format.
+    pub output: OutputFormat,
+    /// Event types the condition can match.
+    pub evttypes: TypeSet,
+    /// Where it was defined.
+    pub loc: Loc,
+}
+
+/// Why a rule is not running.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DisabledReason {
+    /// `enabled: false`.
+    NotEnabled,
+    /// It uses fields lanner cannot provide.
+    MissingFields(Vec<String>),
+    /// Same, and the rule asked to be skipped silently (`skip-if-unknown-filter`).
+    SkippedUnknownFilter(Vec<String>),
+    /// Its `source` is not `syscall`.
+    UnknownSource(String),
+}
+
+impl fmt::Display for DisabledReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DisabledReason::NotEnabled => f.write_str("enabled: false"),
+            DisabledReason::MissingFields(v) => {
+                write!(f, "uses fields lanner does not provide: {}", v.join(", "))
+            }
+            DisabledReason::SkippedUnknownFilter(v) => {
+                write!(
+                    f,
+                    "skip-if-unknown-filter: uses fields lanner does not provide: {}",
+                    v.join(", ")
+                )
+            }
+            DisabledReason::UnknownSource(s) => {
+                write!(f, "source '{s}' is not handled by lanner (only syscall)")
+            }
+        }
+    }
+}
+
+/// A rule that was loaded but does not run.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DisabledRule {
+    /// Rule name.
+    pub name: String,
+    /// Where it was defined.
+    pub loc: Loc,
+    /// Why.
+    pub reason: DisabledReason,
+}
+
+/// What one file contributed.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct FileStats {
+    /// File name.
+    pub file: String,
+    /// Rules defined in it.
+    pub rules: usize,
+    /// Macros defined in it.
+    pub macros: usize,
+    /// Lists defined in it.
+    pub lists: usize,
+}
+
+/// Everything a load found out.
+#[derive(Clone, Debug, Default)]
+pub struct Report {
+    /// Per file, in load order.
+    pub files: Vec<FileStats>,
+    /// Errors (the load failed if any).
+    pub errors: Vec<Problem>,
+    /// Warnings.
+    pub warnings: Vec<Problem>,
+    /// Rules not running, and why.
+    pub disabled: Vec<DisabledRule>,
+    /// Rules enabled and compiled.
+    pub enabled: usize,
+}
+
+/// Which rules fire when several match one event.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Matching {
+    /// Only the first matching rule in load order (Falco's default `rule_matching: first`).
+    #[default]
+    First,
+    /// Every matching rule.
+    All,
+}
+
+/// The compiled rules, indexed by event type.
+#[derive(Debug)]
+pub struct Ruleset {
+    rules: Vec<Rule>,
+    by_type: HashMap<Box<str>, Vec<u32>>,
+    other_types: Vec<u32>,
+}
+
+impl Ruleset {
+    fn new(rules: Vec<Rule>) -> Ruleset {
+        let mut named: Vec<&str> = rules
+            .iter()
+            .flat_map(|r| r.evttypes.named().iter().map(|t| &**t))
+            .collect();
+        named.sort_unstable();
+        named.dedup();
+        let by_type = named
+            .iter()
+            .map(|t| {
+                let ids = rules
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, r)| r.evttypes.contains(t))
+                    .map(|(i, _)| i as u32)
+                    .collect();
+                (Box::<str>::from(*t), ids)
+            })
+            .collect();
+        let other_types = rules
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| matches!(r.evttypes, TypeSet::AllBut(_)))
+            .map(|(i, _)| i as u32)
+            .collect();
+        Ruleset {
+            rules,
+            by_type,
+            other_types,
+        }
+    }
+
+    /// The enabled rules, in load order.
+    pub fn rules(&self) -> &[Rule] {
+        &self.rules
+    }
+
+    /// The rules an event of type `evt_type` must be judged against.
+    pub fn candidates(&self, evt_type: Option<&str>) -> &[u32] {
+        evt_type
+            .and_then(|t| self.by_type.get(t))
+            .map(Vec::as_slice)
+            .unwrap_or(&self.other_types)
+    }
+
+    /// Judges an event: calls `hit` with each matching rule (only the first with
+    /// [`Matching::First`]). Returns how many matched.
+    pub fn judge<'r>(
+        &'r self,
+        ev: &Event,
+        matching: Matching,
+        mut hit: impl FnMut(&'r Rule),
+    ) -> usize {
+        let mut n = 0;
+        for &i in self.candidates(ev.evt_type.as_deref()) {
+            let rule = &self.rules[i as usize];
+            if rule.pred.eval(ev) {
+                hit(rule);
+                n += 1;
+                if matching == Matching::First {
+                    break;
+                }
+            }
+        }
+        n
+    }
+
+    /// Names of every rule matching the event (for tests and tools).
+    pub fn matching_rules(&self, ev: &Event) -> Vec<&str> {
+        let mut v = Vec::new();
+        self.judge(ev, Matching::All, |r| v.push(r.name.as_str()));
+        v
+    }
+}
+
+/// Reads rule files into one collection and compiles it.
+#[derive(Default)]
+pub struct Loader {
+    col: reader::Collector,
+    report: Report,
+    append_output: String,
+}
+
+impl Loader {
+    /// A loader with nothing loaded.
+    pub fn new() -> Loader {
+        Loader::default()
+    }
+
+    /// Text appended to every rule's output (Falco's `append_output`), e.g.
+    /// `container_id=%container.id container_name=%container.name`.
+    pub fn append_output(&mut self, text: &str) {
+        self.append_output = text.trim().to_owned();
+    }
+
+    /// Reads a rule file from disk.
+    pub fn add_file(&mut self, path: &std::path::Path) {
+        let name = path.display().to_string();
+        match std::fs::read_to_string(path) {
+            Ok(text) => self.add_str(&name, &text),
+            Err(e) => self.report.errors.push(Problem {
+                loc: Loc {
+                    file: name.as_str().into(),
+                    pos: Pos::default(),
+                },
+                item: None,
+                message: format!("cannot read rule file: {e}"),
+            }),
+        }
+    }
+
+    /// Reads a rule file's text; `name` is used in messages.
+    pub fn add_str(&mut self, name: &str, text: &str) {
+        let stats = reader::read_file(&mut self.col, name, text, &mut self.report);
+        self.report.files.push(stats);
+    }
+
+    /// Compiles everything read. The ruleset is `None` when there were errors.
+    pub fn finish(self) -> (Option<Ruleset>, Report) {
+        let Loader {
+            col,
+            mut report,
+            append_output,
+        } = self;
+        let rules = build::build(&col, &mut report, &append_output);
+        report.enabled = rules.len();
+        if report.errors.is_empty() {
+            (Some(Ruleset::new(rules)), report)
+        } else {
+            (None, report)
+        }
+    }
+}
+
+/// Loads rule files in order; an `Err` lists every error, one per line.
+pub fn load_files(
+    paths: &[std::path::PathBuf],
+    append_output: &str,
+) -> Result<(Ruleset, Report), String> {
+    let mut l = Loader::new();
+    l.append_output(append_output);
+    for p in paths {
+        l.add_file(p);
+    }
+    match l.finish() {
+        (Some(rs), report) => Ok((rs, report)),
+        (None, report) => Err(report
+            .errors
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("\n")),
+    }
+}
