@@ -13,6 +13,7 @@
 //! The binary (`lanner-detector`) adds the `validate`, `lint-condition` and `run`
 //! commands; the service lives in [`service`].
 
+pub mod alert;
 pub mod compile;
 pub mod condition;
 pub mod evttype;

@@ -1,17 +1,294 @@
-//! The detection service (placeholder until the NATS stage lands).
+//! The detection service: replicas share one durable pull consumer on
+//! `lanner.events.>`, judge each batch against the ruleset, and publish each alert once
+//! to `lanner.alerts.<node>` (Falco's JSON, `Nats-Msg-Id` = alert id, so a redelivered
+//! batch never doubles an alert), or print them as JSON lines (`--output stdout`).
+//!
+//! SIGHUP reloads the rule files: a batch is always judged by one ruleset (the one
+//! current when it arrived), and a bad new file leaves the old rules running.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use anyhow::Context as _;
+use async_nats::HeaderMap;
+use bytes::Bytes;
+use lanner_contract::bus::{
+    self, Delivery, NatsArgs, Outgoing, Stage, StageConfig, StageStats, StreamSettings,
+};
+use lanner_contract::{Event, codec, subjects};
+
+use crate::alert::AlertBuilder;
+use crate::rules::{Matching, Ruleset, load_files};
+
+/// Content type of alert messages (`Lanner-Content` header).
+pub const CONTENT_ALERT: &str = "alert";
+
+/// Container context Falco's container plugin appends to every output.
+pub const DEFAULT_APPEND_OUTPUT: &str = "container_id=%container.id container_name=%container.name container_image=%container.image.repository k8s_ns=%k8s.ns.name k8s_pod_name=%k8s.pod.name";
+
+/// Where alerts go.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum OutputKind {
+    /// Publish to `lanner.alerts.<node>` on JetStream.
+    Nats,
+    /// Print JSON lines on stdout.
+    Stdout,
+}
 
 /// Flags of `lanner-detector run`.
 #[derive(Debug, clap::Args)]
 pub struct RunArgs {
-    /// Rule files.
-    #[arg(long = "rules", required = true)]
-    pub rules: Vec<std::path::PathBuf>,
+    /// Rule files, loaded in order as one ruleset.
+    #[arg(
+        long = "rules",
+        env = "LANNER_DETECTOR_RULES",
+        value_delimiter = ',',
+        required = true
+    )]
+    pub rules: Vec<PathBuf>,
+    /// Where alerts go.
+    #[arg(
+        long,
+        env = "LANNER_DETECTOR_OUTPUT",
+        value_enum,
+        default_value = "nats"
+    )]
+    pub output: OutputKind,
+    /// Which rules fire when several match one event.
+    #[arg(
+        long,
+        env = "LANNER_DETECTOR_RULE_MATCHING",
+        value_enum,
+        default_value = "first"
+    )]
+    pub rule_matching: Matching,
+    /// Appended to every rule output (Falco's `append_output`).
+    #[arg(long, env = "LANNER_DETECTOR_APPEND_OUTPUT", default_value = DEFAULT_APPEND_OUTPUT)]
+    pub append_output: String,
+    /// Durable consumer name shared by all replicas.
+    #[arg(long, env = "LANNER_DETECTOR_DURABLE", default_value = "detector")]
+    pub durable: String,
+    /// Subject filter of the consumer.
+    #[arg(
+        long,
+        env = "LANNER_DETECTOR_FILTER",
+        default_value = "lanner.events.>"
+    )]
+    pub filter: String,
+    /// Most messages (event batches) judged at once.
+    #[arg(long, env = "LANNER_DETECTOR_BATCH_MAX", default_value_t = 64)]
+    pub batch_max: usize,
+    /// Seconds JetStream waits for an ack before redelivering to another replica.
+    #[arg(
+        long = "ack-wait",
+        env = "LANNER_DETECTOR_ACK_WAIT",
+        default_value_t = 30
+    )]
+    pub ack_wait_secs: u64,
+    /// NATS connection.
+    #[command(flatten)]
+    pub nats: NatsArgs,
+    /// Stream settings.
+    #[command(flatten)]
+    pub streams: StreamSettings,
 }
 
-/// Runs the service.
+/// Counters of one replica.
+#[derive(Debug, Default)]
+pub struct Counters {
+    /// Events judged.
+    pub events: AtomicU64,
+    /// Batches judged.
+    pub batches: AtomicU64,
+    /// Alerts produced.
+    pub alerts: AtomicU64,
+}
+
+/// The stage: decodes event batches, judges them, emits alerts.
+pub struct Detector {
+    rules: Arc<RwLock<Arc<Ruleset>>>,
+    builder: AlertBuilder,
+    output: OutputKind,
+    counters: Arc<Counters>,
+}
+
+impl Detector {
+    /// A detector over a shared, reloadable ruleset.
+    pub fn new(
+        rules: Arc<RwLock<Arc<Ruleset>>>,
+        matching: Matching,
+        output: OutputKind,
+        counters: Arc<Counters>,
+    ) -> Self {
+        Detector {
+            rules,
+            builder: AlertBuilder::new(matching),
+            output,
+            counters,
+        }
+    }
+
+    fn snapshot(&self) -> Arc<Ruleset> {
+        match self.rules.read() {
+            Ok(g) => g.clone(),
+            Err(p) => p.into_inner().clone(),
+        }
+    }
+}
+
+/// The node an events subject belongs to (`lanner.events.<node>` → `<node>`).
+fn node_of(subject: &str) -> &str {
+    subject.rsplit('.').next().unwrap_or(subject)
+}
+
+impl Stage for Detector {
+    type Input = Vec<Event>;
+
+    fn decode(
+        &mut self,
+        _subject: &str,
+        _headers: Option<&HeaderMap>,
+        payload: &[u8],
+    ) -> Result<Vec<Event>, String> {
+        codec::decode_batch(payload).map_err(|e| e.to_string())
+    }
+
+    async fn process(&mut self, batch: Vec<Delivery<Vec<Event>>>) -> anyhow::Result<Vec<Outgoing>> {
+        let rules = self.snapshot();
+        let mut out = Vec::new();
+        let mut stdout = String::new();
+        for d in &batch {
+            let node = node_of(&d.subject);
+            let subject = subjects::alerts(node);
+            for (i, ev) in d.value.iter().enumerate() {
+                let fallback = || format!("{}/{}/{}", d.subject, d.stream_seq, i);
+                self.builder.judge(&rules, ev, node, fallback, |alert| {
+                    let json = serde_json::to_string(&alert).unwrap_or_default();
+                    match self.output {
+                        OutputKind::Nats => out.push(Outgoing {
+                            subject: subject.clone(),
+                            payload: Bytes::from(json),
+                            msg_id: alert.uuid.clone(),
+                            content: CONTENT_ALERT,
+                        }),
+                        OutputKind::Stdout => {
+                            stdout.push_str(&json);
+                            stdout.push('\n');
+                        }
+                    }
+                    self.counters.alerts.fetch_add(1, Ordering::Relaxed);
+                });
+            }
+            self.counters
+                .events
+                .fetch_add(d.value.len() as u64, Ordering::Relaxed);
+        }
+        self.counters
+            .batches
+            .fetch_add(batch.len() as u64, Ordering::Relaxed);
+        if !stdout.is_empty() {
+            use std::io::Write as _;
+            let mut so = std::io::stdout().lock();
+            so.write_all(stdout.as_bytes())
+                .context("writing alerts to stdout")?;
+            so.flush().context("flushing stdout")?;
+        }
+        Ok(out)
+    }
+}
+
+fn load(args: &RunArgs) -> anyhow::Result<Ruleset> {
+    let (rs, report) = load_files(&args.rules, &args.append_output)
+        .map_err(|e| anyhow::anyhow!("rule files do not load:\n{e}"))?;
+    for d in &report.disabled {
+        tracing::warn!(rule = %d.name, at = %d.loc, reason = %d.reason, "rule disabled");
+    }
+    tracing::info!(
+        enabled = rs.rules().len(),
+        disabled = report.disabled.len(),
+        "rules loaded"
+    );
+    Ok(rs)
+}
+
+/// Reloads the rules on every SIGHUP; keeps the old ones when the new files are bad.
+fn spawn_reloader(args: Arc<RunArgs>, rules: Arc<RwLock<Arc<Ruleset>>>) {
+    #[cfg(unix)]
+    tokio::spawn(async move {
+        use tokio::signal::unix::{SignalKind, signal};
+        let Ok(mut hup) = signal(SignalKind::hangup()) else {
+            tracing::warn!("cannot listen for SIGHUP; rule reload disabled");
+            return;
+        };
+        while hup.recv().await.is_some() {
+            let a = args.clone();
+            match tokio::task::spawn_blocking(move || load(&a)).await {
+                Ok(Ok(rs)) => {
+                    let n = rs.rules().len();
+                    match rules.write() {
+                        Ok(mut g) => *g = Arc::new(rs),
+                        Err(p) => *p.into_inner() = Arc::new(rs),
+                    }
+                    tracing::info!(enabled = n, "rules reloaded on SIGHUP");
+                }
+                Ok(Err(e)) => tracing::error!(
+                    error = format!("{e:#}"),
+                    "rule reload failed; keeping the previous rules"
+                ),
+                Err(e) => {
+                    tracing::error!(error = %e, "rule reload task failed; keeping the previous rules")
+                }
+            }
+        }
+    });
+}
+
+/// Runs the service until SIGTERM/SIGINT.
 pub fn main(args: RunArgs) -> anyhow::Result<()> {
-    anyhow::bail!(
-        "run is not implemented yet ({} rule files)",
-        args.rules.len()
-    )
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("LANNER_LOG")
+                .unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the runtime")?;
+    rt.block_on(run(args))
+}
+
+async fn run(args: RunArgs) -> anyhow::Result<()> {
+    let rules = Arc::new(RwLock::new(Arc::new(load(&args)?)));
+    let args = Arc::new(args);
+    spawn_reloader(args.clone(), rules.clone());
+    let client = args.nats.connect("lanner-detector").await?;
+    let js = async_nats::jetstream::new(client);
+    bus::ensure_streams(&js, &args.streams).await?;
+    let mut cfg = StageConfig::new(
+        "detector",
+        subjects::EVENTS.name,
+        &args.durable,
+        &args.filter,
+    );
+    cfg.batch_max = args.batch_max.max(1);
+    cfg.ack_wait = Duration::from_secs(args.ack_wait_secs.max(1));
+    let counters = Arc::new(Counters::default());
+    let detector = Detector::new(rules, args.rule_matching, args.output, counters.clone());
+    let stats = Arc::new(StageStats::default());
+    let shutdown = bus::shutdown::Shutdown::on_signals();
+    let res = bus::run_stage(js, cfg, detector, shutdown, stats.clone()).await;
+    eprintln!(
+        "lanner-detector: judged_events={} judged_batches={} alerts={} published={} duplicates={} dead_lettered={}",
+        counters.events.load(Ordering::Relaxed),
+        counters.batches.load(Ordering::Relaxed),
+        counters.alerts.load(Ordering::Relaxed),
+        StageStats::get(&stats.published),
+        StageStats::get(&stats.duplicates),
+        StageStats::get(&stats.dead_lettered),
+    );
+    res
 }

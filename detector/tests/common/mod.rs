@@ -31,3 +31,70 @@ pub fn event(base: &serde_json::Value, patch: &serde_json::Value) -> Event {
     lanner_contract::jsonl::parse_line(&line)
         .unwrap_or_else(|e| panic!("bad test event {line}: {e}"))
 }
+
+/// A NATS server for a test: `LANNER_TEST_NATS_URL` when set, else our own
+/// `nats-server -js` on a free port, killed on drop.
+pub struct Nats {
+    /// Client URL.
+    pub url: String,
+    child: Option<std::process::Child>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl Nats {
+    /// Uses the shared server or starts one.
+    pub fn start() -> Nats {
+        if let Ok(url) = std::env::var("LANNER_TEST_NATS_URL")
+            && !url.is_empty()
+        {
+            return Nats {
+                url,
+                child: None,
+                _dir: None,
+            };
+        }
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .expect("free port")
+            .local_addr()
+            .expect("addr")
+            .port();
+        let dir = tempfile::tempdir().expect("tmp");
+        let child = std::process::Command::new("nats-server")
+            .args(["-js", "-sd"])
+            .arg(dir.path())
+            .args(["-a", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("nats-server must be installed (Debian package nats-server) or LANNER_TEST_NATS_URL set");
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        Nats {
+            url: format!("nats://127.0.0.1:{port}"),
+            child: Some(child),
+            _dir: Some(dir),
+        }
+    }
+}
+
+impl Drop for Nats {
+    fn drop(&mut self) {
+        if let Some(c) = &mut self.child {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// A name unique to this test run.
+pub fn unique(prefix: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    format!("{prefix}{}x{nanos}", std::process::id())
+}
