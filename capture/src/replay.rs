@@ -104,10 +104,10 @@ fn read_batches(
             Ok(mut ev) => {
                 if ev.evt_id.is_none() {
                     let h = xxhash_rust::xxh3::xxh3_64(text.as_bytes());
-                    ev.evt_id = Some(format!("{h:016x}-{line_no}"));
+                    ev.evt_id = Some(format!("{h:016x}-{line_no}").into());
                 }
                 if ev.evt_hostname.is_none() {
-                    ev.evt_hostname = Some(node.to_owned());
+                    ev.evt_hostname = Some(node.into());
                 }
                 pending_json_bytes += text.len();
                 pending.push(ev);

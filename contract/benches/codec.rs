@@ -1,1 +1,44 @@
-fn main() {}
+//! Codec throughput on one core: encode and decode of 1024-event batches of the
+//! synthetic mix, with JSON lines for comparison.
+//!
+//! `cargo bench -p lanner-contract --bench codec`
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use lanner_contract::synth::Synth;
+use lanner_contract::{Event, codec, jsonl};
+
+fn bench(c: &mut Criterion) {
+    let events: Vec<Event> = Synth::new(1, "node-a").take(1024).collect();
+    let bytes = codec::encode_batch(&events);
+    let lines: Vec<String> = events.iter().map(jsonl::to_line).collect();
+    let json_bytes: usize = lines.iter().map(|l| l.len() + 1).sum();
+    eprintln!(
+        "batch of {} events: {} bytes binary ({:.0} B/event), {} bytes JSON lines ({:.0} B/event)",
+        events.len(),
+        bytes.len(),
+        bytes.len() as f64 / events.len() as f64,
+        json_bytes,
+        json_bytes as f64 / events.len() as f64
+    );
+
+    let mut g = c.benchmark_group("codec");
+    g.throughput(Throughput::Elements(events.len() as u64));
+    let mut buf = Vec::with_capacity(bytes.len());
+    g.bench_function("encode_1024", |b| {
+        b.iter(|| {
+            buf.clear();
+            codec::encode_batch_into(std::hint::black_box(&events), &mut buf);
+            buf.len()
+        })
+    });
+    g.bench_function("decode_1024", |b| {
+        b.iter(|| codec::decode_batch(std::hint::black_box(&bytes)).map(|v| v.len()))
+    });
+    g.bench_function("json_parse_1024", |b| {
+        b.iter(|| lines.iter().filter(|l| jsonl::parse_line(l).is_ok()).count())
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

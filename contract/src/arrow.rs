@@ -26,7 +26,7 @@ use arrow_array::{ArrayRef, RecordBatch};
 use arrow_schema::{ArrowError, Field, Schema, SchemaRef};
 
 use crate::field::FieldRef;
-use crate::model::{Event, Labels, STORED_FIELDS, StrList, U64List};
+use crate::model::{Event, Labels, STORED_FIELDS, StrList, Text, U64List};
 use crate::value::{Timestamp, Value};
 
 /// Version of the archive schema, recorded in the schema (and Parquet) metadata.
@@ -60,11 +60,11 @@ pub(crate) trait ArrowField: Sized {
         Self: 'a;
 }
 
-impl ArrowField for String {
+impl ArrowField for Text {
     fn array<'a>(values: impl Iterator<Item = Option<&'a Self>>) -> ArrayRef {
         let mut b = StringBuilder::new();
         for v in values {
-            b.append_option(v);
+            b.append_option(v.map(|t| &**t));
         }
         Arc::new(b.finish())
     }
@@ -135,8 +135,8 @@ impl ArrowField for StrList {
         for v in values {
             match v {
                 Some(list) => {
-                    for s in list {
-                        b.values().append_value(s);
+                    for s in list.iter() {
+                        b.values().append_value(&**s);
                     }
                     b.append(true);
                 }
@@ -169,9 +169,9 @@ impl ArrowField for Labels {
         for v in values {
             match v {
                 Some(map) => {
-                    for (k, val) in map {
-                        b.keys().append_value(k);
-                        b.values().append_value(val);
+                    for (k, val) in map.iter() {
+                        b.keys().append_value(&**k);
+                        b.values().append_value(&**val);
                     }
                     // Appending an entry cannot fail: keys and values have equal length.
                     let _ = b.append(true);

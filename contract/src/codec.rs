@@ -1,9 +1,12 @@
 //! The versioned binary wire codec for event batches (see `docs/wire-format.md`).
 //!
 //! A batch is a header (magic `LNRB`, format version, flags, the writer's field list
-//! as kinds, event count) followed by the events: for each, a presence bitmap over the
-//! writer's fields, then the present values in field order. Carrying the writer's kinds
-//! lets a reader skip fields newer than itself and read batches from older writers.
+//! as kinds), four tables of shared values (texts, text lists, number lists, label maps:
+//! each distinct value once), then the events: for each, a presence bitmap over the
+//! writer's fields and the present values in field order, where text, lists and maps are
+//! indices into the tables. Events of one process or container share their strings, so
+//! a batch stays small and decoding allocates each distinct value once. Carrying the
+//! writer's kinds lets a reader skip fields newer than itself and read older writers.
 //!
 //! ```
 //! use lanner_contract::{codec, Event};
@@ -15,7 +18,7 @@
 
 use crate::model::{Event, STORED_FIELDS};
 use crate::value::Kind;
-use crate::wire::{Reader, Writer};
+use crate::wire::{Reader, Writer, put_varint};
 
 /// First bytes of every batch.
 pub const MAGIC: &[u8; 4] = b"LNRB";
@@ -113,26 +116,28 @@ fn kind_from_code(code: u8, at: usize) -> Result<Kind, CodecError> {
 
 /// Encodes a batch of events.
 pub fn encode_batch(events: &[Event]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(64 + events.len() * 256);
+    let mut out = Vec::with_capacity(256 + events.len() * 128);
     encode_batch_into(events, &mut out);
     out
 }
 
 /// Encodes a batch of events, appending to `out` (reuse its allocation on hot paths).
 pub fn encode_batch_into(events: &[Event], out: &mut Vec<u8>) {
-    let mut w = Writer { buf: std::mem::take(out) };
-    w.buf.extend_from_slice(MAGIC);
-    w.u8(WIRE_VERSION);
-    w.u8(0);
-    w.varint(STORED_FIELDS.len() as u64);
-    for f in STORED_FIELDS {
-        w.u8(kind_code(f.kind));
-    }
-    w.varint(events.len() as u64);
+    let mut w = Writer { buf: Vec::with_capacity(events.len() * 96), ..Default::default() };
     for ev in events {
         ev.encode_fields(&mut w);
     }
-    *out = w.buf;
+    out.extend_from_slice(MAGIC);
+    out.push(WIRE_VERSION);
+    out.push(0);
+    put_varint(out, STORED_FIELDS.len() as u64);
+    out.extend(STORED_FIELDS.iter().map(|f| kind_code(f.kind)));
+    for table in [&w.strings, &w.lists, &w.pids, &w.maps] {
+        put_varint(out, u64::from(table.count));
+        out.extend_from_slice(&table.buf);
+    }
+    put_varint(out, events.len() as u64);
+    out.extend_from_slice(&w.buf);
 }
 
 /// Decodes a batch. Bounded: never panics, and allocates at most in proportion to the
@@ -169,6 +174,7 @@ pub fn decode_batch(bytes: &[u8]) -> Result<Vec<Event>, CodecError> {
         }
         kinds.push(kind);
     }
+    r.read_tables()?;
     let event_count = r.count(field_count.div_ceil(8).max(1))?;
     let mut events = Vec::with_capacity(event_count);
     for _ in 0..event_count {

@@ -21,7 +21,7 @@
 use std::borrow::Cow;
 use std::net::IpAddr;
 
-use crate::model::{ALL_STORED, Event, STORED_FIELDS, StoredField};
+use crate::model::{ALL_STORED, Event, STORED_FIELDS, StoredField, StrList, Text};
 use crate::value::{Kind, Value};
 
 macro_rules! derived_fields {
@@ -246,14 +246,14 @@ pub fn all_field_names() -> impl Iterator<Item = &'static str> {
         .chain(DERIVED_FIELDS.iter().map(|e| e.1))
 }
 
-fn s(v: &Option<String>) -> Option<Value<'_>> {
+fn s(v: &Option<Text>) -> Option<Value<'_>> {
     v.as_deref().map(|s| Value::Str(Cow::Borrowed(s)))
 }
 
-fn first(list: &Option<Vec<String>>) -> Option<Value<'_>> {
+fn first(list: &Option<StrList>) -> Option<Value<'_>> {
     list.as_ref()
         .and_then(|l| l.first())
-        .map(|s| Value::Str(Cow::Borrowed(s.as_str())))
+        .map(|s| Value::Str(Cow::Borrowed(&**s)))
 }
 
 /// `cmdline` of a process from its name and arguments, as Falco renders it.
@@ -284,7 +284,7 @@ impl Event {
             return self.get_stored(own);
         }
         match self.get_stored(list)? {
-            Value::StrList(l) => l.get(i - 1).map(|s| Value::Str(Cow::Borrowed(s.as_str()))),
+            Value::StrList(l) => l.get(i - 1).map(|s| Value::Str(Cow::Borrowed(&**s))),
             Value::U64List(l) => l.get(i - 1).map(|v| Value::U64(*v)),
             _ => None,
         }
@@ -399,8 +399,8 @@ impl Event {
                 };
                 let map = if d == D::ContainerLabel { &self.container_labels } else { &self.k8s_pod_labels };
                 map.as_ref()?
-                    .get(key)
-                    .map(|v| Value::Str(Cow::Borrowed(v.as_str())))
+                    .get(key.as_str())
+                    .map(|v| Value::Str(Cow::Borrowed(&**v)))
             }
         }
     }

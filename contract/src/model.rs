@@ -13,15 +13,20 @@
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use crate::value::{Kind, Timestamp};
 
-/// A list of text values (ancestry, DNS answers).
-pub type StrList = Vec<String>;
-/// A list of unsigned integers (ancestor pids).
-pub type U64List = Vec<u64>;
-/// Labels: a sorted string map.
-pub type Labels = BTreeMap<String, String>;
+/// Immutable shared text: cloning is one atomic increment, so events that share a
+/// process, container or ancestry share its strings. `"bash".into()` and
+/// `String::into()` build one; it derefs to `&str`.
+pub type Text = Arc<str>;
+/// A list of text values (ancestry, DNS answers): `vec!["a".into()].into()`.
+pub type StrList = Arc<[Text]>;
+/// A list of unsigned integers (ancestor pids): `vec![7, 1].into()`.
+pub type U64List = Arc<[u64]>;
+/// Labels: a sorted text map, shared: `Arc::new(BTreeMap::from([...]))`.
+pub type Labels = Arc<BTreeMap<Text, Text>>;
 
 /// Registry entry for one stored field.
 #[derive(Clone, Copy, Debug)]
@@ -41,7 +46,7 @@ pub trait FieldKind {
     /// The kind of the type.
     const KIND: Kind;
 }
-impl FieldKind for String {
+impl FieldKind for Text {
     const KIND: Kind = Kind::Str;
 }
 impl FieldKind for u64 {
@@ -125,7 +130,7 @@ macro_rules! event_fields {
                 }
             }
 
-            /// Calls `f` with each stored field in order (the codec and JSON use this).
+            /// Writes the presence bitmap and the present values (the codec uses this).
             pub(crate) fn encode_fields(&self, w: &mut crate::wire::Writer) {
                 let start = w.begin_presence(STORED_FIELDS.len());
                 let mut bit = 0usize;
@@ -230,33 +235,33 @@ macro_rules! event_fields {
 
 event_fields! {
     // --- the event itself
-    evt_id: String = "evt.id", "Unique event id: `<16 hex session id>-<evt.num>` from the sensor.";
+    evt_id: Text = "evt.id", "Unique event id: `<16 hex session id>-<evt.num>` from the sensor.";
     evt_time: Timestamp = "evt.time", "Time of the event (syscall exit), UTC nanoseconds.";
     evt_num: u64 = "evt.num", "Event sequence number within the sensor session.";
-    evt_type: String = "evt.type", "Syscall name, as Falco names it (execve, openat, connect, ...).";
+    evt_type: Text = "evt.type", "Syscall name, as Falco names it (execve, openat, connect, ...).";
     evt_rawres: i64 = "evt.rawres", "Syscall return value: >= 0 on success, -errno on failure.";
-    evt_hostname: String = "evt.hostname", "Node (host) name the event was captured on.";
+    evt_hostname: Text = "evt.hostname", "Node (host) name the event was captured on.";
     // --- syscall arguments, rendered as Falco renders them
-    evt_arg_flags: String = "evt.arg.flags", "Flags argument rendered as Falco does (`O_WRONLY|O_CREAT`, `CLONE_NEWNS`, ...).";
-    evt_arg_mode: String = "evt.arg.mode", "Mode argument rendered as Falco does (`0755(S_IRWXU|...)`).";
-    evt_arg_domain: String = "evt.arg.domain", "Socket domain (`AF_INET`, `AF_PACKET`, ...).";
-    evt_arg_type: String = "evt.arg.type", "Socket type, or file system type for mount.";
-    evt_arg_request: String = "evt.arg.request", "ptrace request (`PTRACE_ATTACH`, ...).";
-    evt_arg_pid: String = "evt.arg.pid", "Target pid (ptrace, kill).";
-    evt_arg_target: String = "evt.arg.target", "Symlink target (what the link points to).";
-    evt_arg_linkpath: String = "evt.arg.linkpath", "Path of the link created by symlink/link.";
-    evt_arg_oldpath: String = "evt.arg.oldpath", "Old path (rename, link).";
-    evt_arg_newpath: String = "evt.arg.newpath", "New path (rename, link).";
-    evt_arg_path: String = "evt.arg.path", "Path argument (unlink, mkdir, chmod, ...).";
-    evt_arg_name: String = "evt.arg.name", "Name argument (unlinkat, memfd_create, init_module, ...).";
-    evt_arg_filename: String = "evt.arg.filename", "File name argument (execve, fchmodat, ...).";
-    evt_arg_uid: String = "evt.arg.uid", "uid argument (setuid family), rendered as Falco does.";
-    evt_arg_gid: String = "evt.arg.gid", "gid argument (setgid family).";
-    evt_arg_cmd: String = "evt.arg.cmd", "bpf command (`BPF_PROG_LOAD`, ...).";
-    evt_arg_fd: String = "evt.arg.fd", "fd argument of fd-based calls (fchmod, dup, ...).";
-    evt_arg_dev: String = "evt.arg.dev", "Mounted device or source (mount).";
-    evt_arg_dir: String = "evt.arg.dir", "Mount point (mount, umount).";
-    evt_arg_nstype: String = "evt.arg.nstype", "Namespace type (setns).";
+    evt_arg_flags: Text = "evt.arg.flags", "Flags argument rendered as Falco does (`O_WRONLY|O_CREAT`, `CLONE_NEWNS`, ...).";
+    evt_arg_mode: Text = "evt.arg.mode", "Mode argument rendered as Falco does (`0755(S_IRWXU|...)`).";
+    evt_arg_domain: Text = "evt.arg.domain", "Socket domain (`AF_INET`, `AF_PACKET`, ...).";
+    evt_arg_type: Text = "evt.arg.type", "Socket type, or file system type for mount.";
+    evt_arg_request: Text = "evt.arg.request", "ptrace request (`PTRACE_ATTACH`, ...).";
+    evt_arg_pid: Text = "evt.arg.pid", "Target pid (ptrace, kill).";
+    evt_arg_target: Text = "evt.arg.target", "Symlink target (what the link points to).";
+    evt_arg_linkpath: Text = "evt.arg.linkpath", "Path of the link created by symlink/link.";
+    evt_arg_oldpath: Text = "evt.arg.oldpath", "Old path (rename, link).";
+    evt_arg_newpath: Text = "evt.arg.newpath", "New path (rename, link).";
+    evt_arg_path: Text = "evt.arg.path", "Path argument (unlink, mkdir, chmod, ...).";
+    evt_arg_name: Text = "evt.arg.name", "Name argument (unlinkat, memfd_create, init_module, ...).";
+    evt_arg_filename: Text = "evt.arg.filename", "File name argument (execve, fchmodat, ...).";
+    evt_arg_uid: Text = "evt.arg.uid", "uid argument (setuid family), rendered as Falco does.";
+    evt_arg_gid: Text = "evt.arg.gid", "gid argument (setgid family).";
+    evt_arg_cmd: Text = "evt.arg.cmd", "bpf command (`BPF_PROG_LOAD`, ...).";
+    evt_arg_fd: Text = "evt.arg.fd", "fd argument of fd-based calls (fchmod, dup, ...).";
+    evt_arg_dev: Text = "evt.arg.dev", "Mounted device or source (mount).";
+    evt_arg_dir: Text = "evt.arg.dir", "Mount point (mount, umount).";
+    evt_arg_nstype: Text = "evt.arg.nstype", "Namespace type (setns).";
     // --- the process and thread
     proc_pid: u64 = "proc.pid", "Process id (thread group id) in the host pid namespace.";
     thread_tid: u64 = "thread.tid", "Thread id in the host pid namespace.";
@@ -264,12 +269,12 @@ event_fields! {
     proc_vpid: u64 = "proc.vpid", "Process id inside its own pid namespace.";
     proc_vpgid: u64 = "proc.vpgid", "Process group id inside its own pid namespace.";
     proc_sid: u64 = "proc.sid", "Session id.";
-    proc_sname: String = "proc.sname", "Name of the session leader.";
-    proc_name: String = "proc.name", "Process name (comm, at most 15 characters).";
-    proc_exe: String = "proc.exe", "First command-line argument (argv[0]).";
-    proc_exepath: String = "proc.exepath", "Full path of the executable.";
-    proc_args: String = "proc.args", "Arguments after argv[0], joined by spaces.";
-    proc_cwd: String = "proc.cwd", "Current working directory, with a trailing slash as Falco prints it.";
+    proc_sname: Text = "proc.sname", "Name of the session leader.";
+    proc_name: Text = "proc.name", "Process name (comm, at most 15 characters).";
+    proc_exe: Text = "proc.exe", "First command-line argument (argv[0]).";
+    proc_exepath: Text = "proc.exepath", "Full path of the executable.";
+    proc_args: Text = "proc.args", "Arguments after argv[0], joined by spaces.";
+    proc_cwd: Text = "proc.cwd", "Current working directory, with a trailing slash as Falco prints it.";
     proc_tty: u64 = "proc.tty", "Controlling terminal (device number), 0 when none.";
     proc_pid_ts: Timestamp = "proc.pid.ts", "Start time of the process.";
     proc_exe_ino: u64 = "proc.exe_ino", "Inode number of the executable.";
@@ -283,50 +288,50 @@ event_fields! {
     proc_aexe: StrList = "proc.aexe", "Ancestor argv[0] values, nearest first.";
     proc_aexepath: StrList = "proc.aexepath", "Ancestor executable paths, nearest first.";
     proc_acmdline: StrList = "proc.acmdline", "Ancestor command lines (`name args`), nearest first.";
-    thread_cap_effective: String = "thread.cap_effective", "Effective capabilities, space-separated `CAP_*` names.";
-    thread_cap_permitted: String = "thread.cap_permitted", "Permitted capabilities, space-separated `CAP_*` names.";
+    thread_cap_effective: Text = "thread.cap_effective", "Effective capabilities, space-separated `CAP_*` names.";
+    thread_cap_permitted: Text = "thread.cap_permitted", "Permitted capabilities, space-separated `CAP_*` names.";
     // --- user and group
     user_uid: u64 = "user.uid", "Effective user id.";
-    user_name: String = "user.name", "Effective user name.";
+    user_name: Text = "user.name", "Effective user name.";
     user_loginuid: i64 = "user.loginuid", "Audit login uid, -1 when unset.";
-    user_loginname: String = "user.loginname", "Name of the audit login user.";
+    user_loginname: Text = "user.loginname", "Name of the audit login user.";
     group_gid: u64 = "group.gid", "Effective group id.";
-    group_name: String = "group.name", "Effective group name.";
+    group_name: Text = "group.name", "Effective group name.";
     // --- container
-    container_id: String = "container.id", "Short (12 hex) container id; `host` outside containers.";
-    container_name: String = "container.name", "Container name.";
-    container_image: String = "container.image", "Image as `repository:tag`.";
-    container_image_repository: String = "container.image.repository", "Image repository.";
-    container_image_tag: String = "container.image.tag", "Image tag.";
-    container_image_digest: String = "container.image.digest", "Image digest (`sha256:...`).";
-    container_type: String = "container.type", "Runtime: docker, containerd, cri-o, podman.";
+    container_id: Text = "container.id", "Short (12 hex) container id; `host` outside containers.";
+    container_name: Text = "container.name", "Container name.";
+    container_image: Text = "container.image", "Image as `repository:tag`.";
+    container_image_repository: Text = "container.image.repository", "Image repository.";
+    container_image_tag: Text = "container.image.tag", "Image tag.";
+    container_image_digest: Text = "container.image.digest", "Image digest (`sha256:...`).";
+    container_type: Text = "container.type", "Runtime: docker, containerd, cri-o, podman.";
     container_privileged: bool = "container.privileged", "The container runs privileged.";
     container_start_ts: Timestamp = "container.start_ts", "Start time of the container.";
     container_labels: Labels = "container.labels", "Container labels (compose project and service included).";
     // --- Kubernetes
-    k8s_ns_name: String = "k8s.ns.name", "Kubernetes namespace.";
-    k8s_pod_name: String = "k8s.pod.name", "Kubernetes pod name.";
-    k8s_pod_uid: String = "k8s.pod.uid", "Kubernetes pod uid.";
+    k8s_ns_name: Text = "k8s.ns.name", "Kubernetes namespace.";
+    k8s_pod_name: Text = "k8s.pod.name", "Kubernetes pod name.";
+    k8s_pod_uid: Text = "k8s.pod.uid", "Kubernetes pod uid.";
     k8s_pod_labels: Labels = "k8s.pod.labels", "Kubernetes pod labels.";
     // --- file descriptor (file or socket) the event acts on
     fd_num: i64 = "fd.num", "File descriptor number.";
-    fd_type: String = "fd.type", "fd type: file, directory, ipv4, ipv6, unix, pipe, memfd, ...";
-    fd_name: String = "fd.name", "Full path, or connection tuple `cip:cport->sip:sport` for sockets.";
-    fd_nameraw: String = "fd.nameraw", "Path as passed to the syscall, unresolved.";
+    fd_type: Text = "fd.type", "fd type: file, directory, ipv4, ipv6, unix, pipe, memfd, ...";
+    fd_name: Text = "fd.name", "Full path, or connection tuple `cip:cport->sip:sport` for sockets.";
+    fd_nameraw: Text = "fd.nameraw", "Path as passed to the syscall, unresolved.";
     fd_name_changed: bool = "fd.name_changed", "The event changed the name of the fd.";
-    fd_l4proto: String = "fd.l4proto", "Layer-4 protocol: tcp, udp, icmp, raw.";
+    fd_l4proto: Text = "fd.l4proto", "Layer-4 protocol: tcp, udp, icmp, raw.";
     fd_cip: IpAddr = "fd.cip", "Client IP address.";
     fd_cport: u64 = "fd.cport", "Client port.";
     fd_sip: IpAddr = "fd.sip", "Server IP address.";
     fd_sport: u64 = "fd.sport", "Server port.";
     fd_is_server: bool = "fd.is_server", "This process is the server side of the socket (accept, bind, listen).";
     fd_connected: bool = "fd.connected", "The socket is connected.";
-    fd_cip_name: String = "fd.cip.name", "Domain name the client IP was resolved from (DNS correlation).";
-    fd_sip_name: String = "fd.sip.name", "Domain name the server IP was resolved from (DNS correlation).";
+    fd_cip_name: Text = "fd.cip.name", "Domain name the client IP was resolved from (DNS correlation).";
+    fd_sip_name: Text = "fd.sip.name", "Domain name the server IP was resolved from (DNS correlation).";
     // --- DNS
-    dns_name: String = "dns.name", "DNS query name.";
-    dns_type: String = "dns.type", "DNS query type (A, AAAA, CNAME, ...).";
-    dns_rcode: String = "dns.rcode", "DNS response code (NOERROR, NXDOMAIN, ...).";
+    dns_name: Text = "dns.name", "DNS query name.";
+    dns_type: Text = "dns.type", "DNS query type (A, AAAA, CNAME, ...).";
+    dns_rcode: Text = "dns.rcode", "DNS response code (NOERROR, NXDOMAIN, ...).";
     dns_answers: StrList = "dns.answers", "Addresses in the DNS answer.";
     // --- lanner's own
     lanner_drops: u64 = "lanner.drops", "On `lanner_drop` events: how many events were lost since the last report.";

@@ -14,7 +14,9 @@
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr};
 
-use crate::model::Event;
+use std::sync::Arc;
+
+use crate::model::{Event, Labels, StrList, Text};
 use crate::value::Timestamp;
 
 struct Container {
@@ -56,13 +58,85 @@ const FILES: &[&str] = &[
 
 const DOMAINS: &[&str] = &["api.example.com", "db.internal", "registry.npmjs.org", "pypi.org", "s3.amazonaws.com"];
 
+/// Shared values of one container, built once (as a sensor's caches would hold them).
+struct CtrTexts {
+    id: Text,
+    name: Text,
+    image: Text,
+    repo: Text,
+    tag: Text,
+    labels: Labels,
+    aname: StrList,
+    aexe: StrList,
+    aexepath: StrList,
+    acmdline: StrList,
+}
+
+/// Shared values of one program.
+struct ProcTexts {
+    name: Text,
+    exe: Text,
+    args: Text,
+}
+
+/// Interned strings used by every event.
+struct Common {
+    containers: Vec<CtrTexts>,
+    procs: Vec<ProcTexts>,
+    files: Vec<Text>,
+    domains: Vec<Text>,
+    node: Text,
+    docker: Text,
+    cwd: Text,
+    user: Text,
+    empty: Text,
+}
+
+impl Common {
+    fn new(node: &str) -> Self {
+        let t = |s: &str| -> Text { s.into() };
+        let containers = CONTAINERS
+            .iter()
+            .map(|c| CtrTexts {
+                id: t(c.id),
+                name: t(c.name),
+                image: format!("{}:{}", c.repo, c.tag).into(),
+                repo: t(c.repo),
+                tag: t(c.tag),
+                labels: Arc::new(BTreeMap::from([
+                    (t("com.docker.compose.project"), t("shop")),
+                    (t("com.docker.compose.service"), t(c.service)),
+                ])),
+                aname: vec![t("containerd-shim"), t("systemd")].into(),
+                aexe: vec![t("containerd-shim"), t("/sbin/init")].into(),
+                aexepath: vec![t("/usr/bin/containerd-shim-runc-v2"), t("/usr/lib/systemd/systemd")].into(),
+                acmdline: vec![format!("containerd-shim -namespace moby -id {}", c.id).into(), t("systemd")].into(),
+            })
+            .collect();
+        Common {
+            containers,
+            procs: PROCS
+                .iter()
+                .map(|(n, e, a)| ProcTexts { name: t(n), exe: t(e), args: t(a) })
+                .collect(),
+            files: FILES.iter().map(|f| t(f)).collect(),
+            domains: DOMAINS.iter().map(|d| t(d)).collect(),
+            node: t(node),
+            docker: t("docker"),
+            cwd: t("/app/"),
+            user: t("app"),
+            empty: t(""),
+        }
+    }
+}
+
 /// The event generator: an endless iterator of events.
 pub struct Synth {
     state: u64,
     num: u64,
     time: i64,
     session: u64,
-    node: String,
+    common: Common,
 }
 
 impl Synth {
@@ -73,7 +147,7 @@ impl Synth {
             num: 0,
             time: 1_767_225_600_000_000_000, // 2026-01-01T00:00:00Z
             session: seed.wrapping_mul(0xD1B5_4A32_D192_ED03) ^ 0x5eed,
-            node: node.to_owned(),
+            common: Common::new(node),
         }
     }
 
@@ -92,56 +166,53 @@ impl Synth {
         x
     }
 
-    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
-        &items[(self.next_u64() % items.len() as u64) as usize]
+    fn below(&mut self, n: usize) -> usize {
+        (self.next_u64() % n as u64) as usize
     }
 
     fn base(&mut self) -> Event {
         self.num += 1;
         self.time += 1_000 + (self.next_u64() % 20_000) as i64;
-        let c = self.pick(CONTAINERS);
-        let (name, exe, args) = *self.pick(PROCS);
+        let ci = self.below(self.common.containers.len());
+        let pi = self.below(self.common.procs.len());
         let pid = 1000 + self.next_u64() % 3000;
-        let labels = BTreeMap::from([
-            ("com.docker.compose.project".to_owned(), "shop".to_owned()),
-            ("com.docker.compose.service".to_owned(), c.service.to_owned()),
-        ]);
+        let (c, p, k) = (&self.common.containers[ci], &self.common.procs[pi], &self.common);
         Event {
-            evt_id: Some(format!("{:016x}-{}", self.session, self.num)),
+            evt_id: Some(format!("{:016x}-{}", self.session, self.num).into()),
             evt_time: Some(Timestamp(self.time)),
             evt_num: Some(self.num),
-            evt_hostname: Some(self.node.clone()),
+            evt_hostname: Some(k.node.clone()),
             evt_rawres: Some(0),
             proc_pid: Some(pid),
             thread_tid: Some(pid),
             proc_ppid: Some(pid - 1),
             proc_vpid: Some(pid % 200 + 1),
-            proc_name: Some(name.to_owned()),
-            proc_exe: Some(exe.to_owned()),
-            proc_exepath: Some(exe.to_owned()),
-            proc_args: Some(args.to_owned()),
-            proc_cwd: Some("/app/".to_owned()),
+            proc_name: Some(p.name.clone()),
+            proc_exe: Some(p.exe.clone()),
+            proc_exepath: Some(p.exe.clone()),
+            proc_args: Some(p.args.clone()),
+            proc_cwd: Some(k.cwd.clone()),
             proc_tty: Some(0),
             proc_pid_ts: Some(Timestamp(self.time - 3_600_000_000_000)),
-            proc_aname: Some(vec!["containerd-shim".to_owned(), "systemd".to_owned()]),
-            proc_apid: Some(vec![pid - 1, 1]),
-            proc_aexepath: Some(vec!["/usr/bin/containerd-shim-runc-v2".to_owned(), "/usr/lib/systemd/systemd".to_owned()]),
-            proc_acmdline: Some(vec![format!("containerd-shim -namespace moby -id {}", c.id), "systemd".to_owned()]),
-            proc_aexe: Some(vec!["containerd-shim".to_owned(), "/sbin/init".to_owned()]),
+            proc_aname: Some(c.aname.clone()),
+            proc_apid: Some(vec![pid - 1, 1].into()),
+            proc_aexepath: Some(c.aexepath.clone()),
+            proc_acmdline: Some(c.acmdline.clone()),
+            proc_aexe: Some(c.aexe.clone()),
             user_uid: Some(1000),
-            user_name: Some("app".to_owned()),
+            user_name: Some(k.user.clone()),
             user_loginuid: Some(-1),
             group_gid: Some(1000),
-            group_name: Some("app".to_owned()),
-            thread_cap_effective: Some(String::new()),
-            container_id: Some(c.id.to_owned()),
-            container_name: Some(c.name.to_owned()),
-            container_image: Some(format!("{}:{}", c.repo, c.tag)),
-            container_image_repository: Some(c.repo.to_owned()),
-            container_image_tag: Some(c.tag.to_owned()),
-            container_type: Some("docker".to_owned()),
+            group_name: Some(k.user.clone()),
+            thread_cap_effective: Some(k.empty.clone()),
+            container_id: Some(c.id.clone()),
+            container_name: Some(c.name.clone()),
+            container_image: Some(c.image.clone()),
+            container_image_repository: Some(c.repo.clone()),
+            container_image_tag: Some(c.tag.clone()),
+            container_type: Some(k.docker.clone()),
             container_privileged: Some(false),
-            container_labels: Some(labels),
+            container_labels: Some(c.labels.clone()),
             ..Default::default()
         }
     }
@@ -155,22 +226,24 @@ impl Iterator for Synth {
         let roll = self.next_u64() % 100;
         match roll {
             0..=64 => {
-                let path = *self.pick(FILES);
+                let i = self.below(FILES.len());
+                let path = self.common.files[i].clone();
                 let write = self.next_u64() % 5 == 0;
                 ev.evt_type = Some("openat".into());
                 ev.fd_num = Some(3 + (self.next_u64() % 60) as i64);
                 ev.evt_rawres = ev.fd_num;
                 ev.fd_type = Some("file".into());
-                ev.fd_name = Some(path.into());
-                ev.fd_nameraw = Some(path.into());
+                ev.fd_name = Some(path.clone());
+                ev.fd_nameraw = Some(path);
                 ev.evt_arg_flags = Some(if write { "O_WRONLY|O_CREAT|O_TRUNC|O_CLOEXEC" } else { "O_RDONLY|O_CLOEXEC" }.into());
                 ev.evt_arg_mode = Some(if write { "0644" } else { "0" }.into());
             }
             65..=79 => {
-                let domain = *self.pick(DOMAINS);
+                let i = self.below(DOMAINS.len());
+                let domain = self.common.domains[i].clone();
                 let ip = IpAddr::V4(Ipv4Addr::new(10, 0, (self.next_u64() % 4) as u8, (self.next_u64() % 250) as u8 + 1));
                 let sip = IpAddr::V4(Ipv4Addr::new(93, 184, (self.next_u64() % 8) as u8, (self.next_u64() % 250) as u8 + 1));
-                let (cport, sport) = (32768 + self.next_u64() % 28000, *self.pick(&[443u64, 80, 5432, 6379]));
+                let (cport, sport) = (32768 + self.next_u64() % 28000, [443u64, 80, 5432, 6379][self.below(4)]);
                 ev.evt_type = Some("connect".into());
                 ev.fd_num = Some(5 + (self.next_u64() % 30) as i64);
                 ev.fd_type = Some("ipv4".into());
@@ -181,35 +254,37 @@ impl Iterator for Synth {
                 ev.fd_sport = Some(sport);
                 ev.fd_is_server = Some(false);
                 ev.fd_connected = Some(true);
-                ev.fd_sip_name = Some(domain.into());
-                ev.fd_name = Some(format!("{ip}:{cport}->{sip}:{sport}"));
+                ev.fd_sip_name = Some(domain);
+                ev.fd_name = Some(format!("{ip}:{cport}->{sip}:{sport}").into());
                 ev.evt_arg_domain = Some("AF_INET".into());
             }
             80..=89 => {
-                let domain = *self.pick(DOMAINS);
+                let i = self.below(DOMAINS.len());
+                let domain = self.common.domains[i].clone();
                 ev.evt_type = Some("sendto".into());
                 ev.fd_type = Some("ipv4".into());
                 ev.fd_l4proto = Some("udp".into());
                 ev.fd_sip = Some(IpAddr::V4(Ipv4Addr::new(127, 0, 0, 11)));
                 ev.fd_sport = Some(53);
-                ev.dns_name = Some(domain.into());
+                ev.dns_name = Some(domain);
                 ev.dns_type = Some("A".into());
                 ev.dns_rcode = Some("NOERROR".into());
-                ev.dns_answers = Some(vec![format!("93.184.{}.{}", self.next_u64() % 8, self.next_u64() % 250 + 1)]);
+                let answer: Text = format!("93.184.{}.{}", self.next_u64() % 8, self.next_u64() % 250 + 1).into();
+                ev.dns_answers = Some(vec![answer].into());
             }
             90..=97 => {
-                let (name, exe, args) = *self.pick(&[
+                let (name, exe, args) = [
                     ("sh", "/bin/sh", "-c /app/healthcheck.sh"),
                     ("ls", "/bin/ls", "-la /app"),
                     ("grep", "/bin/grep", "-r TODO /app"),
                     ("bash", "/bin/bash", ""),
-                ]);
+                ][self.below(4)];
                 ev.evt_type = Some("execve".into());
                 ev.evt_arg_filename = Some(exe.into());
-                let parent = ev.proc_name.clone().unwrap_or_default();
-                if let Some(a) = ev.proc_aname.as_mut() {
-                    a.insert(0, parent);
-                }
+                let parent = ev.proc_name.clone().unwrap_or_else(|| self.common.empty.clone());
+                let mut anc: Vec<Text> = vec![parent];
+                anc.extend(ev.proc_aname.iter().flat_map(|a| a.iter().cloned()));
+                ev.proc_aname = Some(anc.into());
                 ev.proc_name = Some(name.into());
                 ev.proc_exe = Some(exe.into());
                 ev.proc_exepath = Some(exe.into());

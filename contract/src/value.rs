@@ -114,13 +114,13 @@ pub enum Value<'a> {
     /// IP address.
     Ip(IpAddr),
     /// List of text values.
-    StrList(&'a [String]),
+    StrList(&'a [crate::model::Text]),
     /// List of unsigned integers.
     U64List(Cow<'a, [u64]>),
     /// Several IP addresses (`fd.ip`: client and server).
     IpList(Vec<IpAddr>),
     /// Map of labels.
-    Map(&'a BTreeMap<String, String>),
+    Map(&'a BTreeMap<crate::model::Text, crate::model::Text>),
 }
 
 impl Value<'_> {

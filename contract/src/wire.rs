@@ -3,17 +3,73 @@
 //! Every read checks the remaining length first, so decoding untrusted bytes can fail
 //! but never panics and never allocates more than the input could hold.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::sync::Arc;
 
 use crate::codec::CodecError;
-use crate::model::{Labels, StrList, U64List};
+use crate::model::{Labels, StrList, Text, U64List};
 use crate::value::{Kind, Timestamp, Value};
 
-/// Output buffer of the codec.
+/// Hashes pointer addresses (already well spread) with one multiply.
+#[derive(Default)]
+pub(crate) struct PtrHasher(u64);
+
+impl Hasher for PtrHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0 ^ u64::from(*b)).wrapping_mul(0x100_0000_01b3);
+        }
+    }
+    fn write_usize(&mut self, v: usize) {
+        self.0 = (v as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15).rotate_left(29);
+    }
+}
+
+type PtrMap = HashMap<usize, u32, BuildHasherDefault<PtrHasher>>;
+
+/// A table of shared values being written: each distinct allocation once.
+#[derive(Default)]
+pub(crate) struct TableWriter {
+    index: PtrMap,
+    pub(crate) count: u32,
+    pub(crate) buf: Vec<u8>,
+}
+
+impl TableWriter {
+    /// The index of the value at `ptr`, or `None` when it must be added (then call
+    /// [`TableWriter::added`] after writing it into `buf`).
+    fn lookup(&self, ptr: usize) -> Option<u32> {
+        self.index.get(&ptr).copied()
+    }
+    fn added(&mut self, ptr: usize) -> u32 {
+        let i = self.count;
+        self.index.insert(ptr, i);
+        self.count += 1;
+        i
+    }
+}
+
+pub(crate) fn put_varint(buf: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        buf.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    buf.push(v as u8);
+}
+
+/// Output of the codec: the event section plus the shared-value tables.
 #[derive(Default)]
 pub(crate) struct Writer {
     pub(crate) buf: Vec<u8>,
+    pub(crate) strings: TableWriter,
+    pub(crate) lists: TableWriter,
+    pub(crate) pids: TableWriter,
+    pub(crate) maps: TableWriter,
 }
 
 impl Writer {
@@ -21,17 +77,8 @@ impl Writer {
         self.buf.push(v);
     }
 
-    pub(crate) fn varint(&mut self, mut v: u64) {
-        while v >= 0x80 {
-            self.buf.push((v as u8) | 0x80);
-            v >>= 7;
-        }
-        self.buf.push(v as u8);
-    }
-
-    pub(crate) fn bytes(&mut self, b: &[u8]) {
-        self.varint(b.len() as u64);
-        self.buf.extend_from_slice(b);
+    pub(crate) fn varint(&mut self, v: u64) {
+        put_varint(&mut self.buf, v);
     }
 
     /// Reserves a zeroed presence bitmap for `n` fields; returns its offset.
@@ -44,6 +91,16 @@ impl Writer {
     pub(crate) fn set_presence(&mut self, start: usize, bit: usize) {
         self.buf[start + bit / 8] |= 1 << (bit % 8);
     }
+
+    fn intern_text(&mut self, t: &Text) -> u32 {
+        let ptr = Arc::as_ptr(t) as *const u8 as usize;
+        if let Some(i) = self.strings.lookup(ptr) {
+            return i;
+        }
+        put_varint(&mut self.strings.buf, t.len() as u64);
+        self.strings.buf.extend_from_slice(t.as_bytes());
+        self.strings.added(ptr)
+    }
 }
 
 /// Whether `bit` is set in a presence bitmap (bits past its end are unset).
@@ -51,15 +108,25 @@ pub(crate) fn is_present(bitmap: &[u8], bit: usize) -> bool {
     bitmap.get(bit / 8).is_some_and(|b| b & (1 << (bit % 8)) != 0)
 }
 
+/// The decoded shared-value tables of a batch.
+#[derive(Default)]
+pub(crate) struct Tables {
+    pub(crate) strings: Vec<Text>,
+    pub(crate) lists: Vec<StrList>,
+    pub(crate) pids: Vec<U64List>,
+    pub(crate) maps: Vec<Labels>,
+}
+
 /// Cursor over untrusted input.
 pub(crate) struct Reader<'a> {
     buf: &'a [u8],
     pos: usize,
+    pub(crate) tables: Tables,
 }
 
 impl<'a> Reader<'a> {
     pub(crate) fn new(buf: &'a [u8]) -> Self {
-        Reader { buf, pos: 0 }
+        Reader { buf, pos: 0, tables: Tables::default() }
     }
 
     pub(crate) fn remaining(&self) -> usize {
@@ -116,6 +183,64 @@ impl<'a> Reader<'a> {
         std::str::from_utf8(b).map_err(|_| CodecError::Invalid { at, what: "text is not UTF-8" })
     }
 
+    /// An index into a table of `len` entries.
+    fn index(&mut self, len: usize, what: &'static str) -> Result<usize, CodecError> {
+        let at = self.pos;
+        let i = self.varint()?;
+        usize::try_from(i)
+            .ok()
+            .filter(|i| *i < len)
+            .ok_or(CodecError::Invalid { at, what })
+    }
+
+    fn text_ref(&mut self) -> Result<Text, CodecError> {
+        let i = self.index(self.tables.strings.len(), "text index out of range")?;
+        Ok(self.tables.strings[i].clone())
+    }
+
+    /// Reads the four shared-value tables that precede the events.
+    pub(crate) fn read_tables(&mut self) -> Result<(), CodecError> {
+        let n = self.count(1)?;
+        let mut strings = Vec::with_capacity(n);
+        for _ in 0..n {
+            strings.push(Text::from(self.str()?));
+        }
+        self.tables.strings = strings;
+
+        let n = self.count(1)?;
+        let mut lists = Vec::with_capacity(n);
+        for _ in 0..n {
+            let len = self.count(1)?;
+            let items = (0..len).map(|_| self.text_ref()).collect::<Result<Vec<_>, _>>()?;
+            lists.push(StrList::from(items));
+        }
+        self.tables.lists = lists;
+
+        let n = self.count(1)?;
+        let mut pids = Vec::with_capacity(n);
+        for _ in 0..n {
+            let len = self.count(1)?;
+            let items = (0..len).map(|_| self.varint()).collect::<Result<Vec<_>, _>>()?;
+            pids.push(U64List::from(items));
+        }
+        self.tables.pids = pids;
+
+        let n = self.count(1)?;
+        let mut maps = Vec::with_capacity(n);
+        for _ in 0..n {
+            let len = self.count(2)?;
+            let mut m = BTreeMap::new();
+            for _ in 0..len {
+                let k = self.text_ref()?;
+                let v = self.text_ref()?;
+                m.insert(k, v);
+            }
+            maps.push(Arc::new(m));
+        }
+        self.tables.maps = maps;
+        Ok(())
+    }
+
     /// The presence bitmap of an event with `n` fields.
     pub(crate) fn presence(&mut self, n: usize) -> Result<&'a [u8], CodecError> {
         self.take(n.div_ceil(8))
@@ -124,30 +249,14 @@ impl<'a> Reader<'a> {
     /// Skips one value of the given kind (a field newer than this reader).
     pub(crate) fn skip(&mut self, kind: Kind) -> Result<(), CodecError> {
         match kind {
-            Kind::Str => {
-                let n = self.count(1)?;
-                self.take(n)?;
-            }
-            Kind::U64 | Kind::I64 | Kind::Ts => {
-                self.varint()?;
-            }
-            Kind::Bool => {
-                self.u8()?;
-            }
-            Kind::Ip => {
-                IpAddr::decode(self)?;
-            }
-            Kind::StrList => {
-                StrList::decode(self)?;
-            }
-            Kind::U64List => {
-                U64List::decode(self)?;
-            }
-            Kind::Map => {
-                Labels::decode(self)?;
-            }
+            Kind::Str => Text::decode(self).map(drop),
+            Kind::StrList => StrList::decode(self).map(drop),
+            Kind::U64List => U64List::decode(self).map(drop),
+            Kind::Map => Labels::decode(self).map(drop),
+            Kind::U64 | Kind::I64 | Kind::Ts => self.varint().map(drop),
+            Kind::Bool => self.u8().map(drop),
+            Kind::Ip => IpAddr::decode(self).map(drop),
         }
-        Ok(())
     }
 }
 
@@ -165,12 +274,13 @@ fn unzigzag(v: u64) -> i64 {
     ((v >> 1) as i64) ^ -((v & 1) as i64)
 }
 
-impl Wire for String {
+impl Wire for Text {
     fn encode(&self, w: &mut Writer) {
-        w.bytes(self.as_bytes());
+        let i = w.intern_text(self);
+        w.varint(u64::from(i));
     }
     fn decode(r: &mut Reader<'_>) -> Result<Self, CodecError> {
-        r.str().map(str::to_owned)
+        r.text_ref()
     }
 }
 
@@ -247,47 +357,68 @@ impl Wire for IpAddr {
 
 impl Wire for StrList {
     fn encode(&self, w: &mut Writer) {
-        w.varint(self.len() as u64);
-        for s in self {
-            s.encode(w);
-        }
+        let ptr = Arc::as_ptr(self) as *const u8 as usize;
+        let i = match w.lists.lookup(ptr) {
+            Some(i) => i,
+            None => {
+                let idx: Vec<u32> = self.iter().map(|t| w.intern_text(t)).collect();
+                put_varint(&mut w.lists.buf, idx.len() as u64);
+                for i in idx {
+                    put_varint(&mut w.lists.buf, u64::from(i));
+                }
+                w.lists.added(ptr)
+            }
+        };
+        w.varint(u64::from(i));
     }
     fn decode(r: &mut Reader<'_>) -> Result<Self, CodecError> {
-        let n = r.count(1)?;
-        (0..n).map(|_| String::decode(r)).collect()
+        let i = r.index(r.tables.lists.len(), "list index out of range")?;
+        Ok(r.tables.lists[i].clone())
     }
 }
 
 impl Wire for U64List {
     fn encode(&self, w: &mut Writer) {
-        w.varint(self.len() as u64);
-        for v in self {
-            w.varint(*v);
-        }
+        let ptr = Arc::as_ptr(self) as *const u8 as usize;
+        let i = match w.pids.lookup(ptr) {
+            Some(i) => i,
+            None => {
+                put_varint(&mut w.pids.buf, self.len() as u64);
+                for v in self.iter() {
+                    put_varint(&mut w.pids.buf, *v);
+                }
+                w.pids.added(ptr)
+            }
+        };
+        w.varint(u64::from(i));
     }
     fn decode(r: &mut Reader<'_>) -> Result<Self, CodecError> {
-        let n = r.count(1)?;
-        (0..n).map(|_| r.varint()).collect()
+        let i = r.index(r.tables.pids.len(), "number list index out of range")?;
+        Ok(r.tables.pids[i].clone())
     }
 }
 
 impl Wire for Labels {
     fn encode(&self, w: &mut Writer) {
-        w.varint(self.len() as u64);
-        for (k, v) in self {
-            k.encode(w);
-            v.encode(w);
-        }
+        let ptr = Arc::as_ptr(self) as *const u8 as usize;
+        let i = match w.maps.lookup(ptr) {
+            Some(i) => i,
+            None => {
+                let idx: Vec<(u32, u32)> =
+                    self.iter().map(|(k, v)| (w.intern_text(k), w.intern_text(v))).collect();
+                put_varint(&mut w.maps.buf, idx.len() as u64);
+                for (k, v) in idx {
+                    put_varint(&mut w.maps.buf, u64::from(k));
+                    put_varint(&mut w.maps.buf, u64::from(v));
+                }
+                w.maps.added(ptr)
+            }
+        };
+        w.varint(u64::from(i));
     }
     fn decode(r: &mut Reader<'_>) -> Result<Self, CodecError> {
-        let n = r.count(2)?;
-        let mut m = BTreeMap::new();
-        for _ in 0..n {
-            let k = String::decode(r)?;
-            let v = String::decode(r)?;
-            m.insert(k, v);
-        }
-        Ok(m)
+        let i = r.index(r.tables.maps.len(), "map index out of range")?;
+        Ok(r.tables.maps[i].clone())
     }
 }
 
@@ -296,9 +427,9 @@ pub(crate) trait AsValue {
     fn as_value(&self) -> Value<'_>;
 }
 
-impl AsValue for String {
+impl AsValue for Text {
     fn as_value(&self) -> Value<'_> {
-        Value::Str(self.as_str().into())
+        Value::Str(std::borrow::Cow::Borrowed(self))
     }
 }
 impl AsValue for u64 {
@@ -333,7 +464,7 @@ impl AsValue for StrList {
 }
 impl AsValue for U64List {
     fn as_value(&self) -> Value<'_> {
-        Value::U64List(self.as_slice().into())
+        Value::U64List(std::borrow::Cow::Borrowed(self))
     }
 }
 impl AsValue for Labels {

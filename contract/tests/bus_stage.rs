@@ -50,7 +50,7 @@ impl Stage for Tagger {
 
 fn batch(n: usize, tag: &str) -> Vec<Event> {
     (0..n)
-        .map(|i| Event { evt_id: Some(format!("{tag}-{i}")), evt_type: Some("openat".into()), ..Default::default() })
+        .map(|i| Event { evt_id: Some(format!("{tag}-{i}").into()), evt_type: Some("openat".into()), ..Default::default() })
         .collect()
 }
 
@@ -82,7 +82,7 @@ async fn garbage_goes_to_the_dlq_and_good_messages_around_it_are_processed() {
 
     let outs = collect(&js, subjects::EVENTS.name, &subjects::events(&node), 2, Duration::from_secs(20)).await;
     let events: Vec<Event> = outs.iter().flat_map(|m| codec::decode_batch(&m.payload).expect("valid output")).collect();
-    let ids: Vec<_> = events.iter().filter_map(|e| e.evt_id.clone()).collect();
+    let ids: Vec<&str> = events.iter().filter_map(|e| e.evt_id.as_deref()).collect();
     assert_eq!(ids, ["a-0", "a-1", "a-2", "b-0", "b-1"]);
     assert!(events.iter().all(|e| e.container_name.as_deref() == Some("tagged")));
 

@@ -121,39 +121,91 @@ fn other_versions_and_flags_are_refused() {
     assert_eq!(codec::decode_batch(&bytes), Err(CodecError::UnsupportedFlags(1)));
 }
 
+/// Kind codes as docs/wire-format.md specifies them.
+fn kind_code(kind: Kind) -> u8 {
+    match kind {
+        Kind::Str => 1,
+        Kind::U64 => 2,
+        Kind::I64 => 3,
+        Kind::Bool => 4,
+        Kind::Ts => 5,
+        Kind::Ip => 6,
+        Kind::StrList => 7,
+        Kind::U64List => 8,
+        Kind::Map => 9,
+    }
+}
+
+/// A one-event batch written by hand from the documented format: `kinds` is the
+/// writer's field list, `present` the (field position, text index) pairs set.
+fn hand_batch(kinds: &[u8], strings: &[&str], present: &[(usize, u8)]) -> Vec<u8> {
+    let mut b = b"LNRB".to_vec();
+    b.extend_from_slice(&[1, 0]);
+    b.push(kinds.len() as u8);
+    b.extend_from_slice(kinds);
+    b.push(strings.len() as u8);
+    for s in strings {
+        b.push(s.len() as u8);
+        b.extend_from_slice(s.as_bytes());
+    }
+    b.extend_from_slice(&[0, 0, 0]); // no lists, number lists or maps
+    b.push(1); // one event
+    let mut presence = vec![0u8; kinds.len().div_ceil(8)];
+    for (pos, _) in present {
+        presence[pos / 8] |= 1 << (pos % 8);
+    }
+    b.extend_from_slice(&presence);
+    let mut sorted = present.to_vec();
+    sorted.sort();
+    for (_, idx) in sorted {
+        b.push(idx);
+    }
+    b
+}
+
 #[test]
 fn older_and_newer_writers_are_read() {
     let ev = Event { evt_type: Some("openat".into()), proc_name: Some("cat".into()), ..Default::default() };
-    let bytes = codec::encode_batch(std::slice::from_ref(&ev));
-    // Header: magic(4) version(1) flags(1) field_count(varint) kinds(field_count) event_count.
     let n = STORED_FIELDS.len();
-    assert!(n < 128, "field count fits one varint byte in this test");
-    let kinds_start = 7;
-    let events_start = kinds_start + n + 1;
-    let presence_len = n.div_ceil(8);
+    assert!(n < 120, "field count fits one varint byte in this test");
+    let pos = |name: &str| STORED_FIELDS.iter().position(|f| f.name == name).expect("field");
+    let ours: Vec<u8> = STORED_FIELDS.iter().map(|f| kind_code(f.kind)).collect();
+    let fields = [(pos("evt.type"), 0u8), (pos("proc.name"), 1u8)];
 
-    // A newer writer: one extra Str field, present, with value "x".
-    let mut newer = bytes[..6].to_vec();
-    newer.push((n + 1) as u8);
-    newer.extend_from_slice(&bytes[kinds_start..kinds_start + n]);
-    newer.push(1); // kind Str
-    newer.push(1); // one event
-    let mut presence = bytes[events_start..events_start + presence_len].to_vec();
-    if (n + 1).div_ceil(8) > presence_len {
-        presence.push(0);
-    }
-    presence[n / 8] |= 1 << (n % 8);
-    newer.extend_from_slice(&presence);
-    newer.extend_from_slice(&bytes[events_start + presence_len..]);
-    newer.extend_from_slice(&[1, b'x']);
+    let same = hand_batch(&ours, &["openat", "cat"], &fields);
+    assert_eq!(codec::decode_batch(&same).expect("this writer"), vec![ev.clone()]);
+    assert_eq!(same, codec::encode_batch(std::slice::from_ref(&ev)), "the format is as documented");
+
+    // A newer writer: one more text field, present.
+    let mut newer_kinds = ours.clone();
+    newer_kinds.push(1);
+    let mut newer_fields = fields.to_vec();
+    newer_fields.push((n, 2));
+    let newer = hand_batch(&newer_kinds, &["openat", "cat", "x"], &newer_fields);
     assert_eq!(codec::decode_batch(&newer).expect("newer writer"), vec![ev.clone()]);
 
     // An older writer that did not know the last field.
-    let mut older = bytes[..6].to_vec();
-    older.push((n - 1) as u8);
-    older.extend_from_slice(&bytes[kinds_start..kinds_start + n - 1]);
-    older.push(1);
-    older.extend_from_slice(&bytes[events_start..events_start + (n - 1).div_ceil(8)]);
-    older.extend_from_slice(&bytes[events_start + presence_len..]);
+    let older = hand_batch(&ours[..n - 1], &["openat", "cat"], &fields);
     assert_eq!(codec::decode_batch(&older).expect("older writer"), vec![ev]);
+
+    // A writer that disagrees on a field's kind is refused.
+    let mut wrong = ours.clone();
+    wrong[pos("proc.name")] = 2;
+    assert!(matches!(
+        codec::decode_batch(&hand_batch(&wrong, &["openat", "cat"], &fields)),
+        Err(CodecError::SchemaMismatch { field: "proc.name", .. })
+    ));
+
+    // Indices past the tables are refused.
+    let bad_index = hand_batch(&ours, &["openat"], &fields);
+    assert!(codec::decode_batch(&bad_index).is_err());
+}
+
+#[test]
+fn shared_values_are_written_once_and_read_back_equal() {
+    let events: Vec<Event> = lanner_contract::synth::Synth::new(3, "node-a").take(2000).collect();
+    let bytes = codec::encode_batch(&events);
+    assert_eq!(codec::decode_batch(&bytes).expect("decodes"), events);
+    let json: usize = events.iter().map(|e| lanner_contract::jsonl::to_line(e).len() + 1).sum();
+    assert!(bytes.len() * 5 < json, "binary {} bytes vs JSON lines {json} bytes", bytes.len());
 }
