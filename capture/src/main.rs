@@ -43,6 +43,8 @@ pub struct Cli {
     nats: NatsArgs,
     #[command(flatten)]
     streams: StreamSettings,
+    #[command(flatten)]
+    sensor: sensor::SensorArgs,
 }
 
 #[tokio::main]

@@ -1,0 +1,343 @@
+//! The process table: what the sensor knows about every live process, seeded from
+//! `/proc` at start and kept current by fork, exec, chdir and exit events, so each event
+//! carries its process, ancestry and container without asking `/proc` again.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use lanner_contract::model::Text;
+use lanner_contract::value::Timestamp;
+
+use super::container;
+
+/// Ancestors recorded per event (`proc.aname[1..=8]`).
+pub const MAX_ANCESTORS: usize = 8;
+
+/// One process (thread group).
+#[derive(Clone, Debug, Default)]
+pub struct Proc {
+    /// Host tgid.
+    pub pid: u32,
+    /// Parent's host tgid.
+    pub ppid: u32,
+    /// Pid in its own namespace.
+    pub vpid: u32,
+    /// Session id.
+    pub sid: u32,
+    /// Process group id (in the host namespace; equals the leader's pid).
+    pub pgid: u32,
+    /// comm.
+    pub comm: Text,
+    /// argv[0] (comm when argv is empty).
+    pub exe: Text,
+    /// Arguments after argv[0], joined by spaces.
+    pub args: Text,
+    /// `comm args`, as Falco's `proc.cmdline`.
+    pub cmdline: Text,
+    /// Executable path.
+    pub exepath: Text,
+    /// Working directory, with a trailing `/`.
+    pub cwd: Text,
+    /// tty_nr from /proc/<pid>/stat.
+    pub tty: u64,
+    /// Effective uid / gid.
+    pub uid: u32,
+    /// Effective gid.
+    pub gid: u32,
+    /// Audit login uid (-1 when unset).
+    pub loginuid: i64,
+    /// Effective capability mask.
+    pub cap_effective: Option<u64>,
+    /// Process start time.
+    pub start: Option<Timestamp>,
+    /// Short container id, or `host`.
+    pub container: Text,
+    /// Executable inode, ctime, mtime.
+    pub exe_ino: Option<(u64, Timestamp, Timestamp)>,
+    /// The executable is a memfd.
+    pub exe_memfd: bool,
+    /// The executable lives in an overlay upper layer.
+    pub exe_upper: bool,
+}
+
+impl Proc {
+    /// Sets argv and the texts derived from it (call after setting `comm`).
+    pub fn set_argv(&mut self, argv: Vec<String>) {
+        self.exe = argv
+            .first()
+            .map(|a| Text::from(a.as_str()))
+            .unwrap_or_else(|| self.comm.clone());
+        let args = argv.iter().skip(1).cloned().collect::<Vec<_>>().join(" ");
+        self.cmdline = if args.is_empty() {
+            self.comm.clone()
+        } else {
+            format!("{} {args}", self.comm).into()
+        };
+        self.args = args.into();
+    }
+}
+
+/// The table.
+#[derive(Debug, Default)]
+pub struct ProcTable {
+    procs: HashMap<u32, Proc>,
+    /// Added to clock ticks since boot to get wall time of process starts.
+    boot_wall_ns: i64,
+    ticks_per_sec: i64,
+}
+
+fn read(path: &Path) -> Option<String> {
+    std::fs::read_to_string(path).ok()
+}
+
+/// Splits argv from a NUL-separated buffer.
+pub fn split_argv(buf: &[u8]) -> Vec<String> {
+    let buf = buf.strip_suffix(&[0]).unwrap_or(buf);
+    if buf.is_empty() {
+        return vec![];
+    }
+    buf.split(|&b| b == 0)
+        .map(|a| String::from_utf8_lossy(a).into_owned())
+        .collect()
+}
+
+impl ProcTable {
+    /// An empty table; `boot_wall_ns` is the wall time of boot.
+    pub fn new(boot_wall_ns: i64) -> ProcTable {
+        ProcTable {
+            procs: HashMap::new(),
+            boot_wall_ns,
+            ticks_per_sec: 100,
+        }
+    }
+
+    /// Reads every process in `/proc`.
+    pub fn seed(&mut self) -> usize {
+        let Ok(dir) = std::fs::read_dir("/proc") else {
+            return 0;
+        };
+        for entry in dir.flatten() {
+            if let Some(pid) = entry
+                .file_name()
+                .to_str()
+                .and_then(|s| s.parse::<u32>().ok())
+                && let Some(p) = self.read_proc(pid)
+            {
+                self.procs.insert(pid, p);
+            }
+        }
+        self.procs.len()
+    }
+
+    /// Reads one process from `/proc/<pid>`; `None` when it is gone.
+    pub fn read_proc(&self, pid: u32) -> Option<Proc> {
+        let base = Path::new("/proc").join(pid.to_string());
+        let stat = read(&base.join("stat"))?;
+        // comm may hold spaces and parentheses: split at the last ')'.
+        let close = stat.rfind(')')?;
+        let comm: Text = stat.get(stat.find('(')? + 1..close)?.into();
+        let rest: Vec<&str> = stat.get(close + 2..)?.split(' ').collect();
+        let num = |i: usize| rest.get(i).and_then(|s| s.parse::<i64>().ok()).unwrap_or(0);
+        let mut p = Proc {
+            pid,
+            comm,
+            ppid: num(1) as u32,
+            pgid: num(2) as u32,
+            sid: num(3) as u32,
+            tty: num(4) as u64,
+            loginuid: -1,
+            ..Default::default()
+        };
+        p.start = Some(Timestamp(
+            self.boot_wall_ns + num(19) * 1_000_000_000 / self.ticks_per_sec,
+        ));
+        if let Some(status) = read(&base.join("status")) {
+            for line in status.lines() {
+                let (k, v) = line.split_once(':').unwrap_or((line, ""));
+                let mut f = v.split_whitespace();
+                match k {
+                    "Uid" => p.uid = f.nth(1).and_then(|s| s.parse().ok()).unwrap_or(0),
+                    "Gid" => p.gid = f.nth(1).and_then(|s| s.parse().ok()).unwrap_or(0),
+                    "NSpid" => p.vpid = f.last().and_then(|s| s.parse().ok()).unwrap_or(pid),
+                    "CapEff" => {
+                        p.cap_effective = f.next().and_then(|s| u64::from_str_radix(s, 16).ok())
+                    }
+                    _ => {}
+                }
+            }
+        }
+        p.loginuid = read(&base.join("loginuid"))
+            .and_then(|s| s.trim().parse::<u32>().ok())
+            .map(|u| if u == u32::MAX { -1 } else { u as i64 })
+            .unwrap_or(-1);
+        p.set_argv(split_argv(
+            &std::fs::read(base.join("cmdline")).unwrap_or_default(),
+        ));
+        p.container =
+            container::from_proc_cgroup(&read(&base.join("cgroup")).unwrap_or_default()).into();
+        self.refresh_exe(&mut p);
+        p.cwd = std::fs::read_link(base.join("cwd"))
+            .map(|c| with_slash(&c.to_string_lossy()).into())
+            .unwrap_or_else(|_| "".into());
+        Some(p)
+    }
+
+    /// Re-reads the executable's path and inode facts from `/proc/<pid>/exe`.
+    pub fn refresh_exe(&self, p: &mut Proc) {
+        use std::os::unix::fs::MetadataExt;
+        let exe = Path::new("/proc").join(p.pid.to_string()).join("exe");
+        if let Ok(target) = std::fs::read_link(&exe) {
+            let t = target.to_string_lossy();
+            p.exe_memfd = t.starts_with("/memfd:");
+            if p.exepath.is_empty() || p.exe_memfd {
+                p.exepath = t.trim_end_matches(" (deleted)").into();
+            }
+        }
+        if let Ok(md) = std::fs::metadata(&exe) {
+            p.exe_ino = Some((
+                md.ino(),
+                Timestamp(md.ctime() * 1_000_000_000 + md.ctime_nsec()),
+                Timestamp(md.mtime() * 1_000_000_000 + md.mtime_nsec()),
+            ));
+        }
+        p.exe_upper =
+            &*p.container != "host" && !p.exepath.is_empty() && is_overlay_upper(p.pid, &p.exepath);
+    }
+
+    /// The process, read from /proc if unknown.
+    pub fn get_or_load(&mut self, pid: u32) -> Option<&mut Proc> {
+        if !self.procs.contains_key(&pid) {
+            let p = self.read_proc(pid)?;
+            self.procs.insert(pid, p);
+        }
+        self.procs.get_mut(&pid)
+    }
+
+    /// The process, if known, for updating.
+    pub fn get_mut(&mut self, pid: u32) -> Option<&mut Proc> {
+        self.procs.get_mut(&pid)
+    }
+
+    /// The process, if known.
+    pub fn get(&self, pid: u32) -> Option<&Proc> {
+        self.procs.get(&pid)
+    }
+
+    /// A new process forked from `ppid`: a copy of the parent with new ids.
+    pub fn fork(&mut self, pid: u32, ppid: u32, vpid: u32, ts: Timestamp) -> &mut Proc {
+        let mut child = match self.procs.get(&ppid) {
+            Some(parent) => parent.clone(),
+            None => self.read_proc(pid).unwrap_or_default(),
+        };
+        child.pid = pid;
+        child.ppid = ppid;
+        child.vpid = if vpid != 0 { vpid } else { pid };
+        child.start = Some(ts);
+        self.procs.entry(pid).insert_entry(child).into_mut()
+    }
+
+    /// Forgets a process that exited.
+    pub fn remove(&mut self, pid: u32) {
+        self.procs.remove(&pid);
+    }
+
+    /// Ancestors of `pid`, nearest first, at most [`MAX_ANCESTORS`].
+    pub fn ancestors(&self, pid: u32) -> Vec<&Proc> {
+        let mut out = Vec::new();
+        let mut cur = self.procs.get(&pid).map(|p| p.ppid);
+        while let Some(ppid) = cur {
+            if ppid == 0 || out.len() >= MAX_ANCESTORS {
+                break;
+            }
+            match self.procs.get(&ppid) {
+                Some(p) => {
+                    out.push(p);
+                    cur = (p.ppid != ppid).then_some(p.ppid);
+                }
+                None => break,
+            }
+        }
+        out
+    }
+
+    /// Number of known processes.
+    pub fn len(&self) -> usize {
+        self.procs.len()
+    }
+}
+
+/// `dir` with exactly one trailing slash, as Falco prints `proc.cwd`.
+pub fn with_slash(dir: &str) -> String {
+    if dir.ends_with('/') {
+        dir.to_owned()
+    } else {
+        format!("{dir}/")
+    }
+}
+
+/// Whether the executable lives in the upper (writable) layer of the overlay mount the
+/// process runs on: the file exists under that mount's `upperdir` (a host path).
+fn is_overlay_upper(pid: u32, exepath: &str) -> bool {
+    let Some(info) = read(&Path::new("/proc").join(pid.to_string()).join("mountinfo")) else {
+        return false;
+    };
+    for line in info.lines() {
+        let Some((pre, post)) = line.split_once(" - ") else {
+            continue;
+        };
+        // The overlay mounted on the process's root.
+        if pre.split(' ').nth(4) != Some("/") {
+            continue;
+        }
+        let mut f = post.split(' ');
+        if f.next() != Some("overlay") {
+            continue;
+        }
+        let opts = f.nth(1).unwrap_or("");
+        if let Some(upper) = opts.split(',').find_map(|o| o.strip_prefix("upperdir=")) {
+            return Path::new(upper)
+                .join(exepath.trim_start_matches('/'))
+                .exists();
+        }
+    }
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn argv_split() {
+        assert_eq!(split_argv(b"ls\0-l\0/tmp\0"), vec!["ls", "-l", "/tmp"]);
+        assert_eq!(split_argv(b""), Vec::<String>::new());
+        assert_eq!(split_argv(b"a\0\0b\0"), vec!["a", "", "b"]);
+    }
+
+    #[test]
+    fn reads_itself_read_proc() {
+        let t = ProcTable::new(0);
+        let me = t.read_proc(std::process::id()).expect("own /proc entry");
+        assert_eq!(me.pid, std::process::id());
+        assert!(me.cwd.ends_with('/'));
+        assert!(!me.exe.is_empty());
+        assert_eq!(me.ppid, std::os::unix::process::parent_id());
+    }
+
+    #[test]
+    fn ancestry_is_nearest_first_and_bounded() {
+        let mut t = ProcTable::new(0);
+        for pid in 1..=20u32 {
+            let p = Proc {
+                pid,
+                ppid: pid - 1,
+                comm: format!("p{pid}").into(),
+                ..Default::default()
+            };
+            t.procs.insert(pid, p);
+        }
+        let a: Vec<u32> = t.ancestors(20).iter().map(|p| p.pid).collect();
+        assert_eq!(a, vec![19, 18, 17, 16, 15, 14, 13, 12]);
+        assert_eq!(t.ancestors(1).len(), 0);
+    }
+}

@@ -1,0 +1,180 @@
+//! The ring-buffer reader thread: waits for the kernel's (batched) wake-ups or a 20 ms
+//! tick, drains every record, decodes it, and hands batches to the output without ever
+//! blocking (a full queue drops the batch and counts it). Every `--drop-report-secs`
+//! it sums the kernel's per-CPU loss counters and, when anything was lost, emits a
+//! `lanner_drop` event with `lanner.drops`.
+
+use std::os::fd::AsRawFd;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use anyhow::Result;
+use lanner_capture_common::drops;
+use lanner_contract::Event;
+use lanner_contract::bus::shutdown::Shutdown;
+use lanner_contract::value::Timestamp;
+use tokio::sync::mpsc;
+
+use super::decode::Decoder;
+use super::load::Loaded;
+use super::metrics::Stats;
+use super::output::Batch;
+use super::sys;
+
+/// Reader settings.
+#[derive(Clone, Debug)]
+pub struct ReaderConfig {
+    /// Node name.
+    pub node: String,
+    /// Session id.
+    pub session: String,
+    /// Events per batch.
+    pub batch_events: usize,
+    /// Hand over a partial batch after this long.
+    pub flush: Duration,
+    /// Drop report interval.
+    pub drop_report: Duration,
+    /// Stop after this many events.
+    pub max_events: Option<u64>,
+    /// Only count records.
+    pub count_only: bool,
+}
+
+/// Sum over CPUs of each loss counter.
+fn kernel_drops(loaded: &Loaded) -> [u64; drops::SLOTS as usize] {
+    let mut out = [0u64; drops::SLOTS as usize];
+    for (slot, total) in out.iter_mut().enumerate() {
+        if let Ok(v) = loaded.drops.get(&(slot as u32), 0) {
+            *total = v.iter().sum();
+        }
+    }
+    out
+}
+
+struct Sender {
+    tx: mpsc::Sender<Batch>,
+    stats: Arc<Stats>,
+    closed: bool,
+}
+
+impl Sender {
+    fn send(&mut self, events: Vec<Event>) {
+        let n = events.len() as u64;
+        match self.tx.try_send(Batch { events }) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                self.stats.queue_dropped.fetch_add(n, Ordering::Relaxed);
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => self.closed = true,
+        }
+    }
+}
+
+/// Runs until `stop` is set, the output goes away, or `max_events` were read.
+pub fn run(
+    mut loaded: Loaded,
+    cfg: ReaderConfig,
+    tx: mpsc::Sender<Batch>,
+    stats: Arc<Stats>,
+    stop: Shutdown,
+) -> Result<()> {
+    let mut dec = Decoder::new(&cfg.node, &cfg.session);
+    tracing::info!(
+        processes = dec.procs.len(),
+        "process table seeded from /proc"
+    );
+    let fd = loaded.ring.as_raw_fd();
+    let mut sender = Sender {
+        tx,
+        stats: stats.clone(),
+        closed: false,
+    };
+    let mut pending: Vec<Event> = Vec::with_capacity(cfg.batch_events);
+    let mut last_flush = Instant::now();
+    let mut last_report = Instant::now();
+    let mut reported_kernel = [0u64; drops::SLOTS as usize];
+    let mut reported_user = 0u64;
+    let mut count = 0u64;
+    let mut done = false;
+    while !done {
+        if stop.is_set() || sender.closed {
+            break;
+        }
+        sys::poll_readable(fd, 20);
+        while let Some(item) = loaded.ring.next() {
+            stats.records.fetch_add(1, Ordering::Relaxed);
+            count += 1;
+            if !cfg.count_only {
+                match dec.decode(&item) {
+                    Ok(Some(ev)) => pending.push(ev),
+                    Ok(None) => {}
+                    Err(e) => {
+                        if stats.decode_errors.fetch_add(1, Ordering::Relaxed) < 10 {
+                            tracing::warn!("undecodable record: {e}");
+                        }
+                    }
+                }
+                if pending.len() >= cfg.batch_events {
+                    sender.send(std::mem::replace(
+                        &mut pending,
+                        Vec::with_capacity(cfg.batch_events),
+                    ));
+                    last_flush = Instant::now();
+                }
+            }
+            if cfg.max_events.is_some_and(|m| count >= m) {
+                done = true;
+                break;
+            }
+        }
+        if !pending.is_empty() && (last_flush.elapsed() >= cfg.flush || done) {
+            sender.send(std::mem::take(&mut pending));
+            last_flush = Instant::now();
+        }
+        if last_report.elapsed() >= cfg.drop_report || done || stop.is_set() {
+            last_report = Instant::now();
+            let k = kernel_drops(&loaded);
+            stats
+                .kernel_dropped
+                .store(k[drops::RINGBUF_FULL as usize], Ordering::Relaxed);
+            stats
+                .kernel_pending_dropped
+                .store(k[drops::PENDING_FULL as usize], Ordering::Relaxed);
+            stats
+                .processes
+                .store(dec.procs.len() as u64, Ordering::Relaxed);
+            let user = stats.queue_dropped.load(Ordering::Relaxed)
+                + stats.buffer_dropped.load(Ordering::Relaxed);
+            let lost = k
+                .iter()
+                .zip(reported_kernel.iter())
+                .map(|(a, b)| a - b)
+                .sum::<u64>()
+                + (user - reported_user);
+            if lost > 0 {
+                tracing::warn!(lost, "events lost since the last report");
+                let mut ev = Event {
+                    evt_type: Some("lanner_drop".into()),
+                    lanner_drops: Some(lost),
+                    ..Default::default()
+                };
+                dec.stamp(&mut ev, Timestamp::now());
+                // Sent on its own so a full queue cannot hide it: retried next round.
+                let before = stats.queue_dropped.load(Ordering::Relaxed);
+                sender.send(vec![ev]);
+                if stats.queue_dropped.load(Ordering::Relaxed) == before {
+                    reported_kernel = k;
+                    reported_user = user;
+                } else {
+                    stats.queue_dropped.fetch_sub(1, Ordering::Relaxed);
+                }
+            }
+        }
+    }
+    if !pending.is_empty() {
+        sender.send(pending);
+    }
+    drop(loaded);
+    Ok(())
+}
