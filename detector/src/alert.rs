@@ -51,6 +51,22 @@ impl AlertBuilder {
         }
     }
 
+    /// Judges events and serialises their alerts as JSON (counted in `n`), as the
+    /// service does; for benchmarks and tools.
+    pub fn judge_all(&self, rules: &Ruleset, events: &[Event], n: &mut usize) {
+        for (i, ev) in events.iter().enumerate() {
+            self.judge(
+                rules,
+                ev,
+                "node",
+                || i.to_string(),
+                |a| {
+                    *n += serde_json::to_vec(&a).map(|v| v.len().min(1)).unwrap_or(0);
+                },
+            );
+        }
+    }
+
     /// Judges an event and calls `emit` with each alert.
     pub fn judge(
         &self,

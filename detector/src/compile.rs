@@ -67,7 +67,8 @@ pub fn compile(expr: &Expr, scope: &Scope<'_>) -> Result<Compiled, CompileError>
         used_macros: BTreeSet::new(),
         macro_stack: Vec::new(),
     };
-    let (pred, types) = ctx.expr(expr)?;
+    let (mut pred, types) = ctx.expr(expr)?;
+    pred.optimize();
     Ok(Compiled {
         pred,
         missing: ctx.missing,
@@ -206,7 +207,7 @@ impl Ctx<'_, '_> {
                                 VKind::Str
                             };
                         }
-                        Ok((Some(Getter::Field(r)), k))
+                        Ok((Some(Getter::field(r)), k))
                     }
                     Err(lanner_contract::FieldError::Unknown(_)) => {
                         self.missing.insert(name.clone());

@@ -11,7 +11,7 @@ use std::borrow::Cow;
 use std::net::IpAddr;
 
 use base64::Engine as _;
-use lanner_contract::{Event, FieldRef, Value};
+use lanner_contract::{Event, Field, FieldRef, StoredField, Value};
 
 use crate::condition::{Op, Transformer};
 use crate::matchers::{Glob, Net, icontains, path_prefix_match};
@@ -32,6 +32,8 @@ pub enum Pred {
 /// Reads a value from an event: a field, possibly transformed.
 #[derive(Debug)]
 pub enum Getter {
+    /// A stored field without argument, read directly.
+    Stored(StoredField),
     /// A field.
     Field(FieldRef),
     /// A transformer over a getter.
@@ -73,6 +75,8 @@ pub struct Const {
 pub struct ValueSet {
     /// Sorted texts.
     pub strs: Vec<Box<str>>,
+    /// Shortest and longest text, to reject most values without comparing.
+    pub len_range: (usize, usize),
     /// Integers among them.
     pub nums: Vec<i128>,
     /// Networks/addresses among them.
@@ -100,6 +104,7 @@ impl Getter {
     /// Reads the value; `None` when unset or when a transformer cannot apply.
     pub fn get<'e>(&self, ev: &'e Event) -> Option<Value<'e>> {
         match self {
+            Getter::Stored(f) => ev.get_stored(*f),
             Getter::Field(r) => ev.get(r),
             Getter::Transform(t, inner) => transform(*t, inner.get(ev)?),
         }
@@ -139,7 +144,65 @@ fn transform<'e>(t: Transformer, v: Value<'e>) -> Option<Value<'e>> {
     }
 }
 
+impl Getter {
+    /// A getter for a resolved field (stored fields without argument skip the
+    /// accessor's dispatch).
+    pub fn field(r: FieldRef) -> Getter {
+        match (r.field, &r.arg) {
+            (Field::Stored(f), None) => Getter::Stored(f),
+            _ => Getter::Field(r),
+        }
+    }
+
+    /// Rough cost of reading the value: stored fields are cheap, derived fields that
+    /// compute or allocate (command lines, `evt.args`, IP lists) are not.
+    pub fn cost(&self) -> u32 {
+        match self {
+            Getter::Stored(_) => 1,
+            Getter::Field(r) => match r.field.name() {
+                "proc.cmdline" | "proc.pcmdline" | "evt.args" | "fd.ip" | "fd.net" | "fd.port"
+                | "evt.datetime" => 12,
+                _ if matches!(r.field, Field::Stored(_)) => 2,
+                _ => 4,
+            },
+            Getter::Transform(_, g) => 8 + g.cost(),
+        }
+    }
+}
+
 impl Pred {
+    /// Estimated evaluation cost, for ordering `and`/`or` children.
+    pub fn cost(&self) -> u32 {
+        match self {
+            Pred::And(v) | Pred::Or(v) => v.iter().map(Pred::cost).sum::<u32>().max(1),
+            Pred::Not(p) => p.cost(),
+            Pred::Check(c) => {
+                c.lhs.cost()
+                    + match &c.test {
+                        Test::Exists => 0,
+                        Test::Cmp(Op::Regex | Op::Glob | Op::IGlob, _) => 6,
+                        Test::Cmp(_, _) => 1,
+                        Test::In(s) => 1 + (s.strs.len() as u32 / 16),
+                        Test::PMatch(p) => 1 + p.len() as u32 / 4,
+                        Test::Field(_, g) => g.cost() + 2,
+                    }
+            }
+        }
+    }
+
+    /// Reorders `and`/`or` children cheapest first (stable, so equal costs keep the
+    /// rule's order). Checks have no side effects, so the result is unchanged.
+    pub fn optimize(&mut self) {
+        match self {
+            Pred::And(v) | Pred::Or(v) => {
+                v.iter_mut().for_each(Pred::optimize);
+                v.sort_by_key(Pred::cost);
+            }
+            Pred::Not(p) => p.optimize(),
+            Pred::Check(_) => {}
+        }
+    }
+
     /// Evaluates the condition on an event.
     pub fn eval(&self, ev: &Event) -> bool {
         match self {
@@ -255,7 +318,15 @@ fn cmp_str(s: &str, op: Op, c: &Const) -> bool {
 
 fn in_set(x: Scalar<'_>, set: &ValueSet) -> bool {
     match x {
-        Scalar::Str(s) => set.strs.binary_search_by(|k| (**k).cmp(s)).is_ok(),
+        Scalar::Str(s) => {
+            if s.len() < set.len_range.0 || s.len() > set.len_range.1 {
+                return false;
+            }
+            if set.strs.len() <= 8 {
+                return set.strs.iter().any(|k| **k == *s);
+            }
+            set.strs.binary_search_by(|k| (**k).cmp(s)).is_ok()
+        }
         Scalar::Num(n) => set.nums.contains(&n),
         Scalar::Bool(b) => set.bools.contains(&b),
         Scalar::Ip(ip) => set.nets.iter().any(|n| n.contains(ip)),
@@ -375,6 +446,10 @@ impl ValueSet {
         }
         set.strs.sort();
         set.strs.dedup();
+        set.len_range = (
+            set.strs.iter().map(|s| s.len()).min().unwrap_or(usize::MAX),
+            set.strs.iter().map(|s| s.len()).max().unwrap_or(0),
+        );
         set
     }
 }

@@ -213,11 +213,35 @@ pub enum Matching {
     All,
 }
 
+/// FNV-1a: event type names are short, trusted keys; SipHash would dominate lookups.
+#[derive(Default, Clone, Copy)]
+pub struct Fnv(u64);
+
+impl std::hash::Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        let mut h = if self.0 == 0 {
+            0xcbf2_9ce4_8422_2325
+        } else {
+            self.0
+        };
+        for b in bytes {
+            h ^= u64::from(*b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+        self.0 = h;
+    }
+}
+
+type FnvMap<K, V> = HashMap<K, V, std::hash::BuildHasherDefault<Fnv>>;
+
 /// The compiled rules, indexed by event type.
 #[derive(Debug)]
 pub struct Ruleset {
     rules: Vec<Rule>,
-    by_type: HashMap<Box<str>, Vec<u32>>,
+    by_type: FnvMap<Box<str>, Vec<u32>>,
     other_types: Vec<u32>,
 }
 
