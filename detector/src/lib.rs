@@ -19,6 +19,7 @@ pub mod condition;
 pub mod evttype;
 pub mod matchers;
 pub mod output;
+pub mod policy;
 pub mod predicate;
 pub mod rules;
 pub mod service;

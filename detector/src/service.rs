@@ -3,7 +3,10 @@
 //! to `lanner.alerts.<node>` (Falco's JSON, `Nats-Msg-Id` = alert id, so a redelivered
 //! batch never doubles an alert), or print them as JSON lines (`--output stdout`).
 //!
-//! SIGHUP reloads the rule files: a batch is always judged by one ruleset (the one
+//! With `--policy`, alerts a response policy matches also publish an action request to
+//! `lanner.actions.<node>` (see [`crate::policy`]).
+//!
+//! SIGHUP reloads the rule (and policy) files: a batch is always judged by one ruleset (the one
 //! current when it arrived), and a bad new file leaves the old rules running.
 
 use std::path::PathBuf;
@@ -20,10 +23,23 @@ use lanner_contract::bus::{
 use lanner_contract::{Event, codec, subjects};
 
 use crate::alert::AlertBuilder;
+use crate::policy::PolicySet;
 use crate::rules::{Matching, Ruleset, load_files};
 
 /// Content type of alert messages (`Lanner-Content` header).
 pub const CONTENT_ALERT: &str = "alert";
+/// Content type of response action requests.
+pub const CONTENT_ACTION: &str = "action";
+
+/// What a replica judges with: the ruleset and the response policy, swapped as one
+/// on SIGHUP.
+#[derive(Debug)]
+pub struct Loaded {
+    /// The rules.
+    pub rules: Ruleset,
+    /// The response policy, if any.
+    pub policy: Option<PolicySet>,
+}
 
 /// Container context Falco's container plugin appends to every output.
 pub const DEFAULT_APPEND_OUTPUT: &str = "container_id=%container.id container_name=%container.name container_image=%container.image.repository k8s_ns=%k8s.ns.name k8s_pod_name=%k8s.pod.name";
@@ -77,6 +93,10 @@ pub struct RunArgs {
         default_value = "lanner.events.>"
     )]
     pub filter: String,
+    /// Response policy file: alerts it matches publish action requests to
+    /// `lanner.actions.<node>`.
+    #[arg(long, env = "LANNER_DETECTOR_POLICY")]
+    pub policy: Option<PathBuf>,
     /// Most messages (event batches) judged at once.
     #[arg(long, env = "LANNER_DETECTOR_BATCH_MAX", default_value_t = 64)]
     pub batch_max: usize,
@@ -104,11 +124,13 @@ pub struct Counters {
     pub batches: AtomicU64,
     /// Alerts produced.
     pub alerts: AtomicU64,
+    /// Action requests produced.
+    pub actions: AtomicU64,
 }
 
 /// The stage: decodes event batches, judges them, emits alerts.
 pub struct Detector {
-    rules: Arc<RwLock<Arc<Ruleset>>>,
+    state: Arc<RwLock<Arc<Loaded>>>,
     builder: AlertBuilder,
     output: OutputKind,
     counters: Arc<Counters>,
@@ -117,21 +139,21 @@ pub struct Detector {
 impl Detector {
     /// A detector over a shared, reloadable ruleset.
     pub fn new(
-        rules: Arc<RwLock<Arc<Ruleset>>>,
+        state: Arc<RwLock<Arc<Loaded>>>,
         matching: Matching,
         output: OutputKind,
         counters: Arc<Counters>,
     ) -> Self {
         Detector {
-            rules,
+            state,
             builder: AlertBuilder::new(matching),
             output,
             counters,
         }
     }
 
-    fn snapshot(&self) -> Arc<Ruleset> {
-        match self.rules.read() {
+    fn snapshot(&self) -> Arc<Loaded> {
+        match self.state.read() {
             Ok(g) => g.clone(),
             Err(p) => p.into_inner().clone(),
         }
@@ -156,15 +178,36 @@ impl Stage for Detector {
     }
 
     async fn process(&mut self, batch: Vec<Delivery<Vec<Event>>>) -> anyhow::Result<Vec<Outgoing>> {
-        let rules = self.snapshot();
+        let loaded = self.snapshot();
+        let rules = &loaded.rules;
         let mut out = Vec::new();
         let mut stdout = String::new();
         for d in &batch {
             let node = node_of(&d.subject);
             let subject = subjects::alerts(node);
+            let action_subject = subjects::actions(node);
             for (i, ev) in d.value.iter().enumerate() {
                 let fallback = || format!("{}/{}/{}", d.subject, d.stream_seq, i);
-                self.builder.judge(&rules, ev, node, fallback, |alert| {
+                self.builder.judge(rules, ev, node, fallback, |alert| {
+                    if let Some(req) = loaded
+                        .policy
+                        .as_ref()
+                        .and_then(|p| p.decide(&alert, ev, node))
+                    {
+                        let json = serde_json::to_string(&req).unwrap_or_default();
+                        match self.output {
+                            OutputKind::Nats => out.push(Outgoing {
+                                subject: action_subject.clone(),
+                                payload: Bytes::from(json),
+                                msg_id: req.id.clone(),
+                                content: CONTENT_ACTION,
+                            }),
+                            OutputKind::Stdout => {
+                                stdout.push_str(&format!("{{\"lanner_action\":{json}}}\n"));
+                            }
+                        }
+                        self.counters.actions.fetch_add(1, Ordering::Relaxed);
+                    }
                     let json = serde_json::to_string(&alert).unwrap_or_default();
                     match self.output {
                         OutputKind::Nats => out.push(Outgoing {
@@ -199,22 +242,29 @@ impl Stage for Detector {
     }
 }
 
-fn load(args: &RunArgs) -> anyhow::Result<Ruleset> {
+fn load(args: &RunArgs) -> anyhow::Result<Loaded> {
     let (rs, report) = load_files(&args.rules, &args.append_output)
         .map_err(|e| anyhow::anyhow!("rule files do not load:\n{e}"))?;
     for d in &report.disabled {
         tracing::warn!(rule = %d.name, at = %d.loc, reason = %d.reason, "rule disabled");
     }
+    let policy = match &args.policy {
+        Some(p) => Some(
+            PolicySet::load(p).map_err(|e| anyhow::anyhow!("policy file does not load: {e}"))?,
+        ),
+        None => None,
+    };
     tracing::info!(
         enabled = rs.rules().len(),
         disabled = report.disabled.len(),
+        policies = policy.as_ref().map_or(0, |p| p.policies().len()),
         "rules loaded"
     );
-    Ok(rs)
+    Ok(Loaded { rules: rs, policy })
 }
 
 /// Reloads the rules on every SIGHUP; keeps the old ones when the new files are bad.
-fn spawn_reloader(args: Arc<RunArgs>, rules: Arc<RwLock<Arc<Ruleset>>>) {
+fn spawn_reloader(args: Arc<RunArgs>, rules: Arc<RwLock<Arc<Loaded>>>) {
     #[cfg(unix)]
     tokio::spawn(async move {
         use tokio::signal::unix::{SignalKind, signal};
@@ -226,7 +276,7 @@ fn spawn_reloader(args: Arc<RunArgs>, rules: Arc<RwLock<Arc<Ruleset>>>) {
             let a = args.clone();
             match tokio::task::spawn_blocking(move || load(&a)).await {
                 Ok(Ok(rs)) => {
-                    let n = rs.rules().len();
+                    let n = rs.rules.rules().len();
                     match rules.write() {
                         Ok(mut g) => *g = Arc::new(rs),
                         Err(p) => *p.into_inner() = Arc::new(rs),
@@ -282,10 +332,11 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
     let shutdown = bus::shutdown::Shutdown::on_signals();
     let res = bus::run_stage(js, cfg, detector, shutdown, stats.clone()).await;
     eprintln!(
-        "lanner-detector: judged_events={} judged_batches={} alerts={} published={} duplicates={} dead_lettered={}",
+        "lanner-detector: judged_events={} judged_batches={} alerts={} actions={} published={} duplicates={} dead_lettered={}",
         counters.events.load(Ordering::Relaxed),
         counters.batches.load(Ordering::Relaxed),
         counters.alerts.load(Ordering::Relaxed),
+        counters.actions.load(Ordering::Relaxed),
         StageStats::get(&stats.published),
         StageStats::get(&stats.duplicates),
         StageStats::get(&stats.dead_lettered),

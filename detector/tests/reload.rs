@@ -39,7 +39,9 @@ fn lines(r: impl std::io::Read + Send + 'static) -> mpsc::Receiver<String> {
 
 fn wait_for(rx: &mpsc::Receiver<String>, what: &str) -> String {
     loop {
-        let l = rx.recv_timeout(Duration::from_secs(30)).unwrap_or_else(|_| panic!("timed out waiting for {what:?}"));
+        let l = rx
+            .recv_timeout(Duration::from_secs(30))
+            .unwrap_or_else(|_| panic!("timed out waiting for {what:?}"));
         if l.contains(what) {
             return l;
         }
@@ -47,8 +49,15 @@ fn wait_for(rx: &mpsc::Receiver<String>, what: &str) -> String {
 }
 
 async fn publish(js: &jetstream::Context, node: &str, k: usize) {
-    let ev = common::event(&json!({}), &json!({"evt.id": format!("{node}-{k}"), "evt.type": "execve", "proc.name": "bash", "evt.hostname": node}));
-    js.publish(subjects::events(node), codec::encode_batch(&[ev]).into()).await.expect("publish").await.expect("ack");
+    let ev = common::event(
+        &json!({}),
+        &json!({"evt.id": format!("{node}-{k}"), "evt.type": "execve", "proc.name": "bash", "evt.hostname": node}),
+    );
+    js.publish(subjects::events(node), codec::encode_batch(&[ev]).into())
+        .await
+        .expect("publish")
+        .await
+        .expect("ack");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -59,12 +68,21 @@ async fn sighup_reloads_and_keeps_old_rules_on_a_bad_file() {
     let rules = dir.path().join("rules.yaml");
     std::fs::write(&rules, RULE_A).expect("write");
     let js = jetstream::new(async_nats::connect(&nats.url).await.expect("connect"));
-    ensure_streams(&js, &StreamSettings::default()).await.expect("streams");
+    ensure_streams(&js, &StreamSettings::default())
+        .await
+        .expect("streams");
 
     let mut child = Command::new(env!("CARGO_BIN_EXE_lanner-detector"))
         .args(["run", "--output", "stdout", "--rules"])
         .arg(&rules)
-        .args(["--nats-url", &nats.url, "--durable", &common::unique("hupd"), "--filter", &subjects::events(&node)])
+        .args([
+            "--nats-url",
+            &nats.url,
+            "--durable",
+            &common::unique("hupd"),
+            "--filter",
+            &subjects::events(&node),
+        ])
         .env("LANNER_LOG", "info")
         .env("NO_COLOR", "1")
         .stdout(Stdio::piped())
@@ -76,7 +94,11 @@ async fn sighup_reloads_and_keeps_old_rules_on_a_bad_file() {
     let child = Guard(child);
     wait_for(&err, "consuming");
     let hup = || {
-        Command::new("kill").arg("-HUP").arg(child.0.id().to_string()).status().expect("kill -HUP");
+        Command::new("kill")
+            .arg("-HUP")
+            .arg(child.0.id().to_string())
+            .status()
+            .expect("kill -HUP");
     };
 
     publish(&js, &node, 1).await;
