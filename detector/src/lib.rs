@@ -23,4 +23,5 @@ pub mod policy;
 pub mod predicate;
 pub mod rules;
 pub mod service;
+pub mod webhook;
 pub mod yaml;

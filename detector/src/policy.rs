@@ -228,7 +228,7 @@ impl PolicySet {
         let best = self
             .policies
             .iter()
-            .filter(|p| p.rules.is_empty() || p.rules.iter().any(|r| *r == alert.rule))
+            .filter(|p| p.rules.is_empty() || p.rules.contains(&alert.rule))
             .filter(|p| p.tags.is_empty() || p.tags.iter().any(|t| alert.tags.contains(t)))
             .filter(|p| p.priority.is_none_or(|min| prio <= min))
             .filter(|p| {

@@ -25,6 +25,7 @@ use lanner_contract::{Event, codec, subjects};
 use crate::alert::AlertBuilder;
 use crate::policy::PolicySet;
 use crate::rules::{Matching, Ruleset, load_files};
+use crate::webhook::{Webhook, WebhookError};
 
 /// Content type of alert messages (`Lanner-Content` header).
 pub const CONTENT_ALERT: &str = "alert";
@@ -97,6 +98,15 @@ pub struct RunArgs {
     /// `lanner.actions.<node>`.
     #[arg(long, env = "LANNER_DETECTOR_POLICY")]
     pub policy: Option<PathBuf>,
+    /// Also POST every alert's JSON to this URL (falcosidekick-compatible; http only).
+    #[arg(long, env = "LANNER_DETECTOR_WEBHOOK")]
+    pub webhook: Option<String>,
+    /// Webhook retries after the first attempt (exponential backoff).
+    #[arg(long, env = "LANNER_DETECTOR_WEBHOOK_RETRIES", default_value_t = 5)]
+    pub webhook_retries: u32,
+    /// Webhook request timeout, seconds.
+    #[arg(long, env = "LANNER_DETECTOR_WEBHOOK_TIMEOUT", default_value_t = 5)]
+    pub webhook_timeout_secs: u64,
     /// Most messages (event batches) judged at once.
     #[arg(long, env = "LANNER_DETECTOR_BATCH_MAX", default_value_t = 64)]
     pub batch_max: usize,
@@ -134,9 +144,16 @@ pub struct Detector {
     builder: AlertBuilder,
     output: OutputKind,
     counters: Arc<Counters>,
+    webhook: Option<Webhook>,
 }
 
 impl Detector {
+    /// Also posts alerts to a webhook.
+    pub fn with_webhook(mut self, webhook: Option<Webhook>) -> Self {
+        self.webhook = webhook;
+        self
+    }
+
     /// A detector over a shared, reloadable ruleset.
     pub fn new(
         state: Arc<RwLock<Arc<Loaded>>>,
@@ -149,6 +166,7 @@ impl Detector {
             builder: AlertBuilder::new(matching),
             output,
             counters,
+            webhook: None,
         }
     }
 
@@ -182,6 +200,7 @@ impl Stage for Detector {
         let rules = &loaded.rules;
         let mut out = Vec::new();
         let mut stdout = String::new();
+        let mut hooks: Vec<String> = Vec::new();
         for d in &batch {
             let node = node_of(&d.subject);
             let subject = subjects::alerts(node);
@@ -209,6 +228,9 @@ impl Stage for Detector {
                         self.counters.actions.fetch_add(1, Ordering::Relaxed);
                     }
                     let json = serde_json::to_string(&alert).unwrap_or_default();
+                    if self.webhook.is_some() {
+                        hooks.push(json.clone());
+                    }
                     match self.output {
                         OutputKind::Nats => out.push(Outgoing {
                             subject: subject.clone(),
@@ -231,6 +253,19 @@ impl Stage for Detector {
         self.counters
             .batches
             .fetch_add(batch.len() as u64, Ordering::Relaxed);
+        if let Some(w) = &self.webhook {
+            for body in &hooks {
+                match w.post(body.as_bytes()).await {
+                    Ok(()) => {}
+                    Err(e @ WebhookError::Rejected(_)) => {
+                        tracing::warn!(error = %e, "webhook rejected an alert; not retrying it")
+                    }
+                    Err(e) => {
+                        return Err(anyhow::anyhow!(e).context("posting alerts to the webhook"));
+                    }
+                }
+            }
+        }
         if !stdout.is_empty() {
             use std::io::Write as _;
             let mut so = std::io::stdout().lock();
@@ -327,7 +362,16 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
     cfg.batch_max = args.batch_max.max(1);
     cfg.ack_wait = Duration::from_secs(args.ack_wait_secs.max(1));
     let counters = Arc::new(Counters::default());
-    let detector = Detector::new(rules, args.rule_matching, args.output, counters.clone());
+    let webhook = match &args.webhook {
+        Some(url) => Some(Webhook::new(
+            url,
+            args.webhook_retries,
+            Duration::from_secs(args.webhook_timeout_secs.max(1)),
+        )?),
+        None => None,
+    };
+    let detector = Detector::new(rules, args.rule_matching, args.output, counters.clone())
+        .with_webhook(webhook);
     let stats = Arc::new(StageStats::default());
     let shutdown = bus::shutdown::Shutdown::on_signals();
     let res = bus::run_stage(js, cfg, detector, shutdown, stats.clone()).await;
