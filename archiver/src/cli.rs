@@ -29,6 +29,7 @@ pub struct Cli {
 
 /// The commands.
 #[derive(Debug, clap::Subcommand)]
+#[allow(clippy::large_enum_variant)] // parsed once
 pub enum Command {
     /// Archive events and alerts from the bus (the default).
     Run(RunArgs),

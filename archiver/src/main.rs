@@ -75,6 +75,12 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
     let js = async_nats::jetstream::new(client);
     ensure_streams(&js, &args.streams).await?;
     let shutdown = Shutdown::on_signals();
+    // Keep one watcher of the flag alive for the whole run: the flag is a watch channel
+    // whose update is dropped when nobody watches at the moment the signal arrives.
+    tokio::spawn({
+        let s = shutdown.clone();
+        async move { s.wait().await }
+    });
     let mut stats = Stats::default();
     let mut tasks = tokio::task::JoinSet::new();
     for table in &tables {

@@ -51,10 +51,18 @@ pub struct Stats {
     pub tables: Vec<(&'static str, Arc<SinkStats>)>,
 }
 
+/// Name, type, help and accessor of one metric.
+type Metric = (
+    &'static str,
+    &'static str,
+    &'static str,
+    fn(&SinkStats) -> &AtomicU64,
+);
+
 /// Renders the counters as Prometheus text.
 pub fn render(stats: &Stats) -> String {
     let mut out = String::new();
-    let metrics: [(&str, &str, &str, fn(&SinkStats) -> &AtomicU64); 10] = [
+    let metrics: [Metric; 10] = [
         (
             "lanner_archiver_messages_total",
             "counter",

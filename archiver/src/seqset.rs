@@ -15,15 +15,17 @@ pub struct SeqSetError {
     reason: &'static str,
 }
 
-impl SeqSet {
+impl FromIterator<u64> for SeqSet {
     /// Builds a set from any sequences (sorted and de-duplicated here).
-    pub fn from_iter(seqs: impl IntoIterator<Item = u64>) -> Self {
+    fn from_iter<I: IntoIterator<Item = u64>>(seqs: I) -> Self {
         let mut v: Vec<u64> = seqs.into_iter().collect();
         v.sort_unstable();
         v.dedup();
         SeqSet(v)
     }
+}
 
+impl SeqSet {
     /// Whether `seq` is in the set.
     pub fn contains(&self, seq: u64) -> bool {
         self.0.binary_search(&seq).is_ok()

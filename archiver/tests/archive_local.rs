@@ -26,7 +26,7 @@ async fn events_and_alerts_land_in_parquet_once_each() {
     // 6000 events straddling an hour boundary (2026-01-01T10:00Z), in batches of 250.
     let start = 1_767_225_600_000_000_000 + 10 * HOUR_NS - 30_000_000;
     let evs = events(11, &node, start, 6000);
-    publish_events(&js, &node, &evs, 250).await;
+    publish_events(&js, &node, &evs, 250, "b").await;
     let alerts = lanner_contract::subjects::alerts(&node);
     for i in 0..5 {
         let doc = serde_json::json!({

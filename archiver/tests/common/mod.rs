@@ -13,6 +13,7 @@ use lanner_contract::bus::{StreamSettings, ensure_streams};
 use lanner_contract::synth::Synth;
 use lanner_contract::{Event, codec};
 
+#[allow(unused_imports)]
 pub use lanner_tests::{Nats, free_port, unique, wait_for_port};
 
 /// Connects to the test server and makes sure lanner's streams exist.
@@ -36,13 +37,19 @@ pub fn events(seed: u64, node: &str, start_ns: i64, n: usize) -> Vec<Event> {
 }
 
 /// Publishes `events` in batches of `batch` to `lanner.events.<node>` and waits for acks.
-pub async fn publish_events(js: &jetstream::Context, node: &str, events: &[Event], batch: usize) {
+pub async fn publish_events(
+    js: &jetstream::Context,
+    node: &str,
+    events: &[Event],
+    batch: usize,
+    id_prefix: &str,
+) {
     let subject = lanner_contract::subjects::events(node);
     let mut acks = Vec::new();
     for (i, chunk) in events.chunks(batch).enumerate() {
         let msg = jetstream::message::PublishMessage::build()
             .payload(codec::encode_batch(chunk).into())
-            .message_id(format!("{node}-{i}"));
+            .message_id(format!("{node}-{id_prefix}-{i}"));
         acks.push(
             js.send_publish(subject.clone(), msg)
                 .await
@@ -103,7 +110,10 @@ impl Archiver {
         cmd.args(args)
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
-            .env("RUST_LOG", "warn");
+            .env(
+                "RUST_LOG",
+                std::env::var("LANNER_TEST_ARCHIVER_LOG").unwrap_or_else(|_| "warn".into()),
+            );
         for (k, v) in env {
             cmd.env(k, v);
         }
@@ -142,10 +152,10 @@ impl Archiver {
 
     /// Waits for the process to end by itself (e.g. an abort hook) and returns whether it
     /// exited successfully.
-    pub fn wait_exit(&mut self, timeout: Duration) -> bool {
+    pub async fn wait_exit(&mut self, timeout: Duration) -> bool {
         let start = Instant::now();
-        let c = self.child.as_mut().expect("archiver running");
         loop {
+            let c = self.child.as_mut().expect("archiver running");
             if let Some(status) = c.try_wait().expect("try_wait") {
                 self.child = None;
                 return status.success();
