@@ -123,7 +123,7 @@ pub fn encode_batch(events: &[Event]) -> Vec<u8> {
 
 /// Encodes a batch of events, appending to `out` (reuse its allocation on hot paths).
 pub fn encode_batch_into(events: &[Event], out: &mut Vec<u8>) {
-    let mut w = Writer { buf: Vec::with_capacity(events.len() * 96), ..Default::default() };
+    let mut w = Writer::for_events(events.len());
     for ev in events {
         ev.encode_fields(&mut w);
     }
@@ -178,7 +178,10 @@ pub fn decode_batch(bytes: &[u8]) -> Result<Vec<Event>, CodecError> {
     let event_count = r.count(field_count.div_ceil(8).max(1))?;
     let mut events = Vec::with_capacity(event_count);
     for _ in 0..event_count {
-        events.push(Event::decode_fields(&mut r, &kinds)?);
+        events.push(Event::default());
+        if let Some(ev) = events.last_mut() {
+            ev.decode_fields(&mut r, &kinds)?;
+        }
     }
     if r.remaining() != 0 {
         return Err(CodecError::TrailingBytes(r.remaining()));

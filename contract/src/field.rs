@@ -10,7 +10,7 @@
 //! use lanner_contract::{Event, FieldRef, Value};
 //! let ev = Event {
 //!     proc_name: Some("bash".into()),
-//!     proc_aname: Some(vec!["sshd".into(), "systemd".into()]),
+//!     proc_aname: Some(vec!["sshd".into(), "systemd".into()].into()),
 //!     ..Default::default()
 //! };
 //! let parent = FieldRef::parse("proc.aname[1]").unwrap();

@@ -11,6 +11,7 @@
 pub mod bus;
 pub mod codec;
 pub mod field;
+mod json;
 pub mod jsonl;
 pub mod model;
 pub mod render;

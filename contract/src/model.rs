@@ -147,11 +147,12 @@ macro_rules! event_fields {
             /// Decodes one event written with `writer_kinds` (the writer's field list,
             /// which may be shorter or longer than ours).
             pub(crate) fn decode_fields(
+                &mut self,
                 r: &mut crate::wire::Reader<'_>,
                 writer_kinds: &[Kind],
-            ) -> Result<Event, crate::codec::CodecError> {
+            ) -> Result<(), crate::codec::CodecError> {
                 let presence = r.presence(writer_kinds.len())?;
-                let mut ev = Event::default();
+                let ev = self;
                 let mut bit = 0usize;
                 $(
                     if bit < writer_kinds.len() && crate::wire::is_present(presence, bit) {
@@ -167,7 +168,7 @@ macro_rules! event_fields {
                         r.skip(*kind)?;
                     }
                 }
-                Ok(ev)
+                Ok(())
             }
         }
 
@@ -201,7 +202,7 @@ macro_rules! event_fields {
                             match key.as_ref() {
                                 $(
                                     $name => {
-                                        ev.$ident = map.next_value::<Option<$ty>>()?;
+                                        ev.$ident = map.next_value::<Option<crate::json::Json<$ty>>>()?.map(|j| j.0);
                                     }
                                 )*
                                 other => {

@@ -63,7 +63,6 @@ pub(crate) fn put_varint(buf: &mut Vec<u8>, mut v: u64) {
 }
 
 /// Output of the codec: the event section plus the shared-value tables.
-#[derive(Default)]
 pub(crate) struct Writer {
     pub(crate) buf: Vec<u8>,
     pub(crate) strings: TableWriter,
@@ -73,6 +72,22 @@ pub(crate) struct Writer {
 }
 
 impl Writer {
+    /// A writer sized for `events` events.
+    pub(crate) fn for_events(events: usize) -> Self {
+        let table = |n: usize| TableWriter {
+            index: PtrMap::with_capacity_and_hasher(n, Default::default()),
+            count: 0,
+            buf: Vec::with_capacity(n * 16),
+        };
+        Writer {
+            buf: Vec::with_capacity(events * 96),
+            strings: table(events * 2 + 64),
+            lists: table(events + 16),
+            pids: table(events + 16),
+            maps: table(16),
+        }
+    }
+
     pub(crate) fn u8(&mut self, v: u8) {
         self.buf.push(v);
     }
@@ -151,6 +166,13 @@ impl<'a> Reader<'a> {
     }
 
     pub(crate) fn varint(&mut self) -> Result<u64, CodecError> {
+        // Fast path: most values (indices, small numbers) fit one byte.
+        if let Some(&b) = self.buf.get(self.pos)
+            && b < 0x80
+        {
+            self.pos += 1;
+            return Ok(u64::from(b));
+        }
         let mut v: u64 = 0;
         for shift in (0..64).step_by(7) {
             let b = self.u8()?;
@@ -173,7 +195,7 @@ impl<'a> Reader<'a> {
         let fits = usize::try_from(n)
             .ok()
             .filter(|n| n.saturating_mul(min_unit.max(1)) <= self.remaining());
-        fits.ok_or(CodecError::Invalid { at, what: "count exceeds the remaining input" })
+        fits.ok_or_else(|| CodecError::Invalid { at, what: "count exceeds the remaining input" })
     }
 
     pub(crate) fn str(&mut self) -> Result<&'a str, CodecError> {
@@ -190,7 +212,7 @@ impl<'a> Reader<'a> {
         usize::try_from(i)
             .ok()
             .filter(|i| *i < len)
-            .ok_or(CodecError::Invalid { at, what })
+            .ok_or_else(|| CodecError::Invalid { at, what })
     }
 
     fn text_ref(&mut self) -> Result<Text, CodecError> {

@@ -1,0 +1,25 @@
+//! Encodes and decodes a batch of synthetic events in a loop, for profilers:
+//! `cargo run --release -p lanner-contract --example codec_loop -- [encode|decode] ITER`.
+
+use lanner_contract::synth::Synth;
+use lanner_contract::{Event, codec};
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let what = args.next().unwrap_or_else(|| "decode".to_owned());
+    let iters: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(100);
+    let events: Vec<Event> = Synth::new(1, "node-a").take(1024).collect();
+    let bytes = codec::encode_batch(&events);
+    let mut total = 0usize;
+    let mut buf = Vec::new();
+    for _ in 0..iters {
+        if what == "encode" {
+            buf.clear();
+            codec::encode_batch_into(&events, &mut buf);
+            total += buf.len();
+        } else {
+            total += codec::decode_batch(&bytes).map(|v| v.len()).unwrap_or(0);
+        }
+    }
+    println!("{what}: {iters} x {} events, {total}", events.len());
+}
