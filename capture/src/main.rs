@@ -13,7 +13,11 @@ mod sensor;
 
 /// Command-line flags; every flag has a `LANNER_*` environment override.
 #[derive(Debug, Parser)]
-#[command(name = "lanner-capture", version, about = "lanner's eBPF sensor: one per node")]
+#[command(
+    name = "lanner-capture",
+    version,
+    about = "lanner's eBPF sensor: one per node"
+)]
 pub struct Cli {
     /// Replay a JSON-lines event file (`-` for stdin) to lanner.raw.<node>, then exit.
     #[arg(long, env = "LANNER_REPLAY", value_name = "FILE")]

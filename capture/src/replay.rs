@@ -84,8 +84,11 @@ fn read_batches(
         let payload = codec::encode_batch(pending);
         let events = pending.len() as u64;
         pending.clear();
-        tx.blocking_send(Batch { payload: payload.into(), events })
-            .map_err(|_| anyhow::anyhow!("publisher stopped"))
+        tx.blocking_send(Batch {
+            payload: payload.into(),
+            events,
+        })
+        .map_err(|_| anyhow::anyhow!("publisher stopped"))
     };
     loop {
         line.clear();
@@ -112,7 +115,8 @@ fn read_batches(
                 pending_json_bytes += text.len();
                 pending.push(ev);
                 // JSON is larger than the binary form, so this bounds the batch bytes.
-                if pending.len() >= max_events || pending_json_bytes >= max_bytes.saturating_mul(3) {
+                if pending.len() >= max_events || pending_json_bytes >= max_bytes.saturating_mul(3)
+                {
                     flush(&mut pending)?;
                     pending_json_bytes = 0;
                 }
@@ -137,16 +141,19 @@ pub async fn run(cli: &crate::Cli, node: &str, path: &Path) -> Result<Summary> {
     let input: Box<dyn Read + Send> = if path == Path::new("-") {
         Box::new(std::io::stdin())
     } else {
-        Box::new(
-            std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?,
-        )
+        Box::new(std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?)
     };
     let (tx, mut rx) = mpsc::channel::<Batch>(cli.max_in_flight.max(1));
-    let (node_owned, max_events, max_bytes) = (node.to_owned(), cli.batch_events.max(1), cli.batch_bytes);
-    let reader = std::thread::spawn(move || read_batches(input, &node_owned, max_events, max_bytes, tx));
+    let (node_owned, max_events, max_bytes) =
+        (node.to_owned(), cli.batch_events.max(1), cli.batch_bytes);
+    let reader =
+        std::thread::spawn(move || read_batches(input, &node_owned, max_events, max_bytes, tx));
 
     let start = Instant::now();
-    let mut summary = Summary { subject: subject.clone(), ..Default::default() };
+    let mut summary = Summary {
+        subject: subject.clone(),
+        ..Default::default()
+    };
     let mut in_flight: VecDeque<(PublishAckFuture, u64, u64)> = VecDeque::new();
     while let Some(batch) = rx.recv().await {
         if in_flight.len() >= cli.max_in_flight.max(1)
@@ -154,9 +161,17 @@ pub async fn run(cli: &crate::Cli, node: &str, path: &Path) -> Result<Summary> {
         {
             settle(oldest, &mut summary).await?;
         }
-        let msg_id = format!("replay:{:032x}", xxhash_rust::xxh3::xxh3_128(&batch.payload));
+        let msg_id = format!(
+            "replay:{:032x}",
+            xxhash_rust::xxh3::xxh3_128(&batch.payload)
+        );
         let len = batch.payload.len() as u64;
-        let out = Outgoing { subject: subject.clone(), payload: batch.payload, msg_id, content: CONTENT_EVENT_BATCH };
+        let out = Outgoing {
+            subject: subject.clone(),
+            payload: batch.payload,
+            msg_id,
+            content: CONTENT_EVENT_BATCH,
+        };
         in_flight.push_back((publish::send(&js, out).await?, batch.events, len));
     }
     for pending in in_flight {
@@ -169,7 +184,10 @@ pub async fn run(cli: &crate::Cli, node: &str, path: &Path) -> Result<Summary> {
     Ok(summary)
 }
 
-async fn settle((ack, events, bytes): (PublishAckFuture, u64, u64), summary: &mut Summary) -> Result<()> {
+async fn settle(
+    (ack, events, bytes): (PublishAckFuture, u64, u64),
+    summary: &mut Summary,
+) -> Result<()> {
     let ack = ack.await.context("JetStream did not ack a batch")?;
     summary.batches += 1;
     summary.events += events;

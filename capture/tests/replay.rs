@@ -15,7 +15,14 @@ fn replay(nats: &Nats, node: &str, file: &std::path::Path, extra: &[&str]) -> Ou
     Command::new(env!("CARGO_BIN_EXE_lanner-capture"))
         .arg("--replay")
         .arg(file)
-        .args(["--node", node, "--nats-url", &nats.url, "--batch-events", "100"])
+        .args([
+            "--node",
+            node,
+            "--nats-url",
+            &nats.url,
+            "--batch-events",
+            "100",
+        ])
         .args(extra)
         .output()
         .expect("run lanner-capture")
@@ -23,8 +30,18 @@ fn replay(nats: &Nats, node: &str, file: &std::path::Path, extra: &[&str]) -> Ou
 
 async fn stored_events(nats: &Nats, node: &str, want_batches: usize) -> (usize, Vec<Event>) {
     let js = jetstream::new(async_nats::connect(&nats.url).await.expect("connect"));
-    let msgs = collect(&js, subjects::RAW.name, &subjects::raw(node), want_batches, Duration::from_secs(20)).await;
-    let events = msgs.iter().flat_map(|m| codec::decode_batch(&m.payload).expect("valid batch")).collect();
+    let msgs = collect(
+        &js,
+        subjects::RAW.name,
+        &subjects::raw(node),
+        want_batches,
+        Duration::from_secs(20),
+    )
+    .await;
+    let events = msgs
+        .iter()
+        .flat_map(|m| codec::decode_batch(&m.payload).expect("valid batch"))
+        .collect();
     (msgs.len(), events)
 }
 
@@ -42,7 +59,10 @@ async fn replay_fills_the_stream_once_even_when_run_twice() {
     let out = replay(&nats, &node, file.path(), &[]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "replay failed: {stderr}");
-    assert!(stderr.contains("replayed 1050 events in 11 batches (0 already stored)"), "{stderr}");
+    assert!(
+        stderr.contains("replayed 1050 events in 11 batches (0 already stored)"),
+        "{stderr}"
+    );
 
     let (batches, stored) = stored_events(&nats, &node, 11).await;
     assert_eq!(batches, 11);
@@ -61,11 +81,14 @@ async fn malformed_lines_are_reported_and_skipped() {
     let nats = Nats::start();
     let node = unique("malformed");
     let text = concat!(
-        r#"{"evt.type":"openat","fd.name":"/etc/shadow"}"#, "\n",
+        r#"{"evt.type":"openat","fd.name":"/etc/shadow"}"#,
         "\n",
-        r#"{"evt.type":"execve","proc.nmae":"typo"}"#, "\n",
+        "\n",
+        r#"{"evt.type":"execve","proc.nmae":"typo"}"#,
+        "\n",
         "not json at all\n",
-        r#"{"evt.type":"connect","fd.sport":443}"#, "\n",
+        r#"{"evt.type":"connect","fd.sport":443}"#,
+        "\n",
     );
     let mut file = tempfile::NamedTempFile::new().expect("temp file");
     file.write_all(text.as_bytes()).expect("write");
@@ -73,15 +96,25 @@ async fn malformed_lines_are_reported_and_skipped() {
     let out = replay(&nats, &node, file.path(), &[]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
-    assert!(stderr.contains("line 3: skipped: unknown field \"proc.nmae\""), "{stderr}");
+    assert!(
+        stderr.contains("line 3: skipped: unknown field \"proc.nmae\""),
+        "{stderr}"
+    );
     assert!(stderr.contains("line 4: skipped:"), "{stderr}");
     assert!(stderr.contains("replayed 2 events"), "{stderr}");
     assert!(stderr.contains("2 malformed lines skipped"), "{stderr}");
 
     let (_, stored) = stored_events(&nats, &node, 1).await;
-    let types: Vec<_> = stored.iter().filter_map(|e| e.evt_type.as_deref()).collect();
+    let types: Vec<_> = stored
+        .iter()
+        .filter_map(|e| e.evt_type.as_deref())
+        .collect();
     assert_eq!(types, ["openat", "connect"]);
-    assert!(stored.iter().all(|e| e.evt_hostname.as_deref() == Some(node.as_str()) && e.evt_id.is_some()));
+    assert!(
+        stored
+            .iter()
+            .all(|e| e.evt_hostname.as_deref() == Some(node.as_str()) && e.evt_id.is_some())
+    );
 
     let strict = replay(&nats, &node, file.path(), &["--strict"]);
     assert_eq!(strict.status.code(), Some(3));
@@ -91,7 +124,14 @@ async fn malformed_lines_are_reported_and_skipped() {
 fn replay_reads_stdin_and_fails_clearly_without_nats() {
     let port = lanner_tests::free_port();
     let mut child = Command::new(env!("CARGO_BIN_EXE_lanner-capture"))
-        .args(["--replay", "-", "--node", "n", "--nats-url", &format!("nats://127.0.0.1:{port}")])
+        .args([
+            "--replay",
+            "-",
+            "--node",
+            "n",
+            "--nats-url",
+            &format!("nats://127.0.0.1:{port}"),
+        ])
         .stdin(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()

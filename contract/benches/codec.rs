@@ -35,7 +35,12 @@ fn bench(c: &mut Criterion) {
         b.iter(|| codec::decode_batch(std::hint::black_box(&bytes)).map(|v| v.len()))
     });
     g.bench_function("json_parse_1024", |b| {
-        b.iter(|| lines.iter().filter(|l| jsonl::parse_line(l).is_ok()).count())
+        b.iter(|| {
+            lines
+                .iter()
+                .filter(|l| jsonl::parse_line(l).is_ok())
+                .count()
+        })
     });
     g.finish();
 }

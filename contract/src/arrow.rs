@@ -213,7 +213,11 @@ static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
         .map(|(f, a)| Field::new(f.column, a.data_type().clone(), true))
         .collect();
     for name in MATERIALIZED {
-        fields.push(Field::new(column_name(name), arrow_schema::DataType::Utf8, true));
+        fields.push(Field::new(
+            column_name(name),
+            arrow_schema::DataType::Utf8,
+            true,
+        ));
     }
     let metadata = HashMap::from([(SCHEMA_VERSION_KEY.to_owned(), SCHEMA_VERSION.to_owned())]);
     Arc::new(Schema::new_with_metadata(fields, metadata))

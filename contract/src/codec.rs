@@ -81,7 +81,10 @@ pub enum CodecError {
 
 impl CodecError {
     pub(crate) fn in_field(self, field: &'static str) -> CodecError {
-        CodecError::Field { field, source: Box::new(self) }
+        CodecError::Field {
+            field,
+            source: Box::new(self),
+        }
     }
 }
 
@@ -110,7 +113,12 @@ fn kind_from_code(code: u8, at: usize) -> Result<Kind, CodecError> {
         7 => Kind::StrList,
         8 => Kind::U64List,
         9 => Kind::Map,
-        _ => return Err(CodecError::Invalid { at, what: "unknown field kind" }),
+        _ => {
+            return Err(CodecError::Invalid {
+                at,
+                what: "unknown field kind",
+            });
+        }
     })
 }
 

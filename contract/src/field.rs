@@ -202,13 +202,22 @@ impl FieldRef {
         {
             let (base, arg) = (&text[..open], &text[open + 1..text.len() - 1]);
             let field = lookup_name(base).ok_or_else(|| FieldError::Unknown(text.to_owned()))?;
-            let bad = || FieldError::BadArg { field: base.to_owned(), arg: arg.to_owned() };
+            let bad = || FieldError::BadArg {
+                field: base.to_owned(),
+                arg: arg.to_owned(),
+            };
             if accepts_index(field) {
                 let i = arg.trim().parse::<usize>().map_err(|_| bad())?;
-                return Ok(FieldRef { field, arg: Some(FieldArg::Index(i)) });
+                return Ok(FieldRef {
+                    field,
+                    arg: Some(FieldArg::Index(i)),
+                });
             }
             if accepts_key(field) && !arg.is_empty() {
-                return Ok(FieldRef { field, arg: Some(FieldArg::Key(arg.to_owned())) });
+                return Ok(FieldRef {
+                    field,
+                    arg: Some(FieldArg::Key(arg.to_owned())),
+                });
             }
             return Err(bad());
         }
@@ -301,7 +310,9 @@ impl Event {
         match d {
             D::EvtRawtime => self.evt_time.map(|t| Value::U64(t.0.max(0) as u64)),
             D::EvtDatetime => self.evt_time.map(|t| Value::Str(t.to_rfc3339().into())),
-            D::EvtRes => self.evt_rawres.map(|r| Value::Str(crate::render::res_name(r).into())),
+            D::EvtRes => self
+                .evt_rawres
+                .map(|r| Value::Str(crate::render::res_name(r).into())),
             D::EvtFailed => self.evt_rawres.map(|r| Value::Bool(r < 0)),
             D::EvtDir => Some(Value::Str("<".into())),
             D::EvtSource => Some(Value::Str("syscall".into())),
@@ -322,10 +333,11 @@ impl Event {
                     D::EvtIsOpenWrite => has("O_WRONLY") || has("O_RDWR"),
                     _ => {
                         has("O_CREAT")
-                            && self
-                                .evt_arg_mode
-                                .as_deref()
-                                .is_some_and(|m| m.contains("S_IXUSR") || m.contains("S_IXGRP") || m.contains("S_IXOTH"))
+                            && self.evt_arg_mode.as_deref().is_some_and(|m| {
+                                m.contains("S_IXUSR")
+                                    || m.contains("S_IXGRP")
+                                    || m.contains("S_IXOTH")
+                            })
                     }
                 }))
             }
@@ -377,17 +389,44 @@ impl Event {
                 (!ips.is_empty()).then_some(Value::IpList(ips))
             }
             D::FdPort => {
-                let ports: Vec<u64> = [self.fd_cport, self.fd_sport].into_iter().flatten().collect();
+                let ports: Vec<u64> = [self.fd_cport, self.fd_sport]
+                    .into_iter()
+                    .flatten()
+                    .collect();
                 (!ports.is_empty()).then_some(Value::U64List(ports.into()))
             }
             D::FdCnet => ip(&self.fd_cip),
             D::FdSnet => ip(&self.fd_sip),
-            D::FdLip | D::FdLnet => ip(if self.is_server() { &self.fd_sip } else { &self.fd_cip }),
-            D::FdRip | D::FdRnet => ip(if self.is_server() { &self.fd_cip } else { &self.fd_sip }),
-            D::FdLport => port(if self.is_server() { &self.fd_sport } else { &self.fd_cport }),
-            D::FdRport => port(if self.is_server() { &self.fd_cport } else { &self.fd_sport }),
-            D::FdLipName => s(if self.is_server() { &self.fd_sip_name } else { &self.fd_cip_name }),
-            D::FdRipName => s(if self.is_server() { &self.fd_cip_name } else { &self.fd_sip_name }),
+            D::FdLip | D::FdLnet => ip(if self.is_server() {
+                &self.fd_sip
+            } else {
+                &self.fd_cip
+            }),
+            D::FdRip | D::FdRnet => ip(if self.is_server() {
+                &self.fd_cip
+            } else {
+                &self.fd_sip
+            }),
+            D::FdLport => port(if self.is_server() {
+                &self.fd_sport
+            } else {
+                &self.fd_cport
+            }),
+            D::FdRport => port(if self.is_server() {
+                &self.fd_cport
+            } else {
+                &self.fd_sport
+            }),
+            D::FdLipName => s(if self.is_server() {
+                &self.fd_sip_name
+            } else {
+                &self.fd_cip_name
+            }),
+            D::FdRipName => s(if self.is_server() {
+                &self.fd_cip_name
+            } else {
+                &self.fd_sip_name
+            }),
             D::FsPathName => s(&self.fd_name)
                 .or_else(|| s(&self.evt_arg_path))
                 .or_else(|| s(&self.evt_arg_name)),
@@ -397,7 +436,11 @@ impl Event {
                 let Some(FieldArg::Key(key)) = arg else {
                     return None;
                 };
-                let map = if d == D::ContainerLabel { &self.container_labels } else { &self.k8s_pod_labels };
+                let map = if d == D::ContainerLabel {
+                    &self.container_labels
+                } else {
+                    &self.k8s_pod_labels
+                };
                 map.as_ref()?
                     .get(key.as_str())
                     .map(|v| Value::Str(Cow::Borrowed(&**v)))
@@ -431,10 +474,16 @@ mod tests {
         let r = FieldRef::parse("proc.aname[3]").unwrap();
         assert_eq!(r.arg, Some(FieldArg::Index(3)));
         let r = FieldRef::parse("container.label.com.docker.compose.service").unwrap();
-        assert_eq!(r.arg, Some(FieldArg::Key("com.docker.compose.service".into())));
+        assert_eq!(
+            r.arg,
+            Some(FieldArg::Key("com.docker.compose.service".into()))
+        );
         assert!(FieldRef::parse("proc.name[2]").is_err());
         assert!(FieldRef::parse("proc.aname[x]").is_err());
         assert!(FieldRef::parse("proc.nope").is_err());
-        assert!(matches!(FieldRef::parse("container.label"), Err(FieldError::MissingArg(_))));
+        assert!(matches!(
+            FieldRef::parse("container.label"),
+            Err(FieldError::MissingArg(_))
+        ));
     }
 }

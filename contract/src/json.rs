@@ -51,7 +51,8 @@ impl<'de> Visitor<'de> for ListVisitor<Text> {
 
 impl<'de> Deserialize<'de> for Json<StrList> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_seq(ListVisitor::<Text>(PhantomData)).map(|v| Json(v.into()))
+        d.deserialize_seq(ListVisitor::<Text>(PhantomData))
+            .map(|v| Json(v.into()))
     }
 }
 

@@ -32,7 +32,8 @@ pub fn parse_line(line: &str) -> Result<Event, serde_json::Error> {
 
 /// Renders one event as a JSON line (without the newline).
 pub fn to_line(ev: &Event) -> String {
-    serde_json::to_string(ev).unwrap_or_else(|e| format!("{{\"lanner.error\":{:?}}}", e.to_string()))
+    serde_json::to_string(ev)
+        .unwrap_or_else(|e| format!("{{\"lanner.error\":{:?}}}", e.to_string()))
 }
 
 /// Writes one event followed by a newline.
@@ -44,7 +45,9 @@ pub fn write_event(mut w: impl Write, ev: &Event) -> io::Result<()> {
 /// Iterates the events of a JSON-lines input: `Ok((line, event))`, or `Err` for a line
 /// that is not a valid event. Blank lines are skipped. I/O errors end the iteration
 /// with an `Err` carrying the line number.
-pub fn read_events<R: BufRead>(reader: R) -> impl Iterator<Item = Result<(usize, Event), LineError>> {
+pub fn read_events<R: BufRead>(
+    reader: R,
+) -> impl Iterator<Item = Result<(usize, Event), LineError>> {
     let mut lines = reader.lines().enumerate();
     let mut done = false;
     std::iter::from_fn(move || {
@@ -57,14 +60,20 @@ pub fn read_events<R: BufRead>(reader: R) -> impl Iterator<Item = Result<(usize,
             match line {
                 Err(e) => {
                     done = true;
-                    return Some(Err(LineError { line: line_no, message: format!("read error: {e}") }));
+                    return Some(Err(LineError {
+                        line: line_no,
+                        message: format!("read error: {e}"),
+                    }));
                 }
                 Ok(l) if l.trim().is_empty() => continue,
                 Ok(l) => {
                     return Some(
                         parse_line(&l)
                             .map(|ev| (line_no, ev))
-                            .map_err(|e| LineError { line: line_no, message: e.to_string() }),
+                            .map_err(|e| LineError {
+                                line: line_no,
+                                message: e.to_string(),
+                            }),
                     );
                 }
             }

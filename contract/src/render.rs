@@ -82,22 +82,24 @@ pub fn typechar(fd_type: &str) -> &'static str {
 
 /// Whether the syscall is one of the open family.
 pub fn is_open_call(evt_type: &str) -> bool {
-    matches!(evt_type, "open" | "openat" | "openat2" | "creat" | "open_by_handle_at")
+    matches!(
+        evt_type,
+        "open" | "openat" | "openat2" | "creat" | "open_by_handle_at"
+    )
 }
 
 /// Falco's `evt.category` of a syscall.
 pub fn category(evt_type: &str) -> &'static str {
     match evt_type {
         "execve" | "execveat" | "clone" | "clone3" | "fork" | "vfork" | "procexit" | "exit"
-        | "exit_group" | "ptrace" | "setuid" | "setgid" | "setresuid" | "setresgid"
-        | "unshare" | "setns" | "prctl" => "process",
-        "open" | "openat" | "openat2" | "creat" | "unlink" | "unlinkat" | "rename"
-        | "renameat" | "renameat2" | "chmod" | "fchmod" | "fchmodat" | "chown" | "fchown"
-        | "lchown" | "fchownat" | "mkdir" | "mkdirat" | "symlink" | "symlinkat" | "link"
-        | "linkat" | "mount" | "umount" | "umount2" | "dup" | "dup2" | "dup3"
-        | "memfd_create" => "file",
-        "connect" | "accept" | "accept4" | "bind" | "listen" | "socket" | "sendto"
-        | "sendmsg" | "recvfrom" | "recvmsg" => "net",
+        | "exit_group" | "ptrace" | "setuid" | "setgid" | "setresuid" | "setresgid" | "unshare"
+        | "setns" | "prctl" => "process",
+        "open" | "openat" | "openat2" | "creat" | "unlink" | "unlinkat" | "rename" | "renameat"
+        | "renameat2" | "chmod" | "fchmod" | "fchmodat" | "chown" | "fchown" | "lchown"
+        | "fchownat" | "mkdir" | "mkdirat" | "symlink" | "symlinkat" | "link" | "linkat"
+        | "mount" | "umount" | "umount2" | "dup" | "dup2" | "dup3" | "memfd_create" => "file",
+        "connect" | "accept" | "accept4" | "bind" | "listen" | "socket" | "sendto" | "sendmsg"
+        | "recvfrom" | "recvmsg" => "net",
         "init_module" | "finit_module" | "delete_module" | "bpf" => "system",
         "lanner_drop" => "internal",
         _ => "other",
@@ -129,7 +131,10 @@ pub fn args(ev: &Event) -> String {
         let tc = ev.fd_type.as_deref().map(typechar).unwrap_or("o");
         out.push_str(&format!(" fd={fd}(<{tc}>{name})"));
     }
-    for f in STORED_FIELDS.iter().filter(|f| f.name.starts_with("evt.arg.")) {
+    for f in STORED_FIELDS
+        .iter()
+        .filter(|f| f.name.starts_with("evt.arg."))
+    {
         if let Some(v) = ev.get_by_name(f.name) {
             if !out.is_empty() {
                 out.push(' ');

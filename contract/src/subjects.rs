@@ -82,7 +82,13 @@ pub const CONTENT_EVENT_BATCH: &str = "event-batch";
 pub fn token(name: &str) -> String {
     let t: String = name
         .chars()
-        .map(|c| if c == '.' || c == '*' || c == '>' || c.is_whitespace() { '_' } else { c })
+        .map(|c| {
+            if c == '.' || c == '*' || c == '>' || c.is_whitespace() {
+                '_'
+            } else {
+                c
+            }
+        })
         .collect();
     if t.is_empty() { "_".to_owned() } else { t }
 }

@@ -28,19 +28,51 @@ struct Container {
 }
 
 const CONTAINERS: &[Container] = &[
-    Container { id: "3f4e2a1b9c0d", name: "shop-web-1", repo: "docker.io/library/nginx", tag: "1.27", service: "web" },
-    Container { id: "a81c77e0b5f2", name: "shop-api-1", repo: "ghcr.io/acme/shop-api", tag: "2.4.1", service: "api" },
-    Container { id: "9d0b6c3e1a47", name: "shop-db-1", repo: "docker.io/library/postgres", tag: "16", service: "db" },
-    Container { id: "c2e5f8a90d13", name: "shop-worker-1", repo: "ghcr.io/acme/shop-worker", tag: "2.4.1", service: "worker" },
+    Container {
+        id: "3f4e2a1b9c0d",
+        name: "shop-web-1",
+        repo: "docker.io/library/nginx",
+        tag: "1.27",
+        service: "web",
+    },
+    Container {
+        id: "a81c77e0b5f2",
+        name: "shop-api-1",
+        repo: "ghcr.io/acme/shop-api",
+        tag: "2.4.1",
+        service: "api",
+    },
+    Container {
+        id: "9d0b6c3e1a47",
+        name: "shop-db-1",
+        repo: "docker.io/library/postgres",
+        tag: "16",
+        service: "db",
+    },
+    Container {
+        id: "c2e5f8a90d13",
+        name: "shop-worker-1",
+        repo: "ghcr.io/acme/shop-worker",
+        tag: "2.4.1",
+        service: "worker",
+    },
 ];
 
 const PROCS: &[(&str, &str, &str)] = &[
     ("nginx", "/usr/sbin/nginx", "-g daemon off;"),
     ("python3", "/usr/bin/python3", "/app/server.py --port 8080"),
-    ("postgres", "/usr/lib/postgresql/16/bin/postgres", "-D /var/lib/postgresql/data"),
+    (
+        "postgres",
+        "/usr/lib/postgresql/16/bin/postgres",
+        "-D /var/lib/postgresql/data",
+    ),
     ("node", "/usr/local/bin/node", "/srv/worker.js"),
     ("bash", "/bin/bash", ""),
-    ("curl", "/usr/bin/curl", "-s https://api.example.com/v1/orders"),
+    (
+        "curl",
+        "/usr/bin/curl",
+        "-s https://api.example.com/v1/orders",
+    ),
 ];
 
 const FILES: &[&str] = &[
@@ -56,7 +88,13 @@ const FILES: &[&str] = &[
     "/var/log/nginx/access.log",
 ];
 
-const DOMAINS: &[&str] = &["api.example.com", "db.internal", "registry.npmjs.org", "pypi.org", "s3.amazonaws.com"];
+const DOMAINS: &[&str] = &[
+    "api.example.com",
+    "db.internal",
+    "registry.npmjs.org",
+    "pypi.org",
+    "s3.amazonaws.com",
+];
 
 /// Shared values of one container, built once (as a sensor's caches would hold them).
 struct CtrTexts {
@@ -109,15 +147,27 @@ impl Common {
                 ])),
                 aname: vec![t("containerd-shim"), t("systemd")].into(),
                 aexe: vec![t("containerd-shim"), t("/sbin/init")].into(),
-                aexepath: vec![t("/usr/bin/containerd-shim-runc-v2"), t("/usr/lib/systemd/systemd")].into(),
-                acmdline: vec![format!("containerd-shim -namespace moby -id {}", c.id).into(), t("systemd")].into(),
+                aexepath: vec![
+                    t("/usr/bin/containerd-shim-runc-v2"),
+                    t("/usr/lib/systemd/systemd"),
+                ]
+                .into(),
+                acmdline: vec![
+                    format!("containerd-shim -namespace moby -id {}", c.id).into(),
+                    t("systemd"),
+                ]
+                .into(),
             })
             .collect();
         Common {
             containers,
             procs: PROCS
                 .iter()
-                .map(|(n, e, a)| ProcTexts { name: t(n), exe: t(e), args: t(a) })
+                .map(|(n, e, a)| ProcTexts {
+                    name: t(n),
+                    exe: t(e),
+                    args: t(a),
+                })
                 .collect(),
             files: FILES.iter().map(|f| t(f)).collect(),
             domains: DOMAINS.iter().map(|d| t(d)).collect(),
@@ -176,7 +226,11 @@ impl Synth {
         let ci = self.below(self.common.containers.len());
         let pi = self.below(self.common.procs.len());
         let pid = 1000 + self.next_u64() % 3000;
-        let (c, p, k) = (&self.common.containers[ci], &self.common.procs[pi], &self.common);
+        let (c, p, k) = (
+            &self.common.containers[ci],
+            &self.common.procs[pi],
+            &self.common,
+        );
         Event {
             evt_id: Some(format!("{:016x}-{}", self.session, self.num).into()),
             evt_time: Some(Timestamp(self.time)),
@@ -235,15 +289,35 @@ impl Iterator for Synth {
                 ev.fd_type = Some("file".into());
                 ev.fd_name = Some(path.clone());
                 ev.fd_nameraw = Some(path);
-                ev.evt_arg_flags = Some(if write { "O_WRONLY|O_CREAT|O_TRUNC|O_CLOEXEC" } else { "O_RDONLY|O_CLOEXEC" }.into());
+                ev.evt_arg_flags = Some(
+                    if write {
+                        "O_WRONLY|O_CREAT|O_TRUNC|O_CLOEXEC"
+                    } else {
+                        "O_RDONLY|O_CLOEXEC"
+                    }
+                    .into(),
+                );
                 ev.evt_arg_mode = Some(if write { "0644" } else { "0" }.into());
             }
             65..=79 => {
                 let i = self.below(DOMAINS.len());
                 let domain = self.common.domains[i].clone();
-                let ip = IpAddr::V4(Ipv4Addr::new(10, 0, (self.next_u64() % 4) as u8, (self.next_u64() % 250) as u8 + 1));
-                let sip = IpAddr::V4(Ipv4Addr::new(93, 184, (self.next_u64() % 8) as u8, (self.next_u64() % 250) as u8 + 1));
-                let (cport, sport) = (32768 + self.next_u64() % 28000, [443u64, 80, 5432, 6379][self.below(4)]);
+                let ip = IpAddr::V4(Ipv4Addr::new(
+                    10,
+                    0,
+                    (self.next_u64() % 4) as u8,
+                    (self.next_u64() % 250) as u8 + 1,
+                ));
+                let sip = IpAddr::V4(Ipv4Addr::new(
+                    93,
+                    184,
+                    (self.next_u64() % 8) as u8,
+                    (self.next_u64() % 250) as u8 + 1,
+                ));
+                let (cport, sport) = (
+                    32768 + self.next_u64() % 28000,
+                    [443u64, 80, 5432, 6379][self.below(4)],
+                );
                 ev.evt_type = Some("connect".into());
                 ev.fd_num = Some(5 + (self.next_u64() % 30) as i64);
                 ev.fd_type = Some("ipv4".into());
@@ -269,7 +343,12 @@ impl Iterator for Synth {
                 ev.dns_name = Some(domain);
                 ev.dns_type = Some("A".into());
                 ev.dns_rcode = Some("NOERROR".into());
-                let answer: Text = format!("93.184.{}.{}", self.next_u64() % 8, self.next_u64() % 250 + 1).into();
+                let answer: Text = format!(
+                    "93.184.{}.{}",
+                    self.next_u64() % 8,
+                    self.next_u64() % 250 + 1
+                )
+                .into();
                 ev.dns_answers = Some(vec![answer].into());
             }
             90..=97 => {
@@ -281,7 +360,10 @@ impl Iterator for Synth {
                 ][self.below(4)];
                 ev.evt_type = Some("execve".into());
                 ev.evt_arg_filename = Some(exe.into());
-                let parent = ev.proc_name.clone().unwrap_or_else(|| self.common.empty.clone());
+                let parent = ev
+                    .proc_name
+                    .clone()
+                    .unwrap_or_else(|| self.common.empty.clone());
                 let mut anc: Vec<Text> = vec![parent];
                 anc.extend(ev.proc_aname.iter().flat_map(|a| a.iter().cloned()));
                 ev.proc_aname = Some(anc.into());

@@ -26,7 +26,9 @@ impl Hasher for PtrHasher {
         }
     }
     fn write_usize(&mut self, v: usize) {
-        self.0 = (v as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15).rotate_left(29);
+        self.0 = (v as u64)
+            .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+            .rotate_left(29);
     }
 }
 
@@ -120,7 +122,9 @@ impl Writer {
 
 /// Whether `bit` is set in a presence bitmap (bits past its end are unset).
 pub(crate) fn is_present(bitmap: &[u8], bit: usize) -> bool {
-    bitmap.get(bit / 8).is_some_and(|b| b & (1 << (bit % 8)) != 0)
+    bitmap
+        .get(bit / 8)
+        .is_some_and(|b| b & (1 << (bit % 8)) != 0)
 }
 
 /// The decoded shared-value tables of a batch.
@@ -141,7 +145,11 @@ pub(crate) struct Reader<'a> {
 
 impl<'a> Reader<'a> {
     pub(crate) fn new(buf: &'a [u8]) -> Self {
-        Reader { buf, pos: 0, tables: Tables::default() }
+        Reader {
+            buf,
+            pos: 0,
+            tables: Tables::default(),
+        }
     }
 
     pub(crate) fn remaining(&self) -> usize {
@@ -177,14 +185,20 @@ impl<'a> Reader<'a> {
         for shift in (0..64).step_by(7) {
             let b = self.u8()?;
             if shift == 63 && b > 1 {
-                return Err(CodecError::Invalid { at: self.pos, what: "varint overflows u64" });
+                return Err(CodecError::Invalid {
+                    at: self.pos,
+                    what: "varint overflows u64",
+                });
             }
             v |= u64::from(b & 0x7f) << shift;
             if b & 0x80 == 0 {
                 return Ok(v);
             }
         }
-        Err(CodecError::Invalid { at: self.pos, what: "varint longer than 10 bytes" })
+        Err(CodecError::Invalid {
+            at: self.pos,
+            what: "varint longer than 10 bytes",
+        })
     }
 
     /// A length or count that must fit in the remaining input (each unit at least
@@ -195,14 +209,20 @@ impl<'a> Reader<'a> {
         let fits = usize::try_from(n)
             .ok()
             .filter(|n| n.saturating_mul(min_unit.max(1)) <= self.remaining());
-        fits.ok_or_else(|| CodecError::Invalid { at, what: "count exceeds the remaining input" })
+        fits.ok_or_else(|| CodecError::Invalid {
+            at,
+            what: "count exceeds the remaining input",
+        })
     }
 
     pub(crate) fn str(&mut self) -> Result<&'a str, CodecError> {
         let n = self.count(1)?;
         let at = self.pos;
         let b = self.take(n)?;
-        std::str::from_utf8(b).map_err(|_| CodecError::Invalid { at, what: "text is not UTF-8" })
+        std::str::from_utf8(b).map_err(|_| CodecError::Invalid {
+            at,
+            what: "text is not UTF-8",
+        })
     }
 
     /// An index into a table of `len` entries.
@@ -233,7 +253,9 @@ impl<'a> Reader<'a> {
         let mut lists = Vec::with_capacity(n);
         for _ in 0..n {
             let len = self.count(1)?;
-            let items = (0..len).map(|_| self.text_ref()).collect::<Result<Vec<_>, _>>()?;
+            let items = (0..len)
+                .map(|_| self.text_ref())
+                .collect::<Result<Vec<_>, _>>()?;
             lists.push(StrList::from(items));
         }
         self.tables.lists = lists;
@@ -242,7 +264,9 @@ impl<'a> Reader<'a> {
         let mut pids = Vec::with_capacity(n);
         for _ in 0..n {
             let len = self.count(1)?;
-            let items = (0..len).map(|_| self.varint()).collect::<Result<Vec<_>, _>>()?;
+            let items = (0..len)
+                .map(|_| self.varint())
+                .collect::<Result<Vec<_>, _>>()?;
             pids.push(U64List::from(items));
         }
         self.tables.pids = pids;
@@ -333,7 +357,10 @@ impl Wire for bool {
         match r.u8()? {
             0 => Ok(false),
             1 => Ok(true),
-            _ => Err(CodecError::Invalid { at, what: "boolean is neither 0 nor 1" }),
+            _ => Err(CodecError::Invalid {
+                at,
+                what: "boolean is neither 0 nor 1",
+            }),
         }
     }
 }
@@ -372,7 +399,10 @@ impl Wire for IpAddr {
                 o.copy_from_slice(r.take(16)?);
                 Ok(IpAddr::V6(Ipv6Addr::from(o)))
             }
-            _ => Err(CodecError::Invalid { at, what: "IP address family is neither 4 nor 6" }),
+            _ => Err(CodecError::Invalid {
+                at,
+                what: "IP address family is neither 4 nor 6",
+            }),
         }
     }
 }
@@ -426,8 +456,10 @@ impl Wire for Labels {
         let i = match w.maps.lookup(ptr) {
             Some(i) => i,
             None => {
-                let idx: Vec<(u32, u32)> =
-                    self.iter().map(|(k, v)| (w.intern_text(k), w.intern_text(v))).collect();
+                let idx: Vec<(u32, u32)> = self
+                    .iter()
+                    .map(|(k, v)| (w.intern_text(k), w.intern_text(v)))
+                    .collect();
                 put_varint(&mut w.maps.buf, idx.len() as u64);
                 for (k, v) in idx {
                     put_varint(&mut w.maps.buf, u64::from(k));

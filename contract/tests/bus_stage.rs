@@ -21,7 +21,12 @@ struct Tagger {
 impl Stage for Tagger {
     type Input = Vec<Event>;
 
-    fn decode(&mut self, _: &str, _: Option<&async_nats::HeaderMap>, payload: &[u8]) -> Result<Vec<Event>, String> {
+    fn decode(
+        &mut self,
+        _: &str,
+        _: Option<&async_nats::HeaderMap>,
+        payload: &[u8],
+    ) -> Result<Vec<Event>, String> {
         codec::decode_batch(payload).map_err(|e| e.to_string())
     }
 
@@ -50,7 +55,11 @@ impl Stage for Tagger {
 
 fn batch(n: usize, tag: &str) -> Vec<Event> {
     (0..n)
-        .map(|i| Event { evt_id: Some(format!("{tag}-{i}").into()), evt_type: Some("openat".into()), ..Default::default() })
+        .map(|i| Event {
+            evt_id: Some(format!("{tag}-{i}").into()),
+            evt_type: Some("openat".into()),
+            ..Default::default()
+        })
         .collect()
 }
 
@@ -58,7 +67,9 @@ fn batch(n: usize, tag: &str) -> Vec<Event> {
 async fn garbage_goes_to_the_dlq_and_good_messages_around_it_are_processed() {
     let nats = Nats::start();
     let js = jetstream::new(async_nats::connect(&nats.url).await.expect("connect"));
-    ensure_streams(&js, &StreamSettings::default()).await.expect("streams");
+    ensure_streams(&js, &StreamSettings::default())
+        .await
+        .expect("streams");
     let node = unique("dlq");
     let stage_name = unique("tagger");
 
@@ -73,25 +84,62 @@ async fn garbage_goes_to_the_dlq_and_good_messages_around_it_are_processed() {
         send(b"this is not an event batch".to_vec(), "2"),
         send(codec::encode_batch(&batch(2, "b")), "3"),
     ];
-    publish::publish_all(&js, inputs).await.expect("inputs stored");
+    publish::publish_all(&js, inputs)
+        .await
+        .expect("inputs stored");
 
     let shutdown = Shutdown::new();
     let stats = Arc::new(StageStats::default());
-    let cfg = StageConfig::new(&stage_name, subjects::RAW.name, &stage_name, &subjects::raw(&node));
-    let task = tokio::spawn(run_stage(js.clone(), cfg, Tagger { node: node.clone() }, shutdown.clone(), stats.clone()));
+    let cfg = StageConfig::new(
+        &stage_name,
+        subjects::RAW.name,
+        &stage_name,
+        &subjects::raw(&node),
+    );
+    let task = tokio::spawn(run_stage(
+        js.clone(),
+        cfg,
+        Tagger { node: node.clone() },
+        shutdown.clone(),
+        stats.clone(),
+    ));
 
-    let outs = collect(&js, subjects::EVENTS.name, &subjects::events(&node), 2, Duration::from_secs(20)).await;
-    let events: Vec<Event> = outs.iter().flat_map(|m| codec::decode_batch(&m.payload).expect("valid output")).collect();
+    let outs = collect(
+        &js,
+        subjects::EVENTS.name,
+        &subjects::events(&node),
+        2,
+        Duration::from_secs(20),
+    )
+    .await;
+    let events: Vec<Event> = outs
+        .iter()
+        .flat_map(|m| codec::decode_batch(&m.payload).expect("valid output"))
+        .collect();
     let ids: Vec<&str> = events.iter().filter_map(|e| e.evt_id.as_deref()).collect();
     assert_eq!(ids, ["a-0", "a-1", "a-2", "b-0", "b-1"]);
-    assert!(events.iter().all(|e| e.container_name.as_deref() == Some("tagged")));
+    assert!(
+        events
+            .iter()
+            .all(|e| e.container_name.as_deref() == Some("tagged"))
+    );
 
-    let dead = collect(&js, subjects::DLQ.name, &subjects::dlq(&stage_name), 1, Duration::from_secs(20)).await;
+    let dead = collect(
+        &js,
+        subjects::DLQ.name,
+        &subjects::dlq(&stage_name),
+        1,
+        Duration::from_secs(20),
+    )
+    .await;
     assert_eq!(dead.len(), 1);
     let headers = dead[0].headers.as_ref().expect("dead letter headers");
     let reason = headers.get(HDR_DLQ_REASON).expect("reason header").as_str();
     assert!(reason.contains("bad magic"), "reason: {reason}");
-    assert_eq!(headers.get(HDR_DLQ_SEQ).map(|v| v.as_str().is_empty()), Some(false));
+    assert_eq!(
+        headers.get(HDR_DLQ_SEQ).map(|v| v.as_str().is_empty()),
+        Some(false)
+    );
     assert_eq!(&dead[0].payload[..], b"this is not an event batch");
 
     shutdown.trigger();
@@ -103,7 +151,12 @@ async fn garbage_goes_to_the_dlq_and_good_messages_around_it_are_processed() {
     // Everything was acked: a restarted stage on the same durable gets nothing new.
     let consumer = lanner_contract::bus::stage::open_consumer(
         &js,
-        &StageConfig::new(&stage_name, subjects::RAW.name, &stage_name, &subjects::raw(&node)),
+        &StageConfig::new(
+            &stage_name,
+            subjects::RAW.name,
+            &stage_name,
+            &subjects::raw(&node),
+        ),
     )
     .await
     .expect("consumer");

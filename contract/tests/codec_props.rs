@@ -9,11 +9,45 @@ use serde_json::{Map, Value as Json, json};
 
 /// Fields set by each kind of event, on top of the process context every event has.
 const KINDS: &[(&str, &[&str])] = &[
-    ("execve", &["evt.arg.filename", "proc.aname", "proc.apid", "proc.acmdline", "proc.is_exe_from_memfd"]),
-    ("openat", &["fd.num", "fd.name", "fd.type", "evt.arg.flags", "evt.arg.mode"]),
-    ("connect", &["fd.cip", "fd.cport", "fd.sip", "fd.sport", "fd.l4proto", "fd.sip.name"]),
-    ("sendto", &["dns.name", "dns.type", "dns.rcode", "dns.answers"]),
-    ("ptrace", &["evt.arg.request", "evt.arg.pid", "thread.cap_effective"]),
+    (
+        "execve",
+        &[
+            "evt.arg.filename",
+            "proc.aname",
+            "proc.apid",
+            "proc.acmdline",
+            "proc.is_exe_from_memfd",
+        ],
+    ),
+    (
+        "openat",
+        &[
+            "fd.num",
+            "fd.name",
+            "fd.type",
+            "evt.arg.flags",
+            "evt.arg.mode",
+        ],
+    ),
+    (
+        "connect",
+        &[
+            "fd.cip",
+            "fd.cport",
+            "fd.sip",
+            "fd.sport",
+            "fd.l4proto",
+            "fd.sip.name",
+        ],
+    ),
+    (
+        "sendto",
+        &["dns.name", "dns.type", "dns.rcode", "dns.answers"],
+    ),
+    (
+        "ptrace",
+        &["evt.arg.request", "evt.arg.pid", "thread.cap_effective"],
+    ),
 ];
 
 fn json_value(kind: Kind) -> BoxedStrategy<Json> {
@@ -29,8 +63,12 @@ fn json_value(kind: Kind) -> BoxedStrategy<Json> {
             any::<[u8; 16]>().prop_map(|o| Json::from(std::net::Ipv6Addr::from(o).to_string())),
         ]
         .boxed(),
-        Kind::StrList => prop::collection::vec(text, 0..5).prop_map(Json::from).boxed(),
-        Kind::U64List => prop::collection::vec(any::<u64>(), 0..5).prop_map(Json::from).boxed(),
+        Kind::StrList => prop::collection::vec(text, 0..5)
+            .prop_map(Json::from)
+            .boxed(),
+        Kind::U64List => prop::collection::vec(any::<u64>(), 0..5)
+            .prop_map(Json::from)
+            .boxed(),
         Kind::Map => prop::collection::btree_map("[a-z.]{1,12}", text, 0..4)
             .prop_map(|m| json!(m))
             .boxed(),
@@ -108,17 +146,26 @@ fn hostile_counts_do_not_allocate() {
     let mut bytes = codec::encode_batch(&[]);
     bytes.truncate(bytes.len() - 1);
     bytes.extend_from_slice(&[0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f]);
-    assert!(matches!(codec::decode_batch(&bytes), Err(CodecError::Invalid { .. })));
+    assert!(matches!(
+        codec::decode_batch(&bytes),
+        Err(CodecError::Invalid { .. })
+    ));
 }
 
 #[test]
 fn other_versions_and_flags_are_refused() {
     let mut bytes = codec::encode_batch(&[Event::default()]);
     bytes[4] = 9;
-    assert_eq!(codec::decode_batch(&bytes), Err(CodecError::UnsupportedVersion(9)));
+    assert_eq!(
+        codec::decode_batch(&bytes),
+        Err(CodecError::UnsupportedVersion(9))
+    );
     let mut bytes = codec::encode_batch(&[Event::default()]);
     bytes[5] = 1;
-    assert_eq!(codec::decode_batch(&bytes), Err(CodecError::UnsupportedFlags(1)));
+    assert_eq!(
+        codec::decode_batch(&bytes),
+        Err(CodecError::UnsupportedFlags(1))
+    );
 }
 
 /// Kind codes as docs/wire-format.md specifies them.
@@ -165,16 +212,32 @@ fn hand_batch(kinds: &[u8], strings: &[&str], present: &[(usize, u8)]) -> Vec<u8
 
 #[test]
 fn older_and_newer_writers_are_read() {
-    let ev = Event { evt_type: Some("openat".into()), proc_name: Some("cat".into()), ..Default::default() };
+    let ev = Event {
+        evt_type: Some("openat".into()),
+        proc_name: Some("cat".into()),
+        ..Default::default()
+    };
     let n = STORED_FIELDS.len();
     assert!(n < 120, "field count fits one varint byte in this test");
-    let pos = |name: &str| STORED_FIELDS.iter().position(|f| f.name == name).expect("field");
+    let pos = |name: &str| {
+        STORED_FIELDS
+            .iter()
+            .position(|f| f.name == name)
+            .expect("field")
+    };
     let ours: Vec<u8> = STORED_FIELDS.iter().map(|f| kind_code(f.kind)).collect();
     let fields = [(pos("evt.type"), 0u8), (pos("proc.name"), 1u8)];
 
     let same = hand_batch(&ours, &["openat", "cat"], &fields);
-    assert_eq!(codec::decode_batch(&same).expect("this writer"), vec![ev.clone()]);
-    assert_eq!(same, codec::encode_batch(std::slice::from_ref(&ev)), "the format is as documented");
+    assert_eq!(
+        codec::decode_batch(&same).expect("this writer"),
+        vec![ev.clone()]
+    );
+    assert_eq!(
+        same,
+        codec::encode_batch(std::slice::from_ref(&ev)),
+        "the format is as documented"
+    );
 
     // A newer writer: one more text field, present.
     let mut newer_kinds = ours.clone();
@@ -182,7 +245,10 @@ fn older_and_newer_writers_are_read() {
     let mut newer_fields = fields.to_vec();
     newer_fields.push((n, 2));
     let newer = hand_batch(&newer_kinds, &["openat", "cat", "x"], &newer_fields);
-    assert_eq!(codec::decode_batch(&newer).expect("newer writer"), vec![ev.clone()]);
+    assert_eq!(
+        codec::decode_batch(&newer).expect("newer writer"),
+        vec![ev.clone()]
+    );
 
     // An older writer that did not know the last field.
     let older = hand_batch(&ours[..n - 1], &["openat", "cat"], &fields);
@@ -193,7 +259,10 @@ fn older_and_newer_writers_are_read() {
     wrong[pos("proc.name")] = 2;
     assert!(matches!(
         codec::decode_batch(&hand_batch(&wrong, &["openat", "cat"], &fields)),
-        Err(CodecError::SchemaMismatch { field: "proc.name", .. })
+        Err(CodecError::SchemaMismatch {
+            field: "proc.name",
+            ..
+        })
     ));
 
     // Indices past the tables are refused.
@@ -203,9 +272,18 @@ fn older_and_newer_writers_are_read() {
 
 #[test]
 fn shared_values_are_written_once_and_read_back_equal() {
-    let events: Vec<Event> = lanner_contract::synth::Synth::new(3, "node-a").take(2000).collect();
+    let events: Vec<Event> = lanner_contract::synth::Synth::new(3, "node-a")
+        .take(2000)
+        .collect();
     let bytes = codec::encode_batch(&events);
     assert_eq!(codec::decode_batch(&bytes).expect("decodes"), events);
-    let json: usize = events.iter().map(|e| lanner_contract::jsonl::to_line(e).len() + 1).sum();
-    assert!(bytes.len() * 5 < json, "binary {} bytes vs JSON lines {json} bytes", bytes.len());
+    let json: usize = events
+        .iter()
+        .map(|e| lanner_contract::jsonl::to_line(e).len() + 1)
+        .sum();
+    assert!(
+        bytes.len() * 5 < json,
+        "binary {} bytes vs JSON lines {json} bytes",
+        bytes.len()
+    );
 }

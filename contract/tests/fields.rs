@@ -8,7 +8,8 @@ use lanner_contract::model::STORED_FIELDS;
 use lanner_contract::{Event, FieldRef, Kind, Value};
 
 /// The 64 fields the upstream stable rules use in conditions and outputs (DESIGN.md).
-const STABLE_RULE_FIELDS: &str = "container.id container.image.repository container.privileged container.start_ts
+const STABLE_RULE_FIELDS: &str =
+    "container.id container.image.repository container.privileged container.start_ts
 evt.arg.domain evt.arg.flags evt.arg.linkpath evt.arg.newpath evt.arg.oldpath
 evt.arg.request evt.arg.target evt.args evt.is_open_read evt.is_open_write evt.num
 evt.rawres evt.res evt.type fd.connected fd.directory fd.filename fd.ip fd.l4proto
@@ -33,18 +34,35 @@ fn every_stored_field_has_its_arrow_column() {
             Kind::U64 => col.data_type() == &D::UInt64,
             Kind::I64 => col.data_type() == &D::Int64,
             Kind::Bool => col.data_type() == &D::Boolean,
-            Kind::Ts => matches!(col.data_type(), D::Timestamp(arrow_schema::TimeUnit::Nanosecond, Some(tz)) if tz.as_ref() == "UTC"),
+            Kind::Ts => {
+                matches!(col.data_type(), D::Timestamp(arrow_schema::TimeUnit::Nanosecond, Some(tz)) if tz.as_ref() == "UTC")
+            }
             Kind::StrList => matches!(col.data_type(), D::List(i) if i.data_type() == &D::Utf8),
             Kind::U64List => matches!(col.data_type(), D::List(i) if i.data_type() == &D::UInt64),
             Kind::Map => matches!(col.data_type(), D::Map(..)),
         };
-        assert!(ok, "{}: kind {:?} but column type {}", f.name, f.kind, col.data_type());
+        assert!(
+            ok,
+            "{}: kind {:?} but column type {}",
+            f.name,
+            f.kind,
+            col.data_type()
+        );
     }
     for name in MATERIALIZED {
         assert!(schema.field_with_name(&column_name(name)).is_ok(), "{name}");
     }
-    assert_eq!(schema.fields().len(), STORED_FIELDS.len() + MATERIALIZED.len());
-    assert_eq!(schema.metadata().get("lanner.schema_version").map(String::as_str), Some("1"));
+    assert_eq!(
+        schema.fields().len(),
+        STORED_FIELDS.len() + MATERIALIZED.len()
+    );
+    assert_eq!(
+        schema
+            .metadata()
+            .get("lanner.schema_version")
+            .map(String::as_str),
+        Some("1")
+    );
 }
 
 #[test]
@@ -57,7 +75,9 @@ fn record_batches_carry_the_values() {
     assert_eq!(batch.num_rows(), 2);
     let text = |col: &str| {
         let a = batch.column_by_name(col).expect(col);
-        arrow_array::cast::AsArray::as_string::<i32>(a).value(0).to_owned()
+        arrow_array::cast::AsArray::as_string::<i32>(a)
+            .value(0)
+            .to_owned()
     };
     assert_eq!(text("proc_cmdline"), "cat /etc/shadow");
     assert_eq!(text("proc_pname"), "bash");
@@ -71,7 +91,14 @@ fn every_field_the_stable_rules_use_resolves() {
     for name in STABLE_RULE_FIELDS.split_whitespace() {
         FieldRef::parse(name).unwrap_or_else(|e| panic!("{name}: {e}"));
     }
-    for name in ["proc.aname[2]", "proc.aname[7]", "proc.aexepath[2]", "proc.aexe[2]", "container.label[app]", "k8s.pod.label.app"] {
+    for name in [
+        "proc.aname[2]",
+        "proc.aname[7]",
+        "proc.aexepath[2]",
+        "proc.aexe[2]",
+        "container.label[app]",
+        "k8s.pod.label.app",
+    ] {
         FieldRef::parse(name).unwrap_or_else(|e| panic!("{name}: {e}"));
     }
 }
@@ -105,7 +132,10 @@ fn derived_fields_follow_falco() {
     assert_eq!(get("fd.ip").as_deref(), Some("10.1.1.1,10.2.2.2"));
     assert_eq!(get("proc.duration").as_deref(), Some("1500"));
     assert_eq!(get("container.id"), None);
-    assert_eq!(ev.get(&FieldRef::parse("proc.pname").expect("field")), Some(Value::Str("sshd".into())));
+    assert_eq!(
+        ev.get(&FieldRef::parse("proc.pname").expect("field")),
+        Some(Value::Str("sshd".into()))
+    );
 }
 
 fn fields_doc() -> String {
@@ -116,15 +146,28 @@ fn fields_doc() -> String {
          ## Stored fields\n\n| field | column | kind | meaning |\n|---|---|---|---|\n",
     );
     for f in STORED_FIELDS {
-        out.push_str(&format!("| `{}` | `{}` | {:?} | {} |\n", f.name, f.column, f.kind, f.doc.replace('|', "\\|")));
+        out.push_str(&format!(
+            "| `{}` | `{}` | {:?} | {} |\n",
+            f.name,
+            f.column,
+            f.kind,
+            f.doc.replace('|', "\\|")
+        ));
     }
     out.push_str(
         "\n## Derived fields\n\nComputed from the stored fields with Falco's meaning; the ones marked \
          *column* are also materialized in the archive.\n\n| field | kind | meaning |\n|---|---|---|\n",
     );
     for (_, name, kind, doc) in DERIVED_FIELDS {
-        let col = if MATERIALIZED.contains(name) { format!(" *column* `{}`.", column_name(name)) } else { String::new() };
-        out.push_str(&format!("| `{name}` | {kind:?} | {}{col} |\n", doc.replace('|', "\\|")));
+        let col = if MATERIALIZED.contains(name) {
+            format!(" *column* `{}`.", column_name(name))
+        } else {
+            String::new()
+        };
+        out.push_str(&format!(
+            "| `{name}` | {kind:?} | {}{col} |\n",
+            doc.replace('|', "\\|")
+        ));
     }
     out
 }
@@ -137,7 +180,10 @@ fn fields_doc_is_current_and_every_documented_field_resolves() {
         std::fs::write(&path, &want).expect("write docs/fields.md");
     }
     let have = std::fs::read_to_string(&path).unwrap_or_default();
-    assert!(have == want, "docs/fields.md is stale: run UPDATE_DOCS=1 cargo test -p lanner-contract --features arrow --test fields");
+    assert!(
+        have == want,
+        "docs/fields.md is stale: run UPDATE_DOCS=1 cargo test -p lanner-contract --features arrow --test fields"
+    );
     let documented: Vec<&str> = have
         .lines()
         .filter_map(|l| l.strip_prefix("| `"))

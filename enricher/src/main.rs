@@ -4,6 +4,8 @@
 //! binary per stage from the start.
 
 fn main() {
-    eprintln!("lanner-enricher is not built yet (issue #4): stage role: adds container and Kubernetes context to raw events and carries out response actions.");
+    eprintln!(
+        "lanner-enricher is not built yet (issue #4): stage role: adds container and Kubernetes context to raw events and carries out response actions."
+    );
     std::process::exit(2);
 }

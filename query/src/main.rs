@@ -4,6 +4,8 @@
 //! binary per stage from the start.
 
 fn main() {
-    eprintln!("lanner-query is not built yet (issue #7): stage role: answers SQL over the Parquet archive.");
+    eprintln!(
+        "lanner-query is not built yet (issue #7): stage role: answers SQL over the Parquet archive."
+    );
     std::process::exit(2);
 }

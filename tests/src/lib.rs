@@ -28,7 +28,11 @@ impl Nats {
     /// says how to install it.
     pub fn start() -> Nats {
         if let Ok(url) = std::env::var("LANNER_TEST_NATS_URL") {
-            return Nats { url, child: None, _store: None };
+            return Nats {
+                url,
+                child: None,
+                _store: None,
+            };
         }
         Self::spawn()
     }
@@ -49,7 +53,11 @@ impl Nats {
             .spawn()
             .expect("cannot start nats-server: install it (apt-get install nats-server) or run the tests through scripts/test");
         wait_for_port(port, Duration::from_secs(15));
-        Nats { url: format!("nats://127.0.0.1:{port}"), child: Some(child), _store: Some(store) }
+        Nats {
+            url: format!("nats://127.0.0.1:{port}"),
+            child: Some(child),
+            _store: Some(store),
+        }
     }
 }
 
@@ -80,7 +88,10 @@ pub fn free_port() -> u16 {
 pub fn wait_for_port(port: u16, timeout: Duration) {
     let start = Instant::now();
     while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(start.elapsed() < timeout, "nothing listens on 127.0.0.1:{port} after {timeout:?}");
+        assert!(
+            start.elapsed() < timeout,
+            "nothing listens on 127.0.0.1:{port} after {timeout:?}"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
 }
@@ -92,7 +103,11 @@ pub fn unique(prefix: &str) -> String {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.subsec_nanos())
         .unwrap_or(0);
-    format!("{prefix}-{}-{}-{nanos}", std::process::id(), N.fetch_add(1, Ordering::Relaxed))
+    format!(
+        "{prefix}-{}-{}-{nanos}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
 }
 
 /// Path of a workspace binary (`lanner-capture`), next to the test executable's
@@ -103,9 +118,16 @@ pub fn unique(prefix: &str) -> String {
 pub fn bin(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("current test executable");
     // target/<profile>/deps/<test> → target/<profile>/<name>
-    let dir = exe.parent().and_then(|d| d.parent()).expect("target directory");
+    let dir = exe
+        .parent()
+        .and_then(|d| d.parent())
+        .expect("target directory");
     let path = dir.join(name);
-    assert!(path.exists(), "{} is not built: run `cargo build --workspace --bins` first (scripts/test does)", path.display());
+    assert!(
+        path.exists(),
+        "{} is not built: run `cargo build --workspace --bins` first (scripts/test does)",
+        path.display()
+    );
     path
 }
 
@@ -141,7 +163,9 @@ pub async fn collect(
         let left = if settle {
             Duration::from_millis(300)
         } else {
-            timeout.saturating_sub(start.elapsed()).max(Duration::from_millis(100))
+            timeout
+                .saturating_sub(start.elapsed())
+                .max(Duration::from_millis(100))
         };
         let mut batch = consumer
             .fetch()

@@ -9,13 +9,21 @@ use anyhow::Context as _;
 #[derive(Clone, Debug, clap::Args)]
 pub struct NatsArgs {
     /// NATS server URL(s), comma-separated.
-    #[arg(long = "nats-url", env = "LANNER_NATS_URL", default_value = "nats://127.0.0.1:4222")]
+    #[arg(
+        long = "nats-url",
+        env = "LANNER_NATS_URL",
+        default_value = "nats://127.0.0.1:4222"
+    )]
     pub url: String,
     /// User name for user/password authentication.
     #[arg(long = "nats-user", env = "LANNER_NATS_USER")]
     pub user: Option<String>,
     /// Password for user/password authentication.
-    #[arg(long = "nats-password", env = "LANNER_NATS_PASSWORD", hide_env_values = true)]
+    #[arg(
+        long = "nats-password",
+        env = "LANNER_NATS_PASSWORD",
+        hide_env_values = true
+    )]
     pub password: Option<String>,
     /// Token authentication.
     #[arg(long = "nats-token", env = "LANNER_NATS_TOKEN", hide_env_values = true)]
@@ -30,10 +38,18 @@ pub struct NatsArgs {
     #[arg(long = "nats-tls-ca", env = "LANNER_NATS_TLS_CA")]
     pub tls_ca: Option<PathBuf>,
     /// Client certificate for mutual TLS (with --nats-tls-key).
-    #[arg(long = "nats-tls-cert", env = "LANNER_NATS_TLS_CERT", requires = "tls_key")]
+    #[arg(
+        long = "nats-tls-cert",
+        env = "LANNER_NATS_TLS_CERT",
+        requires = "tls_key"
+    )]
     pub tls_cert: Option<PathBuf>,
     /// Client key for mutual TLS.
-    #[arg(long = "nats-tls-key", env = "LANNER_NATS_TLS_KEY", requires = "tls_cert")]
+    #[arg(
+        long = "nats-tls-key",
+        env = "LANNER_NATS_TLS_KEY",
+        requires = "tls_cert"
+    )]
     pub tls_key: Option<PathBuf>,
     /// Require TLS even without a CA.
     #[arg(long = "nats-tls", env = "LANNER_NATS_TLS")]

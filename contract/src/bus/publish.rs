@@ -54,14 +54,19 @@ pub async fn send(js: &jetstream::Context, out: Outgoing) -> anyhow::Result<Publ
 
 /// Publishes all messages (pipelined) and waits until JetStream acked every one.
 /// An error means some may not be stored: the caller must not ack its inputs.
-pub async fn publish_all(js: &jetstream::Context, outs: Vec<Outgoing>) -> anyhow::Result<PublishReport> {
+pub async fn publish_all(
+    js: &jetstream::Context,
+    outs: Vec<Outgoing>,
+) -> anyhow::Result<PublishReport> {
     let mut pending = Vec::with_capacity(outs.len());
     for out in outs {
         pending.push(send(js, out).await?);
     }
     let mut report = PublishReport::default();
     for fut in pending {
-        let ack = fut.await.context("waiting for JetStream to ack a publish")?;
+        let ack = fut
+            .await
+            .context("waiting for JetStream to ack a publish")?;
         if ack.duplicate {
             report.duplicates += 1;
         } else {

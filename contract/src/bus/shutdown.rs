@@ -40,7 +40,9 @@ impl Default for Shutdown {
 impl Shutdown {
     /// A flag that is not yet set.
     pub fn new() -> Self {
-        Shutdown { tx: watch::channel(false).0 }
+        Shutdown {
+            tx: watch::channel(false).0,
+        }
     }
 
     /// A flag set when SIGTERM or SIGINT arrives.

@@ -206,12 +206,24 @@ async fn handle_chunk<S: Stage>(
             .unwrap_or((0, 1));
         match stage.decode(msg.subject.as_str(), msg.headers.as_ref(), &msg.payload) {
             Ok(value) => {
-                good.push(Delivery { subject: msg.subject.to_string(), stream_seq: seq, value });
+                good.push(Delivery {
+                    subject: msg.subject.to_string(),
+                    stream_seq: seq,
+                    value,
+                });
                 held.push((msg, seq, delivered));
             }
             Err(reason) => {
                 tracing::warn!(stage = %cfg.stage, subject = %msg.subject, seq, %reason, "undecodable message sent to the DLQ");
-                dead_letter(js, &cfg.stage, msg.subject.as_str(), seq, msg.payload.clone(), &reason).await?;
+                dead_letter(
+                    js,
+                    &cfg.stage,
+                    msg.subject.as_str(),
+                    seq,
+                    msg.payload.clone(),
+                    &reason,
+                )
+                .await?;
                 ack(&msg).await;
                 StageStats::add(&stats.dead_lettered, 1);
                 StageStats::add(&stats.acked, 1);
@@ -240,11 +252,21 @@ async fn handle_chunk<S: Stage>(
             for (msg, seq, delivered) in held {
                 if delivered >= cfg.max_deliver - 1 {
                     let reason = format!("processing failed {delivered} times: {e:#}");
-                    dead_letter(js, &cfg.stage, msg.subject.as_str(), seq, msg.payload.clone(), &reason).await?;
+                    dead_letter(
+                        js,
+                        &cfg.stage,
+                        msg.subject.as_str(),
+                        seq,
+                        msg.payload.clone(),
+                        &reason,
+                    )
+                    .await?;
                     ack(&msg).await;
                     StageStats::add(&stats.dead_lettered, 1);
                 } else {
-                    let _ = msg.ack_with(AckKind::Nak(Some(Duration::from_millis(500)))).await;
+                    let _ = msg
+                        .ack_with(AckKind::Nak(Some(Duration::from_millis(500))))
+                        .await;
                 }
             }
         }

@@ -17,13 +17,21 @@ pub struct StreamSettings {
     #[arg(long = "stream-max-bytes", env = "LANNER_STREAM_MAX_BYTES", default_value_t = -1)]
     pub max_bytes: i64,
     /// Replicas per stream (for NATS clusters).
-    #[arg(long = "stream-replicas", env = "LANNER_STREAM_REPLICAS", default_value_t = 1)]
+    #[arg(
+        long = "stream-replicas",
+        env = "LANNER_STREAM_REPLICAS",
+        default_value_t = 1
+    )]
     pub replicas: usize,
     /// Keep streams in memory instead of on disk.
     #[arg(long = "stream-memory", env = "LANNER_STREAM_MEMORY")]
     pub memory: bool,
     /// JetStream de-duplication window for `Nats-Msg-Id`, in seconds.
-    #[arg(long = "stream-dedup-window", env = "LANNER_STREAM_DEDUP_WINDOW", default_value_t = 120)]
+    #[arg(
+        long = "stream-dedup-window",
+        env = "LANNER_STREAM_DEDUP_WINDOW",
+        default_value_t = 120
+    )]
     pub dedup_window_secs: u64,
 }
 
@@ -49,7 +57,11 @@ impl StreamSettings {
             max_age: Duration::from_secs(self.max_age_secs),
             max_bytes: self.max_bytes,
             num_replicas: self.replicas.max(1),
-            storage: if self.memory { stream::StorageType::Memory } else { stream::StorageType::File },
+            storage: if self.memory {
+                stream::StorageType::Memory
+            } else {
+                stream::StorageType::File
+            },
             duplicate_window: Duration::from_secs(self.dedup_window_secs),
             retention: stream::RetentionPolicy::Limits,
             discard: stream::DiscardPolicy::Old,
@@ -69,7 +81,10 @@ fn differs(have: &stream::Config, want: &stream::Config) -> bool {
 
 /// Creates each of lanner's streams, or updates it when its settings changed.
 /// Safe to call from every replica at every start.
-pub async fn ensure_streams(js: &jetstream::Context, settings: &StreamSettings) -> anyhow::Result<()> {
+pub async fn ensure_streams(
+    js: &jetstream::Context,
+    settings: &StreamSettings,
+) -> anyhow::Result<()> {
     for def in ALL_STREAMS {
         ensure_stream(js, settings, def).await?;
     }
@@ -89,7 +104,10 @@ pub async fn ensure_stream(
         .with_context(|| format!("creating stream {}", def.name))?;
     let have = &stream.cached_info().config;
     if have.storage != want.storage {
-        tracing::warn!(stream = def.name, "stream storage type differs from the settings; JetStream cannot change it in place");
+        tracing::warn!(
+            stream = def.name,
+            "stream storage type differs from the settings; JetStream cannot change it in place"
+        );
     }
     if differs(have, &want) {
         let mut update = want;

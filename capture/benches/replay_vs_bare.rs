@@ -1,0 +1,122 @@
+//! Replay throughput against bare JetStream publishing of the same bytes, same run.
+//!
+//! `cargo bench -p lanner-capture --bench replay_vs_bare [-- EVENTS ROUNDS]`
+//!
+//! Each round: `lanner-capture --replay` publishes a JSON-lines file of synthetic events
+//! (parse + encode + publish + wait for acks); then the exact batches it stored are read
+//! back and published again by a bare async-nats loop with the same in-flight window.
+//! Prints the medians and the ratio replay/bare.
+
+use std::collections::VecDeque;
+use std::io::Write;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use async_nats::jetstream::{self, context::PublishAckFuture};
+use lanner_contract::bus::{Outgoing, StreamSettings, ensure_streams, publish};
+use lanner_contract::subjects::{self, CONTENT_EVENT_BATCH};
+use lanner_contract::{jsonl, synth::Synth};
+use lanner_tests::{Nats, collect, unique};
+
+const IN_FLIGHT: usize = 64;
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+#[tokio::main]
+async fn main() {
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with("--"))
+        .collect();
+    let events: usize = args.first().and_then(|a| a.parse().ok()).unwrap_or(200_000);
+    let rounds: usize = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(3);
+    let nats = Nats::spawn();
+    let js = jetstream::new(async_nats::connect(&nats.url).await.expect("connect"));
+    ensure_streams(&js, &StreamSettings::default())
+        .await
+        .expect("streams");
+
+    let mut file = tempfile::NamedTempFile::new().expect("temp file");
+    {
+        let mut w = std::io::BufWriter::new(&mut file);
+        for ev in Synth::new(11, "bench").take(events) {
+            jsonl::write_event(&mut w, &ev).expect("write");
+        }
+        w.flush().expect("flush");
+    }
+    let json_bytes = file.as_file().metadata().expect("metadata").len();
+
+    let (mut replay_rates, mut bare_rates) = (Vec::new(), Vec::new());
+    let mut batch_bytes = 0u64;
+    for round in 0..rounds {
+        let node = unique("bench-replay");
+        let start = Instant::now();
+        let out = Command::new(env!("CARGO_BIN_EXE_lanner-capture"))
+            .arg("--replay")
+            .arg(file.path())
+            .args([
+                "--node",
+                &node,
+                "--nats-url",
+                &nats.url,
+                "--max-in-flight",
+                &IN_FLIGHT.to_string(),
+            ])
+            .output()
+            .expect("run lanner-capture");
+        let replay_secs = start.elapsed().as_secs_f64();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+
+        let stored = collect(
+            &js,
+            subjects::RAW.name,
+            &subjects::raw(&node),
+            events.div_ceil(1024),
+            Duration::from_secs(60),
+        )
+        .await;
+        batch_bytes = stored.iter().map(|m| m.payload.len() as u64).sum();
+        let bare_node = unique("bench-bare");
+        let start = Instant::now();
+        let mut in_flight: VecDeque<PublishAckFuture> = VecDeque::new();
+        for (i, m) in stored.iter().enumerate() {
+            if in_flight.len() >= IN_FLIGHT
+                && let Some(f) = in_flight.pop_front()
+            {
+                f.await.expect("ack");
+            }
+            let out = Outgoing {
+                subject: subjects::raw(&bare_node),
+                payload: m.payload.clone(),
+                msg_id: format!("{bare_node}:{i}"),
+                content: CONTENT_EVENT_BATCH,
+            };
+            in_flight.push_back(publish::send(&js, out).await.expect("publish"));
+        }
+        for f in in_flight {
+            f.await.expect("ack");
+        }
+        let bare_secs = start.elapsed().as_secs_f64();
+        let (r, b) = (events as f64 / replay_secs, events as f64 / bare_secs);
+        eprintln!(
+            "round {round}: replay {r:.0} events/s ({replay_secs:.3}s), bare publish of the same {} batches {b:.0} events/s ({bare_secs:.3}s)",
+            stored.len()
+        );
+        replay_rates.push(r);
+        bare_rates.push(b);
+    }
+    let (r, b) = (median(replay_rates), median(bare_rates));
+    println!(
+        "replay_vs_bare: {events} events ({:.1} MiB JSON lines, {:.1} MiB encoded): replay {r:.0} events/s, bare JetStream {b:.0} events/s, ratio {:.2} (median of {rounds})",
+        json_bytes as f64 / 1048576.0,
+        batch_bytes as f64 / 1048576.0,
+        r / b
+    );
+}
