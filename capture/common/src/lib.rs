@@ -50,6 +50,8 @@ pub mod part {
     pub const DNS: u16 = 16;
     /// argv was longer than the extra area and was cut.
     pub const TRUNCATED: u16 = 32;
+    /// Slot 1 holds a [`super::SockTuple`] of the call's socket.
+    pub const TUPLE: u16 = 64;
 }
 
 /// Header of every record.
@@ -119,6 +121,61 @@ pub struct Offsets {
     pub upid_size: u32,
     /// `struct upid.nr`.
     pub upid_nr: u32,
+    /// `task_struct.files`.
+    pub task_files: u32,
+    /// `files_struct.fdt`.
+    pub files_fdt: u32,
+    /// `fdtable.fd`.
+    pub fdtable_fd: u32,
+    /// `file.private_data`.
+    pub file_private_data: u32,
+    /// `file.f_inode`.
+    pub file_inode: u32,
+    /// `inode.i_mode`.
+    pub inode_mode: u32,
+    /// `socket.sk`.
+    pub socket_sk: u32,
+    /// `sock_common.skc_daddr` (in `struct sock`).
+    pub sk_daddr: u32,
+    /// `sock_common.skc_rcv_saddr`.
+    pub sk_rcv_saddr: u32,
+    /// `sock_common.skc_dport`.
+    pub sk_dport: u32,
+    /// `sock_common.skc_num`.
+    pub sk_num: u32,
+    /// `sock_common.skc_family`.
+    pub sk_family: u32,
+    /// `sock_common.skc_v6_daddr`.
+    pub sk_v6_daddr: u32,
+    /// `sock_common.skc_v6_rcv_saddr`.
+    pub sk_v6_rcv_saddr: u32,
+    /// `sock.sk_type`.
+    pub sk_type: u32,
+    /// `sock.sk_protocol`.
+    pub sk_protocol: u32,
+}
+
+/// A socket's endpoints as the kernel holds them, written in string slot 1 when
+/// [`part::TUPLE`] is set (connect, accept, bind, listen, dup, DNS send/receive).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SockTuple {
+    /// `AF_INET`, `AF_INET6`, `AF_UNIX`, ...
+    pub family: u16,
+    /// `SOCK_STREAM`, `SOCK_DGRAM`, ...
+    pub sock_type: u16,
+    /// IP protocol (`IPPROTO_TCP`, ...).
+    pub protocol: u16,
+    /// Local port, host order.
+    pub local_port: u16,
+    /// Remote port, network order.
+    pub remote_port_be: u16,
+    /// Padding.
+    pub pad: [u16; 3],
+    /// Local address (first 4 bytes for IPv4).
+    pub local_addr: [u8; 16],
+    /// Remote address (first 4 bytes for IPv4).
+    pub remote_addr: [u8; 16],
 }
 
 /// Filtering switches: bits in [`Config::filters`].

@@ -22,7 +22,7 @@ use aya_ebpf::programs::RawTracePointContext;
 use core::ffi::c_void;
 use lanner_capture_common::{
     Config, EXTRA, EventHeader, HDR, MAX_EXTRA, MAX_RECORD, MAX_STR, NR_SYSCALLS, Offsets, Pending,
-    SLOT0, SLOT1, drops, filter, kind, nr, part,
+    SLOT0, SLOT1, SockTuple, drops, filter, kind, nr, part,
 };
 
 /// Set by userspace before load.
@@ -51,6 +51,22 @@ static OFFSETS: Offsets = Offsets {
     pid_numbers: 0,
     upid_size: 0,
     upid_nr: 0,
+    task_files: 0,
+    files_fdt: 0,
+    fdtable_fd: 0,
+    file_private_data: 0,
+    file_inode: 0,
+    inode_mode: 0,
+    socket_sk: 0,
+    sk_daddr: 0,
+    sk_rcv_saddr: 0,
+    sk_dport: 0,
+    sk_num: 0,
+    sk_family: 0,
+    sk_v6_daddr: 0,
+    sk_v6_rcv_saddr: 0,
+    sk_type: 0,
+    sk_protocol: 0,
 };
 
 /// Records for userspace.
@@ -83,6 +99,7 @@ const O_CREAT: u64 = 0o100;
 const O_TRUNC: u64 = 0o1000;
 const AF_INET: u16 = 2;
 const AF_INET6: u16 = 10;
+const AF_PACKET: u64 = 17;
 
 #[inline(always)]
 fn config() -> &'static Config {
@@ -162,6 +179,11 @@ pub fn sys_enter(ctx: RawTracePointContext) -> i32 {
     // SAFETY: regs is the tracepoint's pt_regs.
     let args = unsafe { syscall_args(regs) };
     let id16 = id as u16;
+    // Only packet sockets are interesting at creation (the others show up at connect,
+    // bind, listen or accept).
+    if id16 == nr::socket && args[0] != AF_PACKET {
+        return 0;
+    }
     if is_dns_io(id16) && !dns_socket(pid_tgid, id16, &args) {
         return 0;
     }
@@ -360,6 +382,59 @@ fn task_ids(hdr: &mut EventHeader) {
     }
 }
 
+/// Writes the endpoints of the current task's socket `fd` into slot 1; returns the bytes
+/// written (0 when `fd` is not a socket).
+#[inline(always)]
+fn sock_tuple(buf: &mut [u8; MAX_RECORD], fd: i64) -> u16 {
+    let off = offsets();
+    if fd < 0 || fd > 1 << 20 || off.task_files == 0 || off.socket_sk == 0 {
+        return 0;
+    }
+    // SAFETY: faulting kernel reads along task->files->fdt->fd[fd]->private_data->sk.
+    unsafe {
+        let task = bpf_get_current_task() as *const u8;
+        let files: u64 = read_kernel(task.wrapping_add(off.task_files as usize));
+        let fdt: u64 = read_kernel((files as *const u8).wrapping_add(off.files_fdt as usize));
+        let fds: u64 = read_kernel((fdt as *const u8).wrapping_add(off.fdtable_fd as usize));
+        let file: u64 = read_kernel((fds as *const u8).wrapping_add(fd as usize * 8));
+        if file == 0 {
+            return 0;
+        }
+        let file = file as *const u8;
+        let inode: u64 = read_kernel(file.wrapping_add(off.file_inode as usize));
+        let mode: u16 = read_kernel((inode as *const u8).wrapping_add(off.inode_mode as usize));
+        if mode & 0xf000 != 0xc000 {
+            return 0;
+        }
+        let sock: u64 = read_kernel(file.wrapping_add(off.file_private_data as usize));
+        let sk: u64 = read_kernel((sock as *const u8).wrapping_add(off.socket_sk as usize));
+        if sk == 0 {
+            return 0;
+        }
+        let sk = sk as *const u8;
+        let mut t = SockTuple {
+            family: read_kernel(sk.wrapping_add(off.sk_family as usize)),
+            sock_type: read_kernel(sk.wrapping_add(off.sk_type as usize)),
+            protocol: read_kernel(sk.wrapping_add(off.sk_protocol as usize)),
+            local_port: read_kernel(sk.wrapping_add(off.sk_num as usize)),
+            remote_port_be: read_kernel(sk.wrapping_add(off.sk_dport as usize)),
+            ..SockTuple::default()
+        };
+        if t.family == AF_INET {
+            let l: [u8; 4] = read_kernel(sk.wrapping_add(off.sk_rcv_saddr as usize));
+            let r: [u8; 4] = read_kernel(sk.wrapping_add(off.sk_daddr as usize));
+            t.local_addr[..4].copy_from_slice(&l);
+            t.remote_addr[..4].copy_from_slice(&r);
+        } else if t.family == AF_INET6 {
+            t.local_addr = read_kernel(sk.wrapping_add(off.sk_v6_rcv_saddr as usize));
+            t.remote_addr = read_kernel(sk.wrapping_add(off.sk_v6_daddr as usize));
+        }
+        let dst = buf.as_mut_ptr().wrapping_add(SLOT1) as *mut SockTuple;
+        core::ptr::write_unaligned(dst, t);
+    }
+    core::mem::size_of::<SockTuple>() as u16
+}
+
 #[inline(always)]
 fn emit_exit_only(pid_tgid: u64, id: u16) -> i32 {
     let Some(buf) = SCRATCH.get_ptr_mut(0) else {
@@ -449,6 +524,7 @@ fn emit_syscall(pid_tgid: u64, id: u16, args: &[u64; 6], ret: i64) -> i32 {
         return 0;
     }
     let (mut len0, mut len1, mut len_extra, mut parts) = (0u16, 0u16, 0u16, 0u16);
+    let mut tuple = false;
     match id {
         nr::open | nr::creat => len0 = read_str(buf, false, args[0]),
         nr::openat | nr::openat2 => len0 = read_str(buf, false, args[1]),
@@ -521,7 +597,18 @@ fn emit_syscall(pid_tgid: u64, id: u16, args: &[u64; 6], ret: i64) -> i32 {
                 }
             }
         }
+        nr::listen => {
+            len1 = sock_tuple(buf, args[0] as i32 as i64);
+            tuple = len1 > 0;
+        }
+        nr::dup | nr::dup2 | nr::dup3 => {
+            let fd = if ret >= 0 { ret } else { args[0] as i32 as i64 };
+            len1 = sock_tuple(buf, fd);
+            tuple = len1 > 0;
+        }
         nr::connect | nr::bind => {
+            len1 = sock_tuple(buf, args[0] as i32 as i64);
+            tuple = len1 > 0;
             len_extra = read_extra(buf, args[1], args[2].min(128));
             parts |= part::SOCKADDR;
             if id == nr::connect && sockaddr_port(args[1]) == 53 {
@@ -530,6 +617,8 @@ fn emit_syscall(pid_tgid: u64, id: u16, args: &[u64; 6], ret: i64) -> i32 {
             }
         }
         nr::accept | nr::accept4 => {
+            len1 = sock_tuple(buf, ret);
+            tuple = len1 > 0;
             if args[1] != 0 && args[2] != 0 && ret >= 0 {
                 // SAFETY: addrlen is a user int.
                 let alen: u32 = unsafe { read_user(args[2]) };
@@ -538,6 +627,8 @@ fn emit_syscall(pid_tgid: u64, id: u16, args: &[u64; 6], ret: i64) -> i32 {
             }
         }
         nr::sendto | nr::recvfrom => {
+            len1 = sock_tuple(buf, args[0] as i32 as i64);
+            tuple = len1 > 0;
             let n = if id == nr::sendto {
                 args[2]
             } else {
@@ -549,6 +640,8 @@ fn emit_syscall(pid_tgid: u64, id: u16, args: &[u64; 6], ret: i64) -> i32 {
             }
         }
         nr::sendmsg | nr::recvmsg | nr::sendmmsg | nr::recvmmsg => {
+            len1 = sock_tuple(buf, args[0] as i32 as i64);
+            tuple = len1 > 0;
             if ret > 0 {
                 // msghdr: name(8) namelen(4)+pad(4) iov(8) iovlen(8)
                 // SAFETY: faulting user reads.
@@ -582,7 +675,9 @@ fn emit_syscall(pid_tgid: u64, id: u16, args: &[u64; 6], ret: i64) -> i32 {
     if len0 > 0 {
         parts |= part::STR0;
     }
-    if len1 > 0 {
+    if tuple {
+        parts |= part::TUPLE;
+    } else if len1 > 0 {
         parts |= part::STR1;
     }
     hdr.len0 = len0;

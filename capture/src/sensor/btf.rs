@@ -229,6 +229,22 @@ pub fn offsets(btf: &Btf) -> Result<Offsets, BtfError> {
         pid_numbers: btf.offset("pid", "numbers")?,
         upid_size: btf.size("upid")?,
         upid_nr: btf.offset("upid", "nr")?,
+        task_files: btf.offset("task_struct", "files")?,
+        files_fdt: btf.offset("files_struct", "fdt")?,
+        fdtable_fd: btf.offset("fdtable", "fd")?,
+        file_private_data: btf.offset("file", "private_data")?,
+        file_inode: btf.offset("file", "f_inode")?,
+        inode_mode: btf.offset("inode", "i_mode")?,
+        socket_sk: btf.offset("socket", "sk")?,
+        sk_daddr: btf.offset("sock_common", "skc_daddr")?,
+        sk_rcv_saddr: btf.offset("sock_common", "skc_rcv_saddr")?,
+        sk_dport: btf.offset("sock_common", "skc_dport")?,
+        sk_num: btf.offset("sock_common", "skc_num")?,
+        sk_family: btf.offset("sock_common", "skc_family")?,
+        sk_v6_daddr: btf.offset("sock_common", "skc_v6_daddr")?,
+        sk_v6_rcv_saddr: btf.offset("sock_common", "skc_v6_rcv_saddr")?,
+        sk_type: btf.offset("sock", "sk_type")?,
+        sk_protocol: btf.offset("sock", "sk_protocol")?,
     })
 }
 
@@ -254,5 +270,9 @@ mod tests {
         assert!(off.task_tgid > 0 && off.task_real_parent > off.task_tgid);
         assert!(off.mm_arg_end == off.mm_arg_start + 8, "{off:?}");
         assert_eq!(off.upid_size, 16);
+        // struct sock starts with its sock_common; the IPv4 pair comes first.
+        assert_eq!(off.sk_daddr, 0);
+        assert_eq!(off.sk_rcv_saddr, 4);
+        assert_eq!(off.sk_num, off.sk_dport + 2);
     }
 }

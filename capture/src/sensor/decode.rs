@@ -29,7 +29,12 @@ pub struct Decoder {
     /// cgroup id → short container id.
     cgroups: HashMap<u64, String>,
     syscall_names: HashMap<u16, &'static str>,
+    /// Address → the name a DNS answer gave it (`fd.sip.name`), bounded.
+    resolved: HashMap<std::net::IpAddr, Text>,
 }
+
+/// Addresses remembered from DNS answers before the table is cleared.
+const MAX_RESOLVED: usize = 65536;
 
 /// Why a record could not be decoded.
 #[derive(Debug, thiserror::Error)]
@@ -120,6 +125,7 @@ impl Decoder {
             boot_to_wall,
             cgroups: HashMap::new(),
             syscall_names: nr::NAMES.iter().copied().collect(),
+            resolved: HashMap::new(),
         }
     }
 
@@ -148,8 +154,13 @@ impl Decoder {
         } else {
             None
         };
-        let s1 = if h.parts & part::STR1 != 0 {
+        let s1 = if h.parts & part::STR1 != 0 && h.parts & part::TUPLE == 0 {
             Some(slot(SLOT1, h.len1))
+        } else {
+            None
+        };
+        let tuple = if h.parts & part::TUPLE != 0 {
+            rec.get(SLOT1..SLOT1 + 48).and_then(parse_tuple)
         } else {
             None
         };
@@ -409,7 +420,7 @@ impl Decoder {
                 } else {
                     None
                 };
-                self.socket(&mut ev, tgid, h.nr, fd, addr);
+                self.socket(&mut ev, tgid, h.nr, fd, addr, tuple);
             }
             nr::socket => {
                 ev.evt_arg_domain = txt(render::domain(a[0]));
@@ -424,7 +435,7 @@ impl Decoder {
             nr::sendto | nr::recvfrom | nr::sendmsg | nr::recvmsg | nr::sendmmsg | nr::recvmmsg => {
                 ev.fd_num = Some(a[0] as i32 as i64);
                 ev.fd_l4proto = txt("udp");
-                if let Some(info) = sys::sock_info(tgid, a[0] as i32) {
+                if let Some(info) = tuple.or_else(|| sys::sock_info(tgid, a[0] as i32)) {
                     set_tuple(&mut ev, info.local, info.peer, false);
                     ev.fd_type = txt(
                         if matches!(info.peer.or(info.local), Some(std::net::SocketAddr::V6(_))) {
@@ -438,6 +449,15 @@ impl Decoder {
                     // unconnected socket: the destination is the server.
                 }
                 if let Some(d) = dns::parse(extra) {
+                    if d.response && d.rcode.as_deref() == Some("NOERROR") {
+                        if self.resolved.len() + d.answers.len() > MAX_RESOLVED {
+                            self.resolved.clear();
+                        }
+                        let name = Text::from(d.name.as_str());
+                        for ip in &d.answers {
+                            self.resolved.insert(*ip, name.clone());
+                        }
+                    }
                     ev.dns_name = txt(d.name);
                     ev.dns_type = txt(d.qtype);
                     ev.dns_rcode = d.rcode.map(Text::from);
@@ -463,7 +483,7 @@ impl Decoder {
                     });
                 }
                 let target = if ret >= 0 { ret as i32 } else { a[0] as i32 };
-                if let Some(info) = sys::sock_info(tgid, target) {
+                if let Some(info) = tuple.or_else(|| sys::sock_info(tgid, target)) {
                     let ty = match info.family {
                         libc::AF_INET => "ipv4",
                         libc::AF_INET6 => "ipv6",
@@ -522,6 +542,12 @@ impl Decoder {
             nr::clone => ev.evt_arg_flags = txt(render::clone_flags(a[0])),
             _ => {}
         }
+        if let Some(ip) = ev.fd_sip {
+            ev.fd_sip_name = self.resolved.get(&ip).cloned();
+        }
+        if let Some(ip) = ev.fd_cip {
+            ev.fd_cip_name = self.resolved.get(&ip).cloned();
+        }
         self.fill_proc(&mut ev, tgid, tid, &comm, uid, gid, h.cgroup_id);
         self.stamp(&mut ev, ts);
         Ok(Some(ev))
@@ -542,15 +568,26 @@ impl Decoder {
         }
     }
 
-    fn socket(&self, ev: &mut Event, tgid: u32, call: u16, fd: i64, addr: Option<SockAddr>) {
+    #[allow(clippy::too_many_arguments)]
+    fn socket(
+        &self,
+        ev: &mut Event,
+        tgid: u32,
+        call: u16,
+        fd: i64,
+        addr: Option<SockAddr>,
+        tuple: Option<sys::SockInfo>,
+    ) {
         if fd >= 0 {
             ev.fd_num = Some(fd);
         }
-        let info = if fd >= 0 {
-            sys::sock_info(tgid, fd as i32)
-        } else {
-            None
-        };
+        let info = tuple.or_else(|| {
+            if fd >= 0 {
+                sys::sock_info(tgid, fd as i32)
+            } else {
+                None
+            }
+        });
         let server = matches!(call, nr::accept | nr::accept4 | nr::bind | nr::listen);
         ev.fd_is_server = Some(server);
         if let Some(i) = &info {
@@ -581,7 +618,8 @@ impl Decoder {
         match call {
             nr::connect => set_tuple(ev, local, from_addr.or(peer), false),
             nr::accept | nr::accept4 => set_tuple(ev, from_addr.or(peer), local, true),
-            _ => set_tuple(ev, None, from_addr.or(local), true),
+            // bind/listen: the bound address (port 0 in the call means "pick one").
+            _ => set_tuple(ev, None, local.or(from_addr), true),
         }
         ev.fd_connected = Some(
             matches!(call, nr::connect | nr::accept | nr::accept4)
@@ -593,21 +631,33 @@ impl Decoder {
         }
     }
 
-    /// Short container id for the task's cgroup (cached per cgroup id).
+    /// Short container id for the task's cgroup (cached per cgroup id): from the path of
+    /// the cgroup v2 directory whose inode is the id, else `/proc/<pid>/cgroup`.
     fn container_of(&mut self, tgid: u32, cgroup_id: u64) -> String {
         if let Some(c) = self.cgroups.get(&cgroup_id) {
             return c.clone();
         }
-        let Ok(text) = std::fs::read_to_string(format!("/proc/{tgid}/cgroup")) else {
-            return self
+        // The directory whose inode is the id is authoritative; /proc/<pid>/cgroup is the
+        // fallback (an exited task may already show the root cgroup there).
+        let found = super::container::path_of_cgroup_id(cgroup_id)
+            .map(|p| super::container::from_path(&p).unwrap_or_else(|| "host".into()))
+            .or_else(|| {
+                std::fs::read_to_string(format!("/proc/{tgid}/cgroup"))
+                    .ok()
+                    .map(|text| super::container::from_proc_cgroup(&text))
+            });
+        tracing::debug!(tgid, cgroup_id, ?found, "new cgroup");
+        match found {
+            Some(c) => {
+                self.cgroups.insert(cgroup_id, c.clone());
+                c
+            }
+            None => self
                 .procs
                 .get(tgid)
                 .map(|p| p.container.to_string())
-                .unwrap_or_else(|| "host".into());
-        };
-        let c = super::container::from_proc_cgroup(&text);
-        self.cgroups.insert(cgroup_id, c.clone());
-        c
+                .unwrap_or_else(|| "host".into()),
+        }
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -694,6 +744,47 @@ impl Decoder {
                 .into(),
         );
     }
+}
+
+/// The [`lanner_capture_common::SockTuple`] the kernel wrote.
+fn parse_tuple(b: &[u8]) -> Option<sys::SockInfo> {
+    use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+    let u16_at = |i: usize| u16::from_ne_bytes([b[i], b[i + 1]]);
+    if b.len() < 48 {
+        return None;
+    }
+    let family = i32::from(u16_at(0));
+    let (local_port, remote_port) = (u16_at(6), u16::from_be_bytes([b[8], b[9]]));
+    let ip = |at: usize| -> Option<IpAddr> {
+        match family {
+            libc::AF_INET => Some(IpAddr::V4(Ipv4Addr::new(
+                b[at],
+                b[at + 1],
+                b[at + 2],
+                b[at + 3],
+            ))),
+            libc::AF_INET6 => {
+                let o: [u8; 16] = b[at..at + 16].try_into().ok()?;
+                let v6 = Ipv6Addr::from(o);
+                Some(
+                    v6.to_ipv4_mapped()
+                        .map(IpAddr::V4)
+                        .unwrap_or(IpAddr::V6(v6)),
+                )
+            }
+            _ => None,
+        }
+    };
+    let local = ip(16).map(|a| SocketAddr::new(a, local_port));
+    let peer = ip(32)
+        .filter(|_| remote_port != 0)
+        .map(|a| SocketAddr::new(a, remote_port));
+    Some(sys::SockInfo {
+        local,
+        peer,
+        sock_type: i32::from(u16_at(2)),
+        family,
+    })
 }
 
 /// Sets client and server tuple fields and `fd.name` (`cip:cport->sip:sport`).
@@ -798,6 +889,7 @@ mod tests {
             boot_to_wall: 0,
             cgroups: HashMap::new(),
             syscall_names: HashMap::new(),
+            resolved: HashMap::new(),
         };
         assert!(d.decode(&[0u8; 10]).is_err());
     }

@@ -66,6 +66,8 @@ pub struct KernelOptions {
     pub skip_syscalls: Vec<String>,
     /// Wake userspace past this many waiting bytes.
     pub wake_bytes: u64,
+    /// Ring buffer size in bytes (a power of two, at least a page).
+    pub ring_bytes: u32,
 }
 
 /// The loaded programs and the maps userspace reads.
@@ -125,7 +127,10 @@ pub fn config(opts: &KernelOptions, own_tgid: u32) -> Result<Config> {
 }
 
 /// Checks the prerequisites, loads the object with `cfg` and attaches every program.
-pub fn load(cfg: &Config) -> Result<Loaded> {
+pub fn load(cfg: &Config, ring_bytes: u32) -> Result<Loaded> {
+    if !ring_bytes.is_power_of_two() || ring_bytes < 4096 {
+        bail!("--ring-bytes {ring_bytes}: must be a power of two of at least 4096");
+    }
     if OBJECT.is_empty() {
         bail!(
             "this lanner-capture was built without its eBPF programs (AYA_BUILD_SKIP); rebuild after scripts/install-ebpf-toolchain"
@@ -159,6 +164,7 @@ pub fn load(cfg: &Config) -> Result<Loaded> {
     let mut ebpf = EbpfLoader::new()
         .override_global("CONFIG", cfg, true)
         .override_global("OFFSETS", &offsets, true)
+        .map_max_entries("EVENTS", ring_bytes)
         .load(OBJECT)
         .context("loading the eBPF object into the kernel")?;
     for (prog, tp) in [

@@ -15,6 +15,7 @@ pub mod output;
 pub mod proctable;
 pub mod reader;
 pub mod render;
+pub mod stop;
 pub mod sys;
 pub mod users;
 
@@ -23,7 +24,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context as _, Result};
-use lanner_contract::bus::shutdown::Shutdown;
 
 /// Flags of live capture (in addition to the common ones in `Cli`).
 #[derive(Clone, Debug, clap::Args)]
@@ -50,6 +50,10 @@ pub struct SensorArgs {
     /// 20 ms).
     #[arg(long, env = "LANNER_WAKE_BYTES", default_value_t = 256 * 1024)]
     pub wake_bytes: u64,
+    /// Ring buffer size in bytes (a power of two): what absorbs bursts before the kernel
+    /// drops (and counts) records.
+    #[arg(long, env = "LANNER_RING_BYTES", default_value_t = 16 << 20)]
+    pub ring_bytes: u32,
     /// Publish a partial batch after this many milliseconds.
     #[arg(long, env = "LANNER_FLUSH_MS", default_value_t = 200)]
     pub flush_ms: u64,
@@ -92,19 +96,22 @@ pub async fn run(cli: &crate::Cli, node: &str) -> Result<()> {
         keep_prefixes: args.keep_prefixes.clone(),
         drop_failed_opens: args.drop_failed_opens,
         skip_syscalls: args.skip_syscalls.clone(),
-        wake_bytes: args.wake_bytes,
+        wake_bytes: args.wake_bytes.min(u64::from(args.ring_bytes) / 4),
+        ring_bytes: args.ring_bytes,
     };
     let cfg = load::config(&opts, std::process::id())?;
-    let loaded = load::load(&cfg)?;
+    let loaded = load::load(&cfg, opts.ring_bytes)?;
     let session = session_id();
     let stats = Arc::new(metrics::Stats::default());
-    let shutdown = Shutdown::on_signals();
+    let shutdown = stop::Stop::on_signals();
     if let Some(addr) = args.metrics_addr {
         metrics::serve(addr, stats.clone())
             .await
             .with_context(|| format!("serving metrics on {addr}"))?;
     }
-    let (tx, rx) = tokio::sync::mpsc::channel::<output::Batch>(1024);
+    // A short queue: when the outputs fall behind, batches are dropped (and counted)
+    // here rather than piling up in memory.
+    let (tx, rx) = tokio::sync::mpsc::channel::<output::Batch>(64);
     let reader_cfg = reader::ReaderConfig {
         node: node.to_owned(),
         session: session.clone(),
@@ -131,7 +138,7 @@ pub async fn run(cli: &crate::Cli, node: &str) -> Result<()> {
         buffer_bytes: args.buffer_bytes,
     };
     let result = output::run(cli, out_cfg, rx, stats.clone(), shutdown.clone()).await;
-    shutdown.trigger();
+    shutdown.set();
     let reader_result = reader
         .join()
         .map_err(|_| anyhow::anyhow!("the ring reader thread panicked"))?;

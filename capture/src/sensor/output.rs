@@ -16,7 +16,6 @@ use std::time::Duration;
 use anyhow::{Context as _, Result};
 use async_nats::jetstream;
 use bytes::Bytes;
-use lanner_contract::bus::shutdown::Shutdown;
 use lanner_contract::bus::{Outgoing, ensure_streams, publish};
 use lanner_contract::subjects::{self, CONTENT_EVENT_BATCH};
 use lanner_contract::{Event, codec, jsonl};
@@ -89,7 +88,7 @@ pub async fn run(
     cfg: OutputConfig,
     mut rx: mpsc::Receiver<Batch>,
     stats: Arc<Stats>,
-    shutdown: Shutdown,
+    shutdown: super::stop::Stop,
 ) -> Result<()> {
     let mut record = match &cfg.record {
         Some(p) => Some(std::io::BufWriter::new(
@@ -178,7 +177,7 @@ pub async fn run(
                 _ = tokio::time::sleep(Duration::from_millis(20)) => {}
             }
         }
-        shutdown.trigger();
+        shutdown.set();
         notify.notify_one();
         let _ = p.await;
     }
@@ -194,7 +193,7 @@ async fn publish_loop(
     buffer: Arc<Mutex<Buffer>>,
     notify: Arc<Notify>,
     stats: Arc<Stats>,
-    shutdown: Shutdown,
+    shutdown: super::stop::Stop,
 ) {
     let subject = subjects::raw(&node);
     let mut js: Option<jetstream::Context> = None;

@@ -260,6 +260,12 @@ impl ProcTable {
         out
     }
 
+    /// Forgets processes that no longer exist (their exit event was lost).
+    pub fn sweep(&mut self) {
+        self.procs
+            .retain(|pid, _| Path::new("/proc").join(pid.to_string()).exists());
+    }
+
     /// Number of known processes.
     pub fn len(&self) -> usize {
         self.procs.len()

@@ -12,7 +12,6 @@ use std::time::{Duration, Instant};
 use anyhow::Result;
 use lanner_capture_common::drops;
 use lanner_contract::Event;
-use lanner_contract::bus::shutdown::Shutdown;
 use lanner_contract::value::Timestamp;
 use tokio::sync::mpsc;
 
@@ -41,6 +40,11 @@ pub struct ReaderConfig {
     pub count_only: bool,
 }
 
+/// Records handled between looks at the clock and the stop flag.
+const ROUND: usize = 4096;
+/// How often processes whose exit was not seen are forgotten.
+const SWEEP: Duration = Duration::from_secs(30);
+
 /// Sum over CPUs of each loss counter.
 fn kernel_drops(loaded: &Loaded) -> [u64; drops::SLOTS as usize] {
     let mut out = [0u64; drops::SLOTS as usize];
@@ -59,6 +63,13 @@ struct Sender {
 }
 
 impl Sender {
+    /// At shutdown: waits for room (the kernel side is no longer being read anyway).
+    fn send_blocking(&mut self, events: Vec<Event>) {
+        if self.tx.blocking_send(Batch { events }).is_err() {
+            self.closed = true;
+        }
+    }
+
     fn send(&mut self, events: Vec<Event>) {
         let n = events.len() as u64;
         match self.tx.try_send(Batch { events }) {
@@ -77,7 +88,7 @@ pub fn run(
     cfg: ReaderConfig,
     tx: mpsc::Sender<Batch>,
     stats: Arc<Stats>,
-    stop: Shutdown,
+    stop: super::stop::Stop,
 ) -> Result<()> {
     let mut dec = Decoder::new(&cfg.node, &cfg.session);
     tracing::info!(
@@ -93,8 +104,8 @@ pub fn run(
     let mut pending: Vec<Event> = Vec::with_capacity(cfg.batch_events);
     let mut last_flush = Instant::now();
     let mut last_report = Instant::now();
-    let mut reported_kernel = [0u64; drops::SLOTS as usize];
-    let mut reported_user = 0u64;
+    let mut last_sweep = Instant::now();
+    let mut reported = Reported::default();
     let mut count = 0u64;
     let mut done = false;
     while !done {
@@ -102,7 +113,13 @@ pub fn run(
             break;
         }
         sys::poll_readable(fd, 20);
-        while let Some(item) = loaded.ring.next() {
+        // At most ROUND records before looking at the clock and the stop flag, so a
+        // stream that never pauses cannot starve flushing, reports or shutdown.
+        let mut round = 0;
+        while round < ROUND
+            && let Some(item) = loaded.ring.next()
+        {
+            round += 1;
             stats.records.fetch_add(1, Ordering::Relaxed);
             count += 1;
             if !cfg.count_only {
@@ -132,49 +149,95 @@ pub fn run(
             sender.send(std::mem::take(&mut pending));
             last_flush = Instant::now();
         }
-        if last_report.elapsed() >= cfg.drop_report || done || stop.is_set() {
+        if last_sweep.elapsed() >= SWEEP {
+            last_sweep = Instant::now();
+            dec.procs.sweep();
+        }
+        if last_report.elapsed() >= cfg.drop_report || done {
             last_report = Instant::now();
-            let k = kernel_drops(&loaded);
-            stats
-                .kernel_dropped
-                .store(k[drops::RINGBUF_FULL as usize], Ordering::Relaxed);
-            stats
-                .kernel_pending_dropped
-                .store(k[drops::PENDING_FULL as usize], Ordering::Relaxed);
-            stats
-                .processes
-                .store(dec.procs.len() as u64, Ordering::Relaxed);
-            let user = stats.queue_dropped.load(Ordering::Relaxed)
-                + stats.buffer_dropped.load(Ordering::Relaxed);
-            let lost = k
-                .iter()
-                .zip(reported_kernel.iter())
-                .map(|(a, b)| a - b)
-                .sum::<u64>()
-                + (user - reported_user);
-            if lost > 0 {
-                tracing::warn!(lost, "events lost since the last report");
-                let mut ev = Event {
-                    evt_type: Some("lanner_drop".into()),
-                    lanner_drops: Some(lost),
-                    ..Default::default()
-                };
-                dec.stamp(&mut ev, Timestamp::now());
-                // Sent on its own so a full queue cannot hide it: retried next round.
-                let before = stats.queue_dropped.load(Ordering::Relaxed);
-                sender.send(vec![ev]);
-                if stats.queue_dropped.load(Ordering::Relaxed) == before {
-                    reported_kernel = k;
-                    reported_user = user;
-                } else {
-                    stats.queue_dropped.fetch_sub(1, Ordering::Relaxed);
-                }
-            }
+            report_drops(&loaded, &mut dec, &mut sender, &stats, &mut reported, false);
+        }
+    }
+    // The records already waiting (bounded: the kernel keeps writing), then a final
+    // loss report.
+    let mut left = 16 * ROUND;
+    while left > 0
+        && let Some(item) = loaded.ring.next()
+    {
+        left -= 1;
+        stats.records.fetch_add(1, Ordering::Relaxed);
+        if !cfg.count_only
+            && let Ok(Some(ev)) = dec.decode(&item)
+        {
+            pending.push(ev);
         }
     }
     if !pending.is_empty() {
-        sender.send(pending);
+        sender.send_blocking(pending);
     }
+    report_drops(&loaded, &mut dec, &mut sender, &stats, &mut reported, true);
     drop(loaded);
     Ok(())
+}
+
+/// What the last `lanner_drop` report covered.
+#[derive(Default)]
+struct Reported {
+    kernel: [u64; drops::SLOTS as usize],
+    user: u64,
+}
+
+/// Publishes the loss counters and, when anything was lost since the last report, a
+/// `lanner_drop` event carrying how many.
+fn report_drops(
+    loaded: &Loaded,
+    dec: &mut Decoder,
+    sender: &mut Sender,
+    stats: &Stats,
+    reported: &mut Reported,
+    last: bool,
+) {
+    let k = kernel_drops(loaded);
+    stats
+        .kernel_dropped
+        .store(k[drops::RINGBUF_FULL as usize], Ordering::Relaxed);
+    stats
+        .kernel_pending_dropped
+        .store(k[drops::PENDING_FULL as usize], Ordering::Relaxed);
+    stats
+        .processes
+        .store(dec.procs.len() as u64, Ordering::Relaxed);
+    // Undecodable records are lost too.
+    let user = stats.queue_dropped.load(Ordering::Relaxed)
+        + stats.buffer_dropped.load(Ordering::Relaxed)
+        + stats.decode_errors.load(Ordering::Relaxed);
+    let lost = k
+        .iter()
+        .zip(reported.kernel.iter())
+        .map(|(a, b)| a - b)
+        .sum::<u64>()
+        + (user - reported.user);
+    if lost == 0 {
+        return;
+    }
+    tracing::warn!(lost, "events lost since the last report");
+    let mut ev = Event {
+        evt_type: Some("lanner_drop".into()),
+        lanner_drops: Some(lost),
+        ..Default::default()
+    };
+    dec.stamp(&mut ev, Timestamp::now());
+    if last {
+        sender.send_blocking(vec![ev]);
+        return;
+    }
+    // Sent on its own; when the queue is full it is retried at the next report.
+    let before = stats.queue_dropped.load(Ordering::Relaxed);
+    sender.send(vec![ev]);
+    if stats.queue_dropped.load(Ordering::Relaxed) == before {
+        reported.kernel = k;
+        reported.user = user;
+    } else {
+        stats.queue_dropped.fetch_sub(1, Ordering::Relaxed);
+    }
 }

@@ -1,0 +1,533 @@
+//! Live sensor tests (root only): one `lanner-capture --stdout` runs for the whole test
+//! binary; each test performs real actions (exec, opens, file operations, sockets, a DNS
+//! lookup against a responder on loopback, privileged calls, a tty, a docker-style
+//! cgroup) and asserts the exact fields of the events they produce, found by the pid of
+//! the process that acted. Without root every test prints why it skips.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+use std::sync::{Arc, OnceLock};
+
+use common::*;
+use serde_json::Value;
+
+struct Sensor {
+    events: Arc<Events>,
+    node: String,
+}
+
+fn sensor() -> &'static Sensor {
+    static S: OnceLock<Sensor> = OnceLock::new();
+    S.get_or_init(|| {
+        let node = unique("sensor-test");
+        let (events, _child) = start_sensor(&node, &[]);
+        Sensor { events, node }
+    })
+}
+
+#[test]
+fn exec_carries_argv_ancestry_cwd_user_and_host() {
+    need_root!();
+    let sensor = sensor();
+    let path = format!("/nonexistent-{}", unique("exec"));
+    let sh = Command::new("/bin/sh")
+        .args(["-c", &format!("cat {path}; exit 0")])
+        .current_dir("/tmp")
+        .spawn()
+        .expect("sh");
+    let sh_pid = sh.id();
+    sh.wait_with_output().expect("sh ran");
+    let ev = sensor.events.find("execve of cat", |v| {
+        ty(v, "execve") && v.get("proc.args").and_then(Value::as_str) == Some(path.as_str())
+    });
+    assert_eq!(n(&ev, "evt.rawres"), 0);
+    assert_eq!(s(&ev, "proc.name"), "cat");
+    assert_eq!(s(&ev, "proc.exe"), "cat");
+    assert!(s(&ev, "proc.exepath").ends_with("/cat"), "{ev}");
+    assert!(s(&ev, "evt.arg.filename").ends_with("/cat"), "{ev}");
+    assert_eq!(n(&ev, "proc.ppid"), i64::from(sh_pid));
+    let apid = list(&ev, "proc.apid");
+    assert_eq!(apid[0], Value::from(sh_pid));
+    assert_eq!(apid[1], Value::from(std::process::id()));
+    assert_eq!(list(&ev, "proc.aname")[0], Value::from("sh"));
+    assert_eq!(
+        list(&ev, "proc.acmdline")[0],
+        Value::from(format!("sh -c cat {path}; exit 0"))
+    );
+    assert_eq!(s(&ev, "proc.cwd"), "/tmp/");
+    assert_eq!(n(&ev, "user.uid"), 0);
+    assert_eq!(s(&ev, "user.name"), "root");
+    assert_eq!(s(&ev, "container.id"), "host");
+    assert_eq!(s(&ev, "evt.hostname"), sensor.node);
+    let id = s(&ev, "evt.id");
+    let (session, num) = id.split_once('-').expect("evt.id is <session>-<num>");
+    assert_eq!(session.len(), 16);
+    assert!(session.bytes().all(|b| b.is_ascii_hexdigit()));
+    assert_eq!(num.parse::<i64>().expect("number"), n(&ev, "evt.num"));
+
+    // cat's failed open of the missing file: path resolved, flags rendered, -ENOENT.
+    let cat_pid = n(&ev, "proc.pid") as u32;
+    let open = sensor.events.find("cat's openat", |v| {
+        pid_is(v, cat_pid)
+            && ty(v, "openat")
+            && v.get("fd.name").and_then(Value::as_str) == Some(path.as_str())
+    });
+    assert_eq!(n(&open, "evt.rawres"), -2);
+    assert!(s(&open, "evt.arg.flags").starts_with("O_RDONLY"), "{open}");
+    assert_eq!(list(&open, "proc.apid")[0], Value::from(sh_pid));
+    // And its exit.
+    let exit = sensor.events.find("cat's procexit", |v| {
+        pid_is(v, cat_pid) && ty(v, "procexit")
+    });
+    assert_eq!(s(&exit, "proc.name"), "cat");
+}
+
+#[test]
+fn fork_child_event_names_parent() {
+    need_root!();
+    let sensor = sensor();
+    let (pid, out) = python(
+        "import os\npid = os.fork()\nif pid == 0:\n    os._exit(0)\nos.waitpid(pid, 0)\nprint(pid)",
+    );
+    let child: u32 = out.trim().parse().expect("child pid");
+    let ev = sensor.events.find("the child's clone", |v| {
+        pid_is(v, child) && (ty(v, "clone") || ty(v, "clone3") || ty(v, "fork"))
+    });
+    assert_eq!(n(&ev, "evt.rawres"), 0);
+    assert_eq!(n(&ev, "proc.ppid"), i64::from(pid));
+    assert_eq!(list(&ev, "proc.apid")[0], Value::from(pid));
+    let parent = sensor.events.find("the parent's clone", |v| {
+        pid_is(v, pid)
+            && (ty(v, "clone") || ty(v, "clone3"))
+            && n(v, "evt.rawres") == i64::from(child)
+    });
+    assert_eq!(s(&parent, "proc.name"), "python3");
+}
+
+#[test]
+fn shadow_read_and_write_below_etc() {
+    need_root!();
+    let sensor = sensor();
+    let target = format!("/etc/{}", unique("lanner-test"));
+    let (pid, _) = python(&format!(
+        "import os\nopen('/etc/shadow').read()\nwith open('{target}', 'w') as f: f.write('x')\nos.unlink('{target}')"
+    ));
+    let read = sensor.events.find("open of /etc/shadow", |v| {
+        pid_is(v, pid)
+            && ty(v, "openat")
+            && v.get("fd.name").and_then(Value::as_str) == Some("/etc/shadow")
+    });
+    assert_eq!(s(&read, "evt.arg.flags"), "O_RDONLY|O_CLOEXEC");
+    assert!(n(&read, "evt.rawres") >= 0);
+    assert_eq!(n(&read, "fd.num"), n(&read, "evt.rawres"));
+    assert_eq!(s(&read, "fd.type"), "file");
+    let write = sensor.events.find("write-open below /etc", |v| {
+        pid_is(v, pid)
+            && ty(v, "openat")
+            && v.get("fd.name").and_then(Value::as_str) == Some(target.as_str())
+    });
+    assert_eq!(
+        s(&write, "evt.arg.flags"),
+        "O_WRONLY|O_CREAT|O_TRUNC|O_CLOEXEC"
+    );
+    assert_eq!(
+        s(&write, "evt.arg.mode"),
+        "0666(S_IWOTH|S_IROTH|S_IWGRP|S_IRGRP|S_IWUSR|S_IRUSR)"
+    );
+    let unlink = sensor.events.find("unlink", |v| {
+        pid_is(v, pid) && (ty(v, "unlink") || ty(v, "unlinkat"))
+    });
+    let path = unlink
+        .get("evt.arg.path")
+        .or_else(|| unlink.get("evt.arg.name"))
+        .and_then(Value::as_str);
+    assert_eq!(path, Some(target.as_str()));
+    assert_eq!(n(&unlink, "evt.rawres"), 0);
+}
+
+#[test]
+fn file_operations_carry_their_paths() {
+    need_root!();
+    let sensor = sensor();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path().display().to_string();
+    let (pid, _) = python(&format!(
+        "import os\nos.chdir('{d}')\nos.mkdir('sub', 0o750)\nos.rename('sub', 'sub2')\nopen('f', 'w').close()\nos.symlink('/etc/passwd', 'ln')\nos.link('f', 'hard')\nos.chmod('f', 0o600)\nos.chown('f', 1, 2)"
+    ));
+    let find = |what: &str, types: &[&str]| {
+        sensor
+            .events
+            .find(what, |v| pid_is(v, pid) && types.iter().any(|t| ty(v, t)))
+    };
+    let mkdir = find("mkdir", &["mkdir", "mkdirat"]);
+    assert_eq!(s(&mkdir, "evt.arg.path"), format!("{d}/sub"));
+    assert_eq!(
+        s(&mkdir, "evt.arg.mode"),
+        "0750(S_IXGRP|S_IRGRP|S_IXUSR|S_IWUSR|S_IRUSR)"
+    );
+    let rename = find("rename", &["rename", "renameat", "renameat2"]);
+    assert_eq!(s(&rename, "evt.arg.oldpath"), format!("{d}/sub"));
+    assert_eq!(s(&rename, "evt.arg.newpath"), format!("{d}/sub2"));
+    let symlink = find("symlink", &["symlink", "symlinkat"]);
+    assert_eq!(s(&symlink, "evt.arg.target"), "/etc/passwd");
+    assert_eq!(s(&symlink, "evt.arg.linkpath"), format!("{d}/ln"));
+    let link = find("link", &["link", "linkat"]);
+    assert_eq!(s(&link, "evt.arg.oldpath"), format!("{d}/f"));
+    assert_eq!(s(&link, "evt.arg.newpath"), format!("{d}/hard"));
+    let chmod = find("chmod", &["chmod", "fchmodat", "fchmodat2"]);
+    assert_eq!(s(&chmod, "evt.arg.filename"), format!("{d}/f"));
+    assert_eq!(s(&chmod, "evt.arg.mode"), "0600(S_IWUSR|S_IRUSR)");
+    let chown = find("chown", &["chown", "fchownat", "lchown"]);
+    assert_eq!(s(&chown, "evt.arg.path"), format!("{d}/f"));
+    assert_eq!(
+        (s(&chown, "evt.arg.uid"), s(&chown, "evt.arg.gid")),
+        ("1", "2")
+    );
+    // The chdir moved the process's cwd.
+    assert_eq!(s(&chown, "proc.cwd"), format!("{d}/"));
+}
+
+#[test]
+fn tcp_connect_bind_listen_accept_v4_and_v6() {
+    need_root!();
+    let sensor = sensor();
+    for (family, host) in [("AF_INET", "127.0.0.1"), ("AF_INET6", "::1")] {
+        let (pid, out) = python(&format!(
+            "import socket\nsrv = socket.socket(socket.{family})\nsrv.bind(('{host}', 0))\nsrv.listen(4)\nport = srv.getsockname()[1]\ncli = socket.socket(socket.{family})\ncli.connect(('{host}', port))\nconn, peer = srv.accept()\nprint(port, cli.getsockname()[1])"
+        ));
+        let mut it = out
+            .split_whitespace()
+            .map(|p| p.parse::<i64>().expect("port"));
+        let (port, cport) = (it.next().expect("port"), it.next().expect("cport"));
+        let fd_type = if family == "AF_INET" { "ipv4" } else { "ipv6" };
+        let connect = sensor
+            .events
+            .find("connect", |v| pid_is(v, pid) && ty(v, "connect"));
+        assert_eq!(n(&connect, "evt.rawres"), 0);
+        assert_eq!(s(&connect, "fd.sip"), host);
+        assert_eq!(n(&connect, "fd.sport"), port);
+        assert_eq!(s(&connect, "fd.cip"), host);
+        assert_eq!(n(&connect, "fd.cport"), cport);
+        assert_eq!(s(&connect, "fd.l4proto"), "tcp");
+        assert_eq!(s(&connect, "fd.type"), fd_type);
+        assert_eq!(
+            s(&connect, "fd.name"),
+            format!("{host}:{cport}->{host}:{port}")
+        );
+        assert_eq!(connect.get("fd.is_server"), Some(&Value::Bool(false)));
+        let accept = sensor.events.find("accept", |v| {
+            pid_is(v, pid) && (ty(v, "accept") || ty(v, "accept4"))
+        });
+        assert_eq!(n(&accept, "fd.cport"), cport);
+        assert_eq!(n(&accept, "fd.sport"), port);
+        assert_eq!(
+            s(&accept, "fd.name"),
+            format!("{host}:{cport}->{host}:{port}")
+        );
+        assert_eq!(accept.get("fd.is_server"), Some(&Value::Bool(true)));
+        let bind = sensor
+            .events
+            .find("bind", |v| pid_is(v, pid) && ty(v, "bind"));
+        assert_eq!(n(&bind, "fd.sport"), port);
+        assert_eq!(s(&bind, "fd.sip"), host);
+        let listen = sensor
+            .events
+            .find("listen", |v| pid_is(v, pid) && ty(v, "listen"));
+        assert_eq!(n(&listen, "fd.sport"), port);
+        assert_eq!(n(&listen, "fd.num"), n(&bind, "fd.num"));
+    }
+}
+
+#[test]
+fn unix_socket_connect_names_the_path() {
+    need_root!();
+    let sensor = sensor();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("s.sock").display().to_string();
+    let (pid, _) = python(&format!(
+        "import socket\nsrv = socket.socket(socket.AF_UNIX)\nsrv.bind('{path}')\nsrv.listen(1)\ncli = socket.socket(socket.AF_UNIX)\ncli.connect('{path}')"
+    ));
+    let connect = sensor
+        .events
+        .find("unix connect", |v| pid_is(v, pid) && ty(v, "connect"));
+    assert_eq!(s(&connect, "fd.type"), "unix");
+    assert_eq!(s(&connect, "fd.name"), path);
+    assert_eq!(n(&connect, "evt.rawres"), 0);
+}
+
+#[test]
+fn dns_query_answer_and_the_connect_that_follows() {
+    need_root!();
+    let sensor = sensor();
+    let name = format!("{}.lanner.test", unique("dns"));
+    // A responder on 127.0.0.1:53 answering A 10.11.12.13; then a connect to that address.
+    let code = format!(
+        r#"import socket, struct, threading
+srv = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+srv.bind(('127.0.0.1', 53))
+def answer():
+    q, peer = srv.recvfrom(512)
+    qd_end = 12
+    while q[qd_end] != 0:
+        qd_end += q[qd_end] + 1
+    question = q[12:qd_end + 5]
+    resp = q[:2] + b'\x81\x80' + b'\x00\x01\x00\x01\x00\x00\x00\x00' + question
+    resp += b'\xc0\x0c\x00\x01\x00\x01\x00\x00\x00\x3c\x00\x04' + bytes([10, 11, 12, 13])
+    srv.sendto(resp, peer)
+t = threading.Thread(target=answer)
+t.start()
+cli = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+cli.connect(('127.0.0.1', 53))
+q = b'\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00'
+for label in '{name}'.split('.'):
+    q += bytes([len(label)]) + label.encode()
+q += b'\x00\x00\x01\x00\x01'
+cli.send(q)
+cli.recv(512)
+t.join()
+c = socket.socket()
+c.setblocking(False)
+try:
+    c.connect(('10.11.12.13', 80))
+except BlockingIOError:
+    pass
+"#
+    );
+    let (pid, _) = python(&code);
+    let query = sensor.events.find("DNS query", |v| {
+        pid_is(v, pid)
+            && v.get("dns.name").and_then(Value::as_str) == Some(name.as_str())
+            && v.get("dns.answers").is_none()
+    });
+    assert_eq!(s(&query, "dns.type"), "A");
+    assert_eq!(s(&query, "fd.sip"), "127.0.0.1");
+    assert_eq!(n(&query, "fd.sport"), 53);
+    assert_eq!(s(&query, "fd.l4proto"), "udp");
+    let answer = sensor.events.find("DNS answer", |v| {
+        pid_is(v, pid)
+            && v.get("dns.name").and_then(Value::as_str) == Some(name.as_str())
+            && v.get("dns.answers").is_some()
+    });
+    assert_eq!(
+        list(&answer, "dns.answers"),
+        vec![Value::from("10.11.12.13")]
+    );
+    assert_eq!(s(&answer, "dns.rcode"), "NOERROR");
+    assert_eq!(s(&answer, "dns.type"), "A");
+    let connect = sensor.events.find("connect to the answer", |v| {
+        pid_is(v, pid)
+            && ty(v, "connect")
+            && v.get("fd.sip").and_then(Value::as_str) == Some("10.11.12.13")
+    });
+    assert_eq!(n(&connect, "fd.sport"), 80);
+    assert_eq!(n(&connect, "evt.rawres"), -115);
+    assert_eq!(s(&connect, "fd.sip.name"), name);
+}
+
+#[test]
+fn privileged_operations() {
+    need_root!();
+    let sensor = sensor();
+    let memfd = unique("memfd");
+    let code = format!(
+        r#"import ctypes, os, socket, subprocess
+libc = ctypes.CDLL(None, use_errno=True)
+os.memfd_create('{memfd}', os.MFD_CLOEXEC)
+socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0).close()
+libc.syscall(321, 0, None, 0)
+libc.syscall(313, -1, b'', 0)
+child = subprocess.Popen(['sleep', '30'])
+libc.ptrace(16, child.pid, None, None)
+child.kill()
+fd = os.open('/proc/self/ns/uts', os.O_RDONLY)
+pid = os.fork()
+if pid == 0:
+    libc.unshare(0x04000000)
+    libc.setns(fd, 0x04000000)
+    os.setgid(65534)
+    os.setuid(65534)
+    os._exit(0)
+os.waitpid(pid, 0)
+print(pid, child.pid)
+"#
+    );
+    let (pid, out) = python(&code);
+    let mut it = out
+        .split_whitespace()
+        .map(|p| p.parse::<u32>().expect("pid"));
+    let (forked, sleeper) = (it.next().expect("pid"), it.next().expect("pid"));
+    let m = sensor
+        .events
+        .find("memfd_create", |v| pid_is(v, pid) && ty(v, "memfd_create"));
+    assert_eq!(s(&m, "evt.arg.name"), memfd);
+    assert_eq!(s(&m, "evt.arg.flags"), "MFD_CLOEXEC");
+    assert_eq!(s(&m, "fd.type"), "memfd");
+    let p = sensor
+        .events
+        .find("AF_PACKET socket", |v| pid_is(v, pid) && ty(v, "socket"));
+    assert_eq!(s(&p, "evt.arg.domain"), "AF_PACKET");
+    assert_eq!(s(&p, "evt.arg.type"), "SOCK_RAW");
+    let b = sensor
+        .events
+        .find("bpf", |v| pid_is(v, pid) && ty(v, "bpf"));
+    assert_eq!(s(&b, "evt.arg.cmd"), "BPF_MAP_CREATE");
+    assert!(n(&b, "evt.rawres") < 0);
+    let f = sensor
+        .events
+        .find("finit_module", |v| pid_is(v, pid) && ty(v, "finit_module"));
+    // EBADF, or ENOSYS on kernels built without module support.
+    assert!([-9, -38].contains(&n(&f, "evt.rawres")), "{f}");
+    let t = sensor
+        .events
+        .find("ptrace", |v| pid_is(v, pid) && ty(v, "ptrace"));
+    assert_eq!(s(&t, "evt.arg.request"), "PTRACE_ATTACH");
+    assert_eq!(s(&t, "evt.arg.pid"), sleeper.to_string());
+    assert_eq!(n(&t, "evt.rawres"), 0);
+    let u = sensor
+        .events
+        .find("unshare", |v| pid_is(v, forked) && ty(v, "unshare"));
+    assert_eq!(s(&u, "evt.arg.flags"), "CLONE_NEWUTS");
+    let ns = sensor
+        .events
+        .find("setns", |v| pid_is(v, forked) && ty(v, "setns"));
+    assert_eq!(s(&ns, "evt.arg.nstype"), "CLONE_NEWUTS");
+    assert_eq!(n(&ns, "evt.rawres"), 0);
+    let g = sensor
+        .events
+        .find("setgid", |v| pid_is(v, forked) && ty(v, "setgid"));
+    assert_eq!(s(&g, "evt.arg.gid"), "65534");
+    let su = sensor
+        .events
+        .find("setuid", |v| pid_is(v, forked) && ty(v, "setuid"));
+    assert_eq!(s(&su, "evt.arg.uid"), "65534");
+    // The event is taken at exit: the thread already runs as the new user.
+    assert_eq!(n(&su, "user.uid"), 65534);
+}
+
+#[test]
+fn mount_in_a_new_mount_namespace() {
+    need_root!();
+    let sensor = sensor();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path().display().to_string();
+    let dev = unique("lanner");
+    let child = Command::new("unshare")
+        .args([
+            "-m",
+            "--propagation",
+            "private",
+            "mount",
+            "-t",
+            "tmpfs",
+            &dev,
+            &d,
+        ])
+        .spawn()
+        .expect("unshare");
+    let pid = child.id();
+    let out = child.wait_with_output().expect("unshare ran");
+    assert!(out.status.success());
+    let u = sensor
+        .events
+        .find("unshare", |v| pid_is(v, pid) && ty(v, "unshare"));
+    assert_eq!(s(&u, "evt.arg.flags"), "CLONE_NEWNS");
+    let m = sensor.events.find("mount", |v| {
+        ty(v, "mount") && v.get("evt.arg.dev").and_then(Value::as_str) == Some(dev.as_str())
+    });
+    assert_eq!(s(&m, "evt.arg.dir"), d);
+    assert_eq!(s(&m, "evt.arg.type"), "tmpfs");
+    assert_eq!(n(&m, "evt.rawres"), 0);
+    assert_eq!(
+        n(&m, "proc.pid"),
+        i64::from(pid),
+        "unshare execs mount in the same process"
+    );
+}
+
+#[test]
+fn stdio_redirected_to_a_socket() {
+    need_root!();
+    let sensor = sensor();
+    let (pid, _) = python(
+        "import os, socket\nsrv = socket.socket()\nsrv.bind(('127.0.0.1', 0))\nsrv.listen(1)\nc = socket.create_connection(srv.getsockname())\nos.dup2(c.fileno(), 0)",
+    );
+    let d = sensor.events.find("dup2 onto stdin", |v| {
+        pid_is(v, pid) && (ty(v, "dup2") || ty(v, "dup3")) && n(v, "evt.rawres") == 0
+    });
+    assert_eq!(s(&d, "fd.type"), "ipv4");
+    assert_eq!(s(&d, "fd.l4proto"), "tcp");
+    assert_eq!(s(&d, "fd.sip"), "127.0.0.1");
+}
+
+#[test]
+fn tty_of_an_interactive_shell() {
+    need_root!();
+    let sensor = sensor();
+    let path = format!("/nonexistent-{}", unique("tty"));
+    let out = Command::new("script")
+        .args(["-qec", &format!("sh -c 'tty; cat {path}'"), "/dev/null"])
+        .stdin(Stdio::null())
+        .output()
+        .expect("script");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let pts: u64 = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("/dev/pts/"))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("script printed no tty: {text:?}"));
+    let ev = sensor.events.find("exec under a tty", |v| {
+        ty(v, "execve") && v.get("proc.args").and_then(Value::as_str) == Some(path.as_str())
+    });
+    // tty_nr of /dev/pts/N: major 136, minor N.
+    assert_eq!(
+        n(&ev, "proc.tty") as u64,
+        (136 << 8) | (pts & 0xff) | ((pts & !0xff) << 12)
+    );
+}
+
+#[test]
+fn container_id_from_a_docker_style_cgroup() {
+    need_root!();
+    let unified = std::path::Path::new("/sys/fs/cgroup/unified");
+    let root = if unified.join("cgroup.procs").exists() {
+        unified.to_path_buf()
+    } else {
+        std::path::PathBuf::from("/sys/fs/cgroup")
+    };
+    if !root.join("cgroup.procs").exists() {
+        eprintln!("skipped: no cgroup v2 hierarchy at /sys/fs/cgroup or /sys/fs/cgroup/unified");
+        return;
+    }
+    let sensor = sensor();
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_nanos();
+    let id = format!("{:016x}{:048x}", nanos as u64, std::process::id());
+    let cg = root
+        .join(unique("lanner-test"))
+        .join(format!("docker-{id}.scope"));
+    std::fs::create_dir_all(&cg).expect("create cgroup");
+    let mut child = Command::new("/bin/sh")
+        .args([
+            "-c",
+            &format!("echo $$ > {}/cgroup.procs && exec cat", cg.display()),
+        ])
+        .stdin(Stdio::piped())
+        .spawn()
+        .expect("sh");
+    let pid = child.id();
+    // The first execve of this pid is the shell's own (still outside); cat runs inside.
+    let ev = sensor.events.find("exec inside the cgroup", |v| {
+        pid_is(v, pid) && ty(v, "execve") && s(v, "proc.name") == "cat"
+    });
+    let _ = child.stdin.take().map(|mut s| s.write_all(b""));
+    let _ = child.wait();
+    let _ = std::fs::remove_dir(&cg);
+    let _ = std::fs::remove_dir(cg.parent().expect("parent"));
+    assert_eq!(s(&ev, "container.id"), &id[..12]);
+}
