@@ -16,7 +16,10 @@ use std::net::{IpAddr, Ipv4Addr};
 
 use std::sync::Arc;
 
-use crate::model::{Event, Labels, StrList, Text};
+use crate::model::{Event, Labels, StrList, Text, U64List};
+
+/// Live processes events are drawn from.
+const PROCESS_POOL: usize = 48;
 use crate::value::Timestamp;
 
 struct Container {
@@ -119,6 +122,7 @@ struct ProcTexts {
 
 /// Interned strings used by every event.
 struct Common {
+    apids: Vec<U64List>,
     containers: Vec<CtrTexts>,
     procs: Vec<ProcTexts>,
     files: Vec<Text>,
@@ -160,6 +164,9 @@ impl Common {
             })
             .collect();
         Common {
+            apids: (0..PROCESS_POOL as u64)
+                .map(|slot| vec![1000 + slot * 37 - 1, 1].into())
+                .collect(),
             containers,
             procs: PROCS
                 .iter()
@@ -223,9 +230,15 @@ impl Synth {
     fn base(&mut self) -> Event {
         self.num += 1;
         self.time += 1_000 + (self.next_u64() % 20_000) as i64;
-        let ci = self.below(self.common.containers.len());
-        let pi = self.below(self.common.procs.len());
-        let pid = 1000 + self.next_u64() % 3000;
+        // A busy host: events come in bursts from a pool of live processes, which share
+        // their strings and ancestry as a sensor's process table does.
+        let slot = self.below(PROCESS_POOL);
+        let (ci, pi) = (
+            slot % self.common.containers.len(),
+            slot % self.common.procs.len(),
+        );
+        let pid = 1000 + slot as u64 * 37;
+        let apid = self.common.apids[slot].clone();
         let (c, p, k) = (
             &self.common.containers[ci],
             &self.common.procs[pi],
@@ -249,7 +262,7 @@ impl Synth {
             proc_tty: Some(0),
             proc_pid_ts: Some(Timestamp(self.time - 3_600_000_000_000)),
             proc_aname: Some(c.aname.clone()),
-            proc_apid: Some(vec![pid - 1, 1].into()),
+            proc_apid: Some(apid),
             proc_aexepath: Some(c.aexepath.clone()),
             proc_acmdline: Some(c.acmdline.clone()),
             proc_aexe: Some(c.aexe.clone()),
