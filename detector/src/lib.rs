@@ -14,10 +14,13 @@
 //! commands; the service lives in [`service`].
 
 pub mod alert;
+pub mod busbench;
 pub mod compile;
 pub mod condition;
 pub mod evttype;
 pub mod matchers;
+pub mod metrics;
+pub mod mix;
 pub mod output;
 pub mod policy;
 pub mod predicate;

@@ -3,7 +3,8 @@
 //! - `validate RULES...`: loads rule files, prints per-file counts and disabled rules,
 //!   exits non-zero on any error;
 //! - `lint-condition`: one condition per line on stdin → `ok` or `error: <message>`;
-//! - `run --rules FILE...`: the detection service (see `lanner_detector::service`).
+//! - `run --rules FILE...`: the detection service (see `lanner_detector::service`);
+//! - `bench-bus`: replica throughput against bare consumption on a real JetStream.
 
 use std::io::{BufRead, Write};
 use std::path::PathBuf;
@@ -39,6 +40,8 @@ enum Cmd {
     LintCondition,
     /// Run the detection service.
     Run(Box<lanner_detector::service::RunArgs>),
+    /// Measure replica throughput against bare consumption on a real JetStream.
+    BenchBus(Box<lanner_detector::busbench::BenchArgs>),
 }
 
 fn validate(rules: &[PathBuf], warnings: bool) -> ExitCode {
@@ -117,6 +120,25 @@ fn main() -> ExitCode {
     match cli.cmd {
         Cmd::Validate { rules, warnings } => validate(&rules, warnings),
         Cmd::LintCondition => lint(),
+        Cmd::BenchBus(args) => {
+            let rt = match tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            match rt.block_on(lanner_detector::busbench::run(*args)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("error: {e:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Cmd::Run(args) => match lanner_detector::service::main(*args) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {

@@ -107,6 +107,14 @@ pub struct RunArgs {
     /// Webhook request timeout, seconds.
     #[arg(long, env = "LANNER_DETECTOR_WEBHOOK_TIMEOUT", default_value_t = 5)]
     pub webhook_timeout_secs: u64,
+    /// Address of `/metrics` and `/healthz` (empty: off). A replica that cannot bind
+    /// it (another replica on the same host has it) runs without.
+    #[arg(
+        long = "metrics-addr",
+        env = "LANNER_DETECTOR_METRICS_ADDR",
+        default_value = "127.0.0.1:9465"
+    )]
+    pub metrics_addr: String,
     /// Most messages (event batches) judged at once.
     #[arg(long, env = "LANNER_DETECTOR_BATCH_MAX", default_value_t = 64)]
     pub batch_max: usize,
@@ -299,7 +307,11 @@ fn load(args: &RunArgs) -> anyhow::Result<Loaded> {
 }
 
 /// Reloads the rules on every SIGHUP; keeps the old ones when the new files are bad.
-fn spawn_reloader(args: Arc<RunArgs>, rules: Arc<RwLock<Arc<Loaded>>>) {
+fn spawn_reloader(
+    args: Arc<RunArgs>,
+    rules: Arc<RwLock<Arc<Loaded>>>,
+    rules_enabled: Arc<AtomicU64>,
+) {
     #[cfg(unix)]
     tokio::spawn(async move {
         use tokio::signal::unix::{SignalKind, signal};
@@ -312,6 +324,7 @@ fn spawn_reloader(args: Arc<RunArgs>, rules: Arc<RwLock<Arc<Loaded>>>) {
             match tokio::task::spawn_blocking(move || load(&a)).await {
                 Ok(Ok(rs)) => {
                     let n = rs.rules.rules().len();
+                    rules_enabled.store(n as u64, Ordering::Relaxed);
                     match rules.write() {
                         Ok(mut g) => *g = Arc::new(rs),
                         Err(p) => *p.into_inner() = Arc::new(rs),
@@ -347,9 +360,11 @@ pub fn main(args: RunArgs) -> anyhow::Result<()> {
 }
 
 async fn run(args: RunArgs) -> anyhow::Result<()> {
-    let rules = Arc::new(RwLock::new(Arc::new(load(&args)?)));
+    let loaded = load(&args)?;
+    let rules_enabled = Arc::new(AtomicU64::new(loaded.rules.rules().len() as u64));
+    let rules = Arc::new(RwLock::new(Arc::new(loaded)));
     let args = Arc::new(args);
-    spawn_reloader(args.clone(), rules.clone());
+    spawn_reloader(args.clone(), rules.clone(), rules_enabled.clone());
     let client = args.nats.connect("lanner-detector").await?;
     let js = async_nats::jetstream::new(client);
     bus::ensure_streams(&js, &args.streams).await?;
@@ -373,6 +388,22 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
     let detector = Detector::new(rules, args.rule_matching, args.output, counters.clone())
         .with_webhook(webhook);
     let stats = Arc::new(StageStats::default());
+    if !args.metrics_addr.is_empty() {
+        match tokio::net::TcpListener::bind(&args.metrics_addr).await {
+            Ok(l) => {
+                tracing::info!(addr = %args.metrics_addr, "serving /metrics and /healthz");
+                let sources = Arc::new(crate::metrics::Sources {
+                    counters: counters.clone(),
+                    stage: stats.clone(),
+                    rules_enabled: rules_enabled.clone(),
+                });
+                tokio::spawn(crate::metrics::serve(l, sources));
+            }
+            Err(e) => {
+                tracing::warn!(addr = %args.metrics_addr, error = %e, "cannot serve metrics; continuing without")
+            }
+        }
+    }
     let shutdown = bus::shutdown::Shutdown::on_signals();
     let res = bus::run_stage(js, cfg, detector, shutdown, stats.clone()).await;
     eprintln!(

@@ -1,0 +1,196 @@
+//! `lanner-detector bench-bus`: throughput of 1..N detector replicas on a real
+//! JetStream stream, against bare consumption (pull, decode, ack) of the same stream,
+//! measured in the same run.
+//!
+//! The events (the [`crate::mix`] mix) are published once to `lanner.events.<node>`;
+//! each measurement creates a fresh durable consumer that starts at the beginning of
+//! the stream and times how long its replicas take to ack every batch. Replicas run as
+//! tasks of this process, each with its own NATS connection.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use async_nats::HeaderMap;
+use async_nats::jetstream::{self, consumer::pull};
+use lanner_contract::bus::{
+    self, Delivery, NatsArgs, Outgoing, Stage, StageConfig, StageStats, StreamSettings,
+};
+use lanner_contract::{Event, codec, subjects};
+
+use crate::rules::{Matching, load_files};
+use crate::service::{Counters, DEFAULT_APPEND_OUTPUT, Detector, Loaded, OutputKind};
+
+/// Flags of `bench-bus`.
+#[derive(Debug, clap::Args)]
+pub struct BenchArgs {
+    /// Rule files.
+    #[arg(long = "rules", required = true)]
+    pub rules: Vec<std::path::PathBuf>,
+    /// Events to publish.
+    #[arg(long, default_value_t = 200_000)]
+    pub events: usize,
+    /// Events per message.
+    #[arg(long, default_value_t = 500)]
+    pub batch: usize,
+    /// Replica counts to measure.
+    #[arg(long, value_delimiter = ',', default_value = "1,2,3")]
+    pub replicas: Vec<usize>,
+    /// NATS connection.
+    #[command(flatten)]
+    pub nats: NatsArgs,
+}
+
+/// Pull, decode, ack: the floor any stage pays.
+struct Bare;
+
+impl Stage for Bare {
+    type Input = Vec<Event>;
+    fn decode(
+        &mut self,
+        _: &str,
+        _: Option<&HeaderMap>,
+        payload: &[u8],
+    ) -> Result<Vec<Event>, String> {
+        codec::decode_batch(payload).map_err(|e| e.to_string())
+    }
+    async fn process(
+        &mut self,
+        _batch: Vec<Delivery<Vec<Event>>>,
+    ) -> anyhow::Result<Vec<Outgoing>> {
+        Ok(Vec::new())
+    }
+}
+
+async fn drain<S: Stage + 'static>(
+    args: &BenchArgs,
+    node: &str,
+    replicas: usize,
+    make: impl Fn() -> S,
+) -> anyhow::Result<Duration> {
+    let durable = format!(
+        "bench_{}_{}",
+        std::process::id(),
+        crate::output::alert_id(node, &format!("{replicas}{:?}", Instant::now()))[..8].to_owned()
+    );
+    let mut cfg = StageConfig::new(
+        "bench",
+        subjects::EVENTS.name,
+        &durable,
+        &subjects::events(node),
+    );
+    cfg.batch_max = 64;
+    let client = args.nats.connect("lanner-bench").await?;
+    let js = jetstream::new(client);
+    let consumer = bus::stage::open_consumer(&js, &cfg).await?;
+    drop(consumer);
+    let shutdown = bus::shutdown::Shutdown::new();
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..replicas {
+        let js = jetstream::new(args.nats.connect("lanner-bench-replica").await?);
+        let (cfg, stage, sd) = (cfg.clone(), make(), shutdown.clone());
+        tasks.push(tokio::spawn(async move {
+            bus::run_stage(js, cfg, stage, sd, Arc::new(StageStats::default())).await
+        }));
+    }
+    let stream = js.get_stream(subjects::EVENTS.name).await?;
+    loop {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let mut c = stream
+            .get_consumer::<pull::Config>(&durable)
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let info = c.info().await?;
+        if info.num_pending == 0
+            && info.num_ack_pending == 0
+            && info.ack_floor.stream_sequence >= info.delivered.stream_sequence
+            && info.delivered.stream_sequence > 0
+        {
+            break;
+        }
+        if start.elapsed() > Duration::from_secs(600) {
+            anyhow::bail!("consumer did not drain in 10 minutes");
+        }
+    }
+    let took = start.elapsed();
+    shutdown.trigger();
+    for t in tasks {
+        t.await.context("replica task")??;
+    }
+    stream.delete_consumer(&durable).await.ok();
+    Ok(took)
+}
+
+/// Runs the measurement and prints a table.
+pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
+    let (rs, _) = load_files(&args.rules, DEFAULT_APPEND_OUTPUT)
+        .map_err(|e| anyhow::anyhow!("rules do not load:\n{e}"))?;
+    let state = Arc::new(std::sync::RwLock::new(Arc::new(Loaded {
+        rules: rs,
+        policy: None,
+    })));
+    let js = jetstream::new(args.nats.connect("lanner-bench").await?);
+    bus::ensure_streams(&js, &StreamSettings::default()).await?;
+    let node = format!("bench{}", std::process::id());
+    let events = crate::mix::realistic_mix(args.events);
+    let mut acks = Vec::new();
+    for (i, chunk) in events.chunks(args.batch.max(1)).enumerate() {
+        let mut h = HeaderMap::new();
+        h.insert("Nats-Msg-Id", format!("{node}-{i}").as_str());
+        acks.push(
+            js.publish_with_headers(
+                subjects::events(&node),
+                h,
+                codec::encode_batch(chunk).into(),
+            )
+            .await?,
+        );
+        if acks.len() >= 256 {
+            for a in acks.drain(..) {
+                a.await?;
+            }
+        }
+    }
+    for a in acks {
+        a.await?;
+    }
+    let n = events.len() as f64;
+    println!(
+        "{} events in {} messages of {} on {}",
+        events.len(),
+        events.len().div_ceil(args.batch.max(1)),
+        args.batch,
+        subjects::events(&node)
+    );
+    let bare = drain(&args, &node, 1, || Bare).await?;
+    println!(
+        "bare consumption (pull+decode+ack), 1 consumer: {:>8.3} s {:>12.0} events/s",
+        bare.as_secs_f64(),
+        n / bare.as_secs_f64()
+    );
+    for &r in &args.replicas {
+        let counters = Arc::new(Counters::default());
+        let took = drain(&args, &node, r, || {
+            Detector::new(
+                state.clone(),
+                Matching::First,
+                OutputKind::Nats,
+                counters.clone(),
+            )
+        })
+        .await?;
+        println!(
+            "detector, {r} replica(s):                        {:>8.3} s {:>12.0} events/s  ({:+.1}% time vs bare, {} alerts)",
+            took.as_secs_f64(),
+            n / took.as_secs_f64(),
+            (took.as_secs_f64() / bare.as_secs_f64() - 1.0) * 100.0,
+            counters.alerts.load(std::sync::atomic::Ordering::Relaxed)
+        );
+    }
+    let stream = js.get_stream(subjects::EVENTS.name).await?;
+    stream.purge().filter(subjects::events(&node)).await.ok();
+    let alerts = js.get_stream(subjects::ALERTS.name).await?;
+    alerts.purge().filter(subjects::alerts(&node)).await.ok();
+    Ok(())
+}
