@@ -271,6 +271,15 @@ async fn three_replicas_judge_every_event_exactly_once() {
     );
 }
 
+async fn ack_pending(js: &jetstream::Context, durable: &str) -> usize {
+    let stream = js.get_stream(subjects::EVENTS.name).await.expect("stream");
+    let mut c = stream
+        .get_consumer::<jetstream::consumer::pull::Config>(durable)
+        .await
+        .expect("consumer");
+    c.info().await.expect("info").num_ack_pending
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killing_a_replica_mid_stream_loses_no_alert() {
     let nats = common::Nats::start();
@@ -284,22 +293,36 @@ async fn killing_a_replica_mid_stream_loses_no_alert() {
     let batches = events(&node);
     let expected = expected_alerts(&batches, &rules);
 
-    let mut replicas: Vec<Replica> = (0..3)
-        .map(|_| replica(&nats.url, &rules, &durable, &node, 3))
-        .collect();
-    wait_for_pullers(&js, &durable, 3).await;
+    // The victim starts alone and is frozen (SIGSTOP) with a pull request outstanding,
+    // so the first half is delivered to it and stays unacked.
+    let mut victim = replica(&nats.url, &rules, &durable, &node, 3);
+    wait_for_pullers(&js, &durable, 1).await;
+    let pid = victim.0.as_ref().expect("running").id().to_string();
+    Command::new("kill")
+        .args(["-STOP", &pid])
+        .status()
+        .expect("kill -STOP");
     let half = BATCHES / 2;
     publish(&js, &node, &batches[..half], 0).await;
-    // SIGKILL one replica while it may hold unacked batches.
-    let mut victim = replicas.remove(0).0.take().expect("running");
-    victim.kill().expect("kill");
-    let _ = victim.wait();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while ack_pending(&js, &durable).await == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the frozen replica never received a batch"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Two more replicas join; the rest is published; the victim dies with its batches.
+    let survivors: Vec<Replica> = (0..2)
+        .map(|_| replica(&nats.url, &rules, &durable, &node, 3))
+        .collect();
     publish(&js, &node, &batches[half..], half).await;
+    let mut v = victim.0.take().expect("running");
+    v.kill().expect("kill -9");
+    let _ = v.wait();
 
     let seen = collect_alerts(&js, &node, expected.len()).await;
-    for r in replicas {
-        stop(r);
-    }
+    let judged: Vec<u64> = survivors.into_iter().map(stop).collect();
     let got: BTreeSet<String> = seen.keys().cloned().collect();
     let missing: Vec<_> = expected.difference(&got).collect();
     assert!(missing.is_empty(), "{} alerts lost", missing.len());
@@ -307,5 +330,10 @@ async fn killing_a_replica_mid_stream_loses_no_alert() {
     assert!(
         seen.values().all(|&n| n == 1),
         "redelivered batches must not double alerts"
+    );
+    assert_eq!(
+        judged.iter().sum::<u64>(),
+        (BATCHES * PER_BATCH) as u64,
+        "the survivors judged every event, including the batches the victim held: {judged:?}"
     );
 }
