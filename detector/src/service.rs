@@ -24,7 +24,7 @@ use lanner_contract::{Event, codec, subjects};
 
 use crate::alert::AlertBuilder;
 use crate::policy::PolicySet;
-use crate::rules::{Matching, Ruleset, load_files};
+use crate::rules::{Matching, Priority, Ruleset, load_files_with};
 use crate::webhook::{Webhook, WebhookError};
 
 /// Content type of alert messages (`Lanner-Content` header).
@@ -81,6 +81,9 @@ pub struct RunArgs {
         default_value = "first"
     )]
     pub rule_matching: Matching,
+    /// Disable rules less severe than this (Falco's `priority` setting).
+    #[arg(long, env = "LANNER_DETECTOR_MIN_PRIORITY", default_value = "debug", value_parser = parse_priority)]
+    pub min_priority: Priority,
     /// Appended to every rule output (Falco's `append_output`).
     #[arg(long, env = "LANNER_DETECTOR_APPEND_OUTPUT", default_value = DEFAULT_APPEND_OUTPUT)]
     pub append_output: String,
@@ -131,6 +134,10 @@ pub struct RunArgs {
     /// Stream settings.
     #[command(flatten)]
     pub streams: StreamSettings,
+}
+
+fn parse_priority(s: &str) -> Result<Priority, String> {
+    Priority::parse(s).ok_or_else(|| format!("unknown priority {s:?} (emergency, alert, critical, error, warning, notice, informational, debug)"))
 }
 
 /// Counters of one replica.
@@ -286,7 +293,7 @@ impl Stage for Detector {
 }
 
 fn load(args: &RunArgs) -> anyhow::Result<Loaded> {
-    let (rs, report) = load_files(&args.rules, &args.append_output)
+    let (rs, report) = load_files_with(&args.rules, &args.append_output, Some(args.min_priority))
         .map_err(|e| anyhow::anyhow!("rule files do not load:\n{e}"))?;
     for d in &report.disabled {
         tracing::warn!(rule = %d.name, at = %d.loc, reason = %d.reason, "rule disabled");

@@ -485,3 +485,83 @@ fn errors_name_file_line_and_column() {
     ]);
     assert!(e.contains("f0.yaml:3:14") && e.contains("numbers"), "{e}");
 }
+
+#[test]
+fn events_meet_only_their_candidate_rules() {
+    let text = r#"
+- rule: Exec
+  desc: d
+  condition: evt.type in (execve, execveat) and proc.name = x
+  output: o
+  priority: info
+- rule: Open
+  desc: d
+  condition: (evt.type = openat or evt.type = open) and fd.name = /x
+  output: o
+  priority: info
+- rule: NotConnect
+  desc: d
+  condition: evt.type != connect and proc.name = y
+  output: o
+  priority: info
+"#;
+    let rs = ok(&[text]);
+    let names = |t: Option<&str>| {
+        rs.candidates(t)
+            .iter()
+            .map(|&i| rs.rules()[i as usize].name.clone())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(names(Some("execve")), vec!["Exec", "NotConnect"]);
+    assert_eq!(names(Some("openat")), vec!["Open", "NotConnect"]);
+    assert_eq!(names(Some("connect")), Vec::<String>::new());
+    assert_eq!(names(Some("ptrace")), vec!["NotConnect"]);
+    assert_eq!(names(None), vec!["NotConnect"]);
+}
+
+#[test]
+fn first_match_or_all() {
+    let text = r#"
+- rule: A
+  desc: d
+  condition: evt.type = execve
+  output: o
+  priority: info
+- rule: B
+  desc: d
+  condition: evt.type = execve and proc.name = bash
+  output: o
+  priority: info
+"#;
+    let rs = ok(&[text]);
+    let ev = common::event(
+        &json!({}),
+        &json!({"evt.type": "execve", "proc.name": "bash"}),
+    );
+    let mut first = Vec::new();
+    rs.judge(&ev, lanner_detector::rules::Matching::First, |r| {
+        first.push(r.name.clone())
+    });
+    assert_eq!(first, vec!["A"]);
+    assert_eq!(rs.matching_rules(&ev), vec!["A", "B"]);
+}
+
+#[test]
+fn min_priority_disables_less_severe_rules() {
+    let mut l = Loader::new();
+    l.min_priority(Priority::Warning);
+    l.add_str("f.yaml", &format!("{BASE}- rule: Quiet\n  desc: d\n  condition: evt.type = execve\n  output: o\n  priority: info\n"));
+    let (rs, report) = l.finish();
+    let rs = rs.expect("ruleset");
+    assert_eq!(
+        rs.rules()
+            .iter()
+            .map(|r| r.name.as_str())
+            .collect::<Vec<_>>(),
+        vec!["Shell"]
+    );
+    assert_eq!(
+        report.disabled[0].reason,
+        DisabledReason::BelowMinPriority(Priority::Warning)
+    );
+}

@@ -141,6 +141,8 @@ pub enum DisabledReason {
     SkippedUnknownFilter(Vec<String>),
     /// Its `source` is not `syscall`.
     UnknownSource(String),
+    /// Less severe than the configured minimum priority.
+    BelowMinPriority(Priority),
 }
 
 impl fmt::Display for DisabledReason {
@@ -159,6 +161,9 @@ impl fmt::Display for DisabledReason {
             }
             DisabledReason::UnknownSource(s) => {
                 write!(f, "source '{s}' is not handled by lanner (only syscall)")
+            }
+            DisabledReason::BelowMinPriority(p) => {
+                write!(f, "priority below the minimum {}", p.as_str())
             }
         }
     }
@@ -327,6 +332,7 @@ pub struct Loader {
     col: reader::Collector,
     report: Report,
     append_output: String,
+    min_priority: Option<Priority>,
 }
 
 impl Loader {
@@ -339,6 +345,11 @@ impl Loader {
     /// `container_id=%container.id container_name=%container.name`.
     pub fn append_output(&mut self, text: &str) {
         self.append_output = text.trim().to_owned();
+    }
+
+    /// Disables rules less severe than `p` (Falco's `priority` setting).
+    pub fn min_priority(&mut self, p: Priority) {
+        self.min_priority = Some(p);
     }
 
     /// Reads a rule file from disk.
@@ -369,8 +380,22 @@ impl Loader {
             col,
             mut report,
             append_output,
+            min_priority,
         } = self;
-        let rules = build::build(&col, &mut report, &append_output);
+        let mut rules = build::build(&col, &mut report, &append_output);
+        if let Some(min) = min_priority {
+            rules.retain(|r| {
+                let keep = r.priority <= min;
+                if !keep {
+                    report.disabled.push(DisabledRule {
+                        name: r.name.clone(),
+                        loc: r.loc.clone(),
+                        reason: DisabledReason::BelowMinPriority(min),
+                    });
+                }
+                keep
+            });
+        }
         report.enabled = rules.len();
         if report.errors.is_empty() {
             (Some(Ruleset::new(rules)), report)
@@ -385,8 +410,20 @@ pub fn load_files(
     paths: &[std::path::PathBuf],
     append_output: &str,
 ) -> Result<(Ruleset, Report), String> {
+    load_files_with(paths, append_output, None)
+}
+
+/// As [`load_files`], disabling rules less severe than `min_priority`.
+pub fn load_files_with(
+    paths: &[std::path::PathBuf],
+    append_output: &str,
+    min_priority: Option<Priority>,
+) -> Result<(Ruleset, Report), String> {
     let mut l = Loader::new();
     l.append_output(append_output);
+    if let Some(p) = min_priority {
+        l.min_priority(p);
+    }
     for p in paths {
         l.add_file(p);
     }
