@@ -59,6 +59,12 @@ impl OutputFormat {
                 text = after[..end + close + 1].to_owned();
                 end += close + 1;
             }
+            if text == "container.info" {
+                // Falco kept `%container.info` for compatibility and now expands it to
+                // nothing (the container plugin's fields are appended instead).
+                rest = &after[end..];
+                continue;
+            }
             match FieldRef::parse(&text) {
                 Ok(r) => {
                     if !lit.is_empty() {
@@ -192,6 +198,13 @@ mod tests {
         assert_eq!(fields["user.name"], "root");
         assert_eq!(fields["proc.tty"], serde_json::Value::Null);
         assert_eq!(fields["proc.aname[2]"], "b");
+    }
+
+    #[test]
+    fn container_info_expands_to_nothing() {
+        let (f, missing) = OutputFormat::parse("shell %container.info (user=%user.name)");
+        assert!(missing.is_empty());
+        assert_eq!(f.render(&Event::default()), "shell  (user=<NA>)");
     }
 
     #[test]
