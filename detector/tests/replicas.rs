@@ -331,9 +331,11 @@ async fn killing_a_replica_mid_stream_loses_no_alert() {
         seen.values().all(|&n| n == 1),
         "redelivered batches must not double alerts"
     );
-    assert_eq!(
-        judged.iter().sum::<u64>(),
-        (BATCHES * PER_BATCH) as u64,
+    // The victim judged nothing (it was frozen before any event arrived), so the
+    // survivors judged every event, the victim's batches included. At least once: a
+    // slow survivor's batch may be redelivered too; alerts stay exactly once.
+    assert!(
+        judged.iter().sum::<u64>() >= (BATCHES * PER_BATCH) as u64,
         "the survivors judged every event, including the batches the victim held: {judged:?}"
     );
 }
