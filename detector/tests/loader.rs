@@ -565,3 +565,25 @@ fn min_priority_disables_less_severe_rules() {
         DisabledReason::BelowMinPriority(Priority::Warning)
     );
 }
+
+#[test]
+fn a_directory_loads_its_yaml_files_in_name_order() {
+    let dir = tempfile::tempdir().expect("tmp");
+    std::fs::write(dir.path().join("10-base.yaml"), BASE).expect("write");
+    std::fs::write(
+        dir.path().join("20-local.yml"),
+        "- list: shells\n  items: [zsh]\n  append: true\n",
+    )
+    .expect("write");
+    std::fs::write(dir.path().join("README.md"), "not rules").expect("write");
+    let mut l = Loader::new();
+    l.add_file(dir.path());
+    let (rs, report) = l.finish();
+    assert!(report.errors.is_empty(), "{:?}", report.errors);
+    assert_eq!(report.files.len(), 2);
+    assert!(fires(
+        &rs.expect("ruleset"),
+        "Shell",
+        json!({"evt.type": "execve", "proc.name": "zsh"})
+    ));
+}

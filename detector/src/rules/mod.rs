@@ -352,8 +352,39 @@ impl Loader {
         self.min_priority = Some(p);
     }
 
-    /// Reads a rule file from disk.
+    /// Reads a rule file from disk; a directory contributes its `*.yaml`/`*.yml` files
+    /// in name order, as Falco does.
     pub fn add_file(&mut self, path: &std::path::Path) {
+        if path.is_dir() {
+            let mut files: Vec<std::path::PathBuf> = match std::fs::read_dir(path) {
+                Ok(rd) => rd
+                    .filter_map(|e| e.ok().map(|e| e.path()))
+                    .filter(|p| {
+                        p.is_file() && p.extension().is_some_and(|x| x == "yaml" || x == "yml")
+                    })
+                    .collect(),
+                Err(e) => {
+                    self.report.errors.push(Problem {
+                        loc: Loc {
+                            file: path.display().to_string().as_str().into(),
+                            pos: Pos::default(),
+                        },
+                        item: None,
+                        message: format!("cannot read rules directory: {e}"),
+                    });
+                    return;
+                }
+            };
+            files.sort();
+            for f in files {
+                self.add_one_file(&f);
+            }
+            return;
+        }
+        self.add_one_file(path);
+    }
+
+    fn add_one_file(&mut self, path: &std::path::Path) {
         let name = path.display().to_string();
         match std::fs::read_to_string(path) {
             Ok(text) => self.add_str(&name, &text),
