@@ -83,6 +83,25 @@ pub fn render(s: &Sources) -> String {
     );
     let _ = writeln!(
         out,
+        "# HELP lanner_detector_alerts_by_rule_total Alerts produced, by rule and priority.\n# TYPE lanner_detector_alerts_by_rule_total counter"
+    );
+    if let Ok(m) = c.by_rule.lock() {
+        for ((rule, prio), n) in m.iter() {
+            let esc = |v: &str| {
+                v.replace('\\', "\\\\")
+                    .replace('"', "\\\"")
+                    .replace('\n', "\\n")
+            };
+            let _ = writeln!(
+                out,
+                "lanner_detector_alerts_by_rule_total{{rule=\"{}\",priority=\"{}\"}} {n}",
+                esc(rule),
+                esc(prio)
+            );
+        }
+    }
+    let _ = writeln!(
+        out,
         "# HELP lanner_detector_rules_enabled Rules enabled now.\n# TYPE lanner_detector_rules_enabled gauge\nlanner_detector_rules_enabled {}",
         s.rules_enabled.load(Ordering::Relaxed)
     );
@@ -123,6 +142,11 @@ mod tests {
     async fn serves_metrics_and_health() {
         let counters = Arc::new(Counters::default());
         counters.alerts.fetch_add(3, Ordering::Relaxed);
+        counters
+            .by_rule
+            .lock()
+            .expect("lock")
+            .insert(("Say \"hi\"".into(), "Notice".into()), 3);
         let sources = Arc::new(Sources {
             counters,
             stage: Arc::new(StageStats::default()),
@@ -144,6 +168,7 @@ mod tests {
         assert!(m.starts_with("HTTP/1.1 200 OK"), "{m}");
         assert!(m.contains("lanner_detector_alerts_total 3"), "{m}");
         assert!(m.contains("lanner_detector_rules_enabled 25"), "{m}");
+        assert!(m.contains("lanner_detector_alerts_by_rule_total{rule=\"Say \\\"hi\\\"\",priority=\"Notice\"} 3"), "{m}");
         assert!(get("/healthz").await.ends_with("ok\n"));
         assert!(get("/nope").await.starts_with("HTTP/1.1 404"));
         h.abort();

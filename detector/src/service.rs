@@ -151,6 +151,24 @@ pub struct Counters {
     pub alerts: AtomicU64,
     /// Action requests produced.
     pub actions: AtomicU64,
+    /// Alerts per (rule, priority).
+    pub by_rule: std::sync::Mutex<std::collections::BTreeMap<(String, String), u64>>,
+}
+
+impl Counters {
+    fn count_alert(&self, rule: &str, priority: &str) {
+        self.alerts.fetch_add(1, Ordering::Relaxed);
+        let mut m = match self.by_rule.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        match m.get_mut(&(rule.to_owned(), priority.to_owned())) {
+            Some(n) => *n += 1,
+            None => {
+                m.insert((rule.to_owned(), priority.to_owned()), 1);
+            }
+        }
+    }
 }
 
 /// The stage: decodes event batches, judges them, emits alerts.
@@ -258,7 +276,7 @@ impl Stage for Detector {
                             stdout.push('\n');
                         }
                     }
-                    self.counters.alerts.fetch_add(1, Ordering::Relaxed);
+                    self.counters.count_alert(&alert.rule, &alert.priority);
                 });
             }
             self.counters
