@@ -3,6 +3,7 @@
 //! - `validate RULES...`: loads rule files, prints per-file counts and disabled rules,
 //!   exits non-zero on any error;
 //! - `lint-condition`: one condition per line on stdin → `ok` or `error: <message>`;
+//! - `judge --rules FILE... [EVENTS.jsonl...]`: offline judging of JSON-lines events;
 //! - `run --rules FILE...`: the detection service (see `lanner_detector::service`);
 //! - `bench-bus`: replica throughput against bare consumption on a real JetStream.
 
@@ -38,6 +39,20 @@ enum Cmd {
     },
     /// Check condition syntax: one condition per line on stdin.
     LintCondition,
+    /// Judge events from JSON lines (files or stdin) offline; alerts as JSON lines.
+    Judge {
+        /// Rule files (or directories).
+        #[arg(long = "rules", required = true)]
+        rules: Vec<PathBuf>,
+        /// Event files in JSON lines (default: stdin).
+        events: Vec<PathBuf>,
+        /// Which rules fire when several match one event.
+        #[arg(long, value_enum, default_value = "first")]
+        rule_matching: lanner_detector::rules::Matching,
+        /// Appended to every rule output.
+        #[arg(long, default_value = lanner_detector::service::DEFAULT_APPEND_OUTPUT)]
+        append_output: String,
+    },
     /// Run the detection service.
     Run(Box<lanner_detector::service::RunArgs>),
     /// Measure replica throughput against bare consumption on a real JetStream.
@@ -115,11 +130,86 @@ fn lint() -> ExitCode {
     }
 }
 
+fn judge(
+    rules: &[PathBuf],
+    events: &[PathBuf],
+    matching: lanner_detector::rules::Matching,
+    append: &str,
+) -> ExitCode {
+    let (rs, report) = match lanner_detector::rules::load_files(rules, append) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: rule files do not load:\n{e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    for d in &report.disabled {
+        eprintln!("disabled: {} ({}): {}", d.name, d.loc, d.reason);
+    }
+    let builder = lanner_detector::alert::AlertBuilder::new(matching);
+    let mut out = std::io::stdout().lock();
+    let (mut n, mut alerts, mut bad) = (0usize, 0usize, 0usize);
+    let mut run = |name: &str, reader: Box<dyn BufRead>| {
+        for item in lanner_contract::jsonl::read_events(reader) {
+            match item {
+                Ok((line, ev)) => {
+                    n += 1;
+                    builder.judge(
+                        &rs,
+                        &ev,
+                        "local",
+                        || format!("{name}:{line}"),
+                        |a| {
+                            alerts += 1;
+                            let _ =
+                                writeln!(out, "{}", serde_json::to_string(&a).unwrap_or_default());
+                        },
+                    );
+                }
+                Err(e) => {
+                    bad += 1;
+                    eprintln!("error: {name}: {e}");
+                }
+            }
+        }
+    };
+    let mut unreadable = 0usize;
+    if events.is_empty() {
+        run("stdin", Box::new(std::io::BufReader::new(std::io::stdin())));
+    } else {
+        for f in events {
+            match std::fs::File::open(f) {
+                Ok(file) => run(
+                    &f.display().to_string(),
+                    Box::new(std::io::BufReader::new(file)),
+                ),
+                Err(e) => {
+                    unreadable += 1;
+                    eprintln!("error: {}: {e}", f.display());
+                }
+            }
+        }
+    }
+    let bad = bad + unreadable;
+    eprintln!("judged {n} events: {alerts} alerts, {bad} bad lines");
+    if bad > 0 {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.cmd {
         Cmd::Validate { rules, warnings } => validate(&rules, warnings),
         Cmd::LintCondition => lint(),
+        Cmd::Judge {
+            rules,
+            events,
+            rule_matching,
+            append_output,
+        } => judge(&rules, &events, rule_matching, &append_output),
         Cmd::BenchBus(args) => {
             let rt = match tokio::runtime::Builder::new_multi_thread()
                 .enable_all()

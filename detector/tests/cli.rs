@@ -92,3 +92,68 @@ fn lint_condition_prints_ok_or_error_per_line() {
         "any error makes the exit status non-zero"
     );
 }
+
+#[test]
+fn judge_reads_json_lines_and_prints_alerts() {
+    let mut child = bin()
+        .arg("judge")
+        .arg("--rules")
+        .arg(common::rules_dir().join("falco_rules.yaml"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(
+            concat!(
+                r#"{"evt.id":"a-1","evt.time":"2026-01-01T00:00:00Z","evt.type":"openat","evt.arg.flags":"O_RDONLY","fd.type":"file","fd.num":3,"fd.name":"/etc/shadow","proc.name":"cat","container.id":"0123456789ab","container.name":"web"}"#,
+                "\n",
+                r#"{"evt.id":"a-2","evt.type":"openat","evt.arg.flags":"O_RDONLY","fd.type":"file","fd.num":3,"fd.name":"/etc/hosts","proc.name":"cat"}"#,
+                "\n",
+                r#"{"evt.type":"openat","fd.nmae":"/etc/shadow"}"#,
+                "\n"
+            )
+            .as_bytes(),
+        )
+        .expect("write");
+    let out = child.wait_with_output().expect("wait");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let alerts: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("alert JSON"))
+        .collect();
+    assert_eq!(alerts.len(), 1, "{stdout}");
+    assert_eq!(alerts[0]["rule"], "Read sensitive file untrusted");
+    assert_eq!(alerts[0]["time"], "2026-01-01T00:00:00.000000000Z");
+    assert!(
+        alerts[0]["output"]
+            .as_str()
+            .expect("output")
+            .starts_with("00:00:00.000000000: Warning Sensitive file opened"),
+        "{stdout}"
+    );
+    assert!(
+        alerts[0]["output"]
+            .as_str()
+            .expect("output")
+            .contains("container_id=0123456789ab container_name=web"),
+        "{stdout}"
+    );
+    assert!(
+        stderr.contains("line 3: unknown field \"fd.nmae\""),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("judged 2 events: 1 alerts, 1 bad lines"),
+        "{stderr}"
+    );
+    assert!(
+        !out.status.success(),
+        "a bad line makes the exit status non-zero"
+    );
+}
