@@ -1,12 +1,13 @@
 //! `--replay FILE`: publish a JSON-lines event file to `lanner.raw.<node>` in batches.
 //!
-//! A reader thread parses and encodes while the async side publishes, keeping up to
+//! A reader thread splits the input into chunks, parser threads (one per core) parse
+//! and encode them, and the async side publishes them in file order, keeping up to
 //! `--max-in-flight` batches awaiting JetStream's ack. Each batch's `Nats-Msg-Id` is a
 //! hash of its bytes, and events without an `evt.id` get one derived from their line,
 //! so replaying the same file twice stores nothing new. Malformed lines are reported
 //! with their line number on stderr, counted, and skipped.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::fmt;
 use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
@@ -16,6 +17,7 @@ use anyhow::{Context as _, Result};
 use async_nats::jetstream::{self, context::PublishAckFuture};
 use bytes::Bytes;
 use lanner_contract::bus::{Outgoing, ensure_streams, publish};
+use lanner_contract::share::Pool;
 use lanner_contract::subjects::{self, CONTENT_EVENT_BATCH};
 use lanner_contract::{Event, codec, jsonl};
 use tokio::sync::mpsc;
@@ -57,41 +59,44 @@ impl fmt::Display for Summary {
     }
 }
 
-/// One encoded batch from the reader thread.
+/// One encoded batch, numbered in file order.
 struct Batch {
+    seq: u64,
     payload: Bytes,
     events: u64,
+    malformed: u64,
 }
 
-/// Reads, parses and encodes on the calling (blocking) thread.
-fn read_batches(
+/// Lines of the input, numbered in file order, for one batch.
+struct Chunk {
+    seq: u64,
+    first_line: usize,
+    lines: Vec<String>,
+}
+
+/// Reads the input into chunks of at most `max_events` lines or about `max_bytes`
+/// of JSON, and deals them to the parser threads.
+fn read_chunks(
     input: impl Read,
-    node: &str,
     max_events: usize,
     max_bytes: usize,
-    tx: mpsc::Sender<Batch>,
-) -> Result<u64> {
+    workers: &[std::sync::mpsc::SyncSender<Chunk>],
+) -> Result<()> {
     let mut reader = BufReader::with_capacity(1 << 20, input);
-    let mut line = String::new();
-    let mut line_no = 0usize;
-    let mut malformed = 0u64;
-    let mut pending: Vec<Event> = Vec::with_capacity(max_events);
-    let mut pending_json_bytes = 0usize;
-    let flush = |pending: &mut Vec<Event>| -> Result<()> {
-        if pending.is_empty() {
-            return Ok(());
-        }
-        let payload = codec::encode_batch(pending);
-        let events = pending.len() as u64;
-        pending.clear();
-        tx.blocking_send(Batch {
-            payload: payload.into(),
-            events,
-        })
-        .map_err(|_| anyhow::anyhow!("publisher stopped"))
+    let (mut seq, mut line_no, mut bytes) = (0u64, 0usize, 0usize);
+    let mut chunk = Chunk {
+        seq,
+        first_line: 1,
+        lines: Vec::with_capacity(max_events),
+    };
+    let send = |chunk: Chunk| -> Result<()> {
+        let worker = &workers[(chunk.seq % workers.len() as u64) as usize];
+        worker
+            .send(chunk)
+            .map_err(|_| anyhow::anyhow!("a parser thread stopped"))
     };
     loop {
-        line.clear();
+        let mut line = String::new();
         let n = reader
             .read_line(&mut line)
             .with_context(|| format!("reading line {}", line_no + 1))?;
@@ -99,36 +104,70 @@ fn read_batches(
             break;
         }
         line_no += 1;
-        let text = line.trim_end();
-        if text.is_empty() {
-            continue;
-        }
-        match jsonl::parse_line(text) {
-            Ok(mut ev) => {
-                if ev.evt_id.is_none() {
-                    let h = xxhash_rust::xxh3::xxh3_64(text.as_bytes());
-                    ev.evt_id = Some(format!("{h:016x}-{line_no}").into());
-                }
-                if ev.evt_hostname.is_none() {
-                    ev.evt_hostname = Some(node.into());
-                }
-                pending_json_bytes += text.len();
-                pending.push(ev);
-                // JSON is larger than the binary form, so this bounds the batch bytes.
-                if pending.len() >= max_events || pending_json_bytes >= max_bytes.saturating_mul(3)
-                {
-                    flush(&mut pending)?;
-                    pending_json_bytes = 0;
-                }
-            }
-            Err(e) => {
-                malformed += 1;
-                eprintln!("line {line_no}: skipped: {e}");
-            }
+        bytes += line.len();
+        chunk.lines.push(line);
+        // JSON is larger than the binary form, so this bounds the batch bytes.
+        if chunk.lines.len() >= max_events || bytes >= max_bytes.saturating_mul(3) {
+            seq += 1;
+            let next = Chunk {
+                seq,
+                first_line: line_no + 1,
+                lines: Vec::with_capacity(max_events),
+            };
+            send(std::mem::replace(&mut chunk, next))?;
+            bytes = 0;
         }
     }
-    flush(&mut pending)?;
-    Ok(malformed)
+    if !chunk.lines.is_empty() {
+        send(chunk)?;
+    }
+    Ok(())
+}
+
+/// Parses and encodes chunks: events without `evt.id` get one derived from their line,
+/// events without `evt.hostname` get the node; equal values are shared so each is
+/// written once per batch.
+fn parse_chunks(node: &str, rx: std::sync::mpsc::Receiver<Chunk>, tx: mpsc::Sender<Batch>) {
+    let mut pool = Pool::default();
+    let node: lanner_contract::model::Text = node.into();
+    for chunk in rx {
+        let mut events: Vec<Event> = Vec::with_capacity(chunk.lines.len());
+        let mut malformed = 0u64;
+        for (i, line) in chunk.lines.iter().enumerate() {
+            let line_no = chunk.first_line + i;
+            let text = line.trim_end();
+            if text.is_empty() {
+                continue;
+            }
+            match jsonl::parse_line(text) {
+                Ok(mut ev) => {
+                    if ev.evt_id.is_none() {
+                        let h = xxhash_rust::xxh3::xxh3_64(text.as_bytes());
+                        ev.evt_id = Some(format!("{h:016x}-{line_no}").into());
+                    }
+                    if ev.evt_hostname.is_none() {
+                        ev.evt_hostname = Some(node.clone());
+                    }
+                    ev.share(&mut pool);
+                    events.push(ev);
+                }
+                Err(e) => {
+                    malformed += 1;
+                    eprintln!("line {line_no}: skipped: {e}");
+                }
+            }
+        }
+        pool.clear();
+        let batch = Batch {
+            seq: chunk.seq,
+            payload: codec::encode_batch(&events).into(),
+            events: events.len() as u64,
+            malformed,
+        };
+        if tx.blocking_send(batch).is_err() {
+            return;
+        }
+    }
 }
 
 /// Replays `path` (or stdin for `-`) and returns once JetStream acked every batch.
@@ -144,10 +183,21 @@ pub async fn run(cli: &crate::Cli, node: &str, path: &Path) -> Result<Summary> {
         Box::new(std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?)
     };
     let (tx, mut rx) = mpsc::channel::<Batch>(cli.max_in_flight.max(1));
-    let (node_owned, max_events, max_bytes) =
-        (node.to_owned(), cli.batch_events.max(1), cli.batch_bytes);
-    let reader =
-        std::thread::spawn(move || read_batches(input, &node_owned, max_events, max_bytes, tx));
+    let (max_events, max_bytes) = (cli.batch_events.max(1), cli.batch_bytes);
+    // Parsing JSON is the expensive part: one parser per core, the reader deals chunks
+    // round-robin, and batches are put back in file order before publishing.
+    let parsers = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .clamp(1, 4);
+    let mut inboxes = Vec::with_capacity(parsers);
+    for _ in 0..parsers {
+        let (chunk_tx, chunk_rx) = std::sync::mpsc::sync_channel::<Chunk>(2);
+        let (node, tx) = (node.to_owned(), tx.clone());
+        std::thread::spawn(move || parse_chunks(&node, chunk_rx, tx));
+        inboxes.push(chunk_tx);
+    }
+    drop(tx);
+    let reader = std::thread::spawn(move || read_chunks(input, max_events, max_bytes, &inboxes));
 
     let start = Instant::now();
     let mut summary = Summary {
@@ -155,29 +205,42 @@ pub async fn run(cli: &crate::Cli, node: &str, path: &Path) -> Result<Summary> {
         ..Default::default()
     };
     let mut in_flight: VecDeque<(PublishAckFuture, u64, u64)> = VecDeque::new();
+    let mut next_seq = 0u64;
+    let mut waiting: BTreeMap<u64, Batch> = BTreeMap::new();
     while let Some(batch) = rx.recv().await {
-        if in_flight.len() >= cli.max_in_flight.max(1)
-            && let Some(oldest) = in_flight.pop_front()
-        {
-            settle(oldest, &mut summary).await?;
+        waiting.insert(batch.seq, batch);
+        while let Some(batch) = waiting.remove(&next_seq) {
+            next_seq += 1;
+            summary.malformed += batch.malformed;
+            if batch.events == 0 {
+                continue;
+            }
+            if in_flight.len() >= cli.max_in_flight.max(1)
+                && let Some(oldest) = in_flight.pop_front()
+            {
+                settle(oldest, &mut summary).await?;
+            }
+            let msg_id = format!(
+                "replay:{:032x}",
+                xxhash_rust::xxh3::xxh3_128(&batch.payload)
+            );
+            let len = batch.payload.len() as u64;
+            let out = Outgoing {
+                subject: subject.clone(),
+                payload: batch.payload,
+                msg_id,
+                content: CONTENT_EVENT_BATCH,
+            };
+            in_flight.push_back((publish::send(&js, out).await?, batch.events, len));
         }
-        let msg_id = format!(
-            "replay:{:032x}",
-            xxhash_rust::xxh3::xxh3_128(&batch.payload)
-        );
-        let len = batch.payload.len() as u64;
-        let out = Outgoing {
-            subject: subject.clone(),
-            payload: batch.payload,
-            msg_id,
-            content: CONTENT_EVENT_BATCH,
-        };
-        in_flight.push_back((publish::send(&js, out).await?, batch.events, len));
+    }
+    if !waiting.is_empty() {
+        anyhow::bail!("a parser thread stopped before finishing its batches");
     }
     for pending in in_flight {
         settle(pending, &mut summary).await?;
     }
-    summary.malformed = reader
+    reader
         .join()
         .map_err(|_| anyhow::anyhow!("the reader thread panicked"))??;
     summary.elapsed = start.elapsed();

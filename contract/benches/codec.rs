@@ -3,6 +3,8 @@
 //!
 //! `cargo bench -p lanner-contract --bench codec`
 
+#![allow(missing_docs)] // criterion_group! generates undocumented functions
+
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use lanner_contract::synth::Synth;
 use lanner_contract::{Event, codec, jsonl};

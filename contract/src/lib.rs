@@ -15,6 +15,7 @@ mod json;
 pub mod jsonl;
 pub mod model;
 pub mod render;
+pub mod share;
 pub mod subjects;
 pub mod synth;
 pub mod value;

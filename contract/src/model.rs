@@ -130,6 +130,16 @@ macro_rules! event_fields {
                 }
             }
 
+            /// Makes equal values point at one allocation (see [`crate::share`]).
+            pub fn share(&mut self, pool: &mut crate::share::Pool) {
+                use crate::share::Share;
+                $(
+                    if let Some(v) = &mut self.$ident {
+                        v.share(pool);
+                    }
+                )*
+            }
+
             /// Writes the presence bitmap and the present values (the codec uses this).
             pub(crate) fn encode_fields(&self, w: &mut crate::wire::Writer) {
                 let start = w.begin_presence(STORED_FIELDS.len());

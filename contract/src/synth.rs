@@ -295,7 +295,7 @@ impl Iterator for Synth {
             0..=64 => {
                 let i = self.below(FILES.len());
                 let path = self.common.files[i].clone();
-                let write = self.next_u64() % 5 == 0;
+                let write = self.next_u64().is_multiple_of(5);
                 ev.evt_type = Some("openat".into());
                 ev.fd_num = Some(3 + (self.next_u64() % 60) as i64);
                 ev.evt_rawres = ev.fd_num;

@@ -209,10 +209,14 @@ impl<'a> Reader<'a> {
         let fits = usize::try_from(n)
             .ok()
             .filter(|n| n.saturating_mul(min_unit.max(1)) <= self.remaining());
-        fits.ok_or_else(|| CodecError::Invalid {
-            at,
-            what: "count exceeds the remaining input",
-        })
+        // A match, not `ok_or`: building the error eagerly costs on every call.
+        match fits {
+            Some(n) => Ok(n),
+            None => Err(CodecError::Invalid {
+                at,
+                what: "count exceeds the remaining input",
+            }),
+        }
     }
 
     pub(crate) fn str(&mut self) -> Result<&'a str, CodecError> {
@@ -229,10 +233,10 @@ impl<'a> Reader<'a> {
     fn index(&mut self, len: usize, what: &'static str) -> Result<usize, CodecError> {
         let at = self.pos;
         let i = self.varint()?;
-        usize::try_from(i)
-            .ok()
-            .filter(|i| *i < len)
-            .ok_or_else(|| CodecError::Invalid { at, what })
+        match usize::try_from(i) {
+            Ok(i) if i < len => Ok(i),
+            _ => Err(CodecError::Invalid { at, what }),
+        }
     }
 
     fn text_ref(&mut self) -> Result<Text, CodecError> {
