@@ -52,6 +52,15 @@ pub struct Events {
 /// Starts `lanner-capture --stdout` with `extra` flags from a thread that lives as long
 /// as the test binary (the sensor gets SIGTERM when it ends), and waits until attached.
 pub fn start_sensor(node: &str, extra: &[&str]) -> (Arc<Events>, Arc<Mutex<Option<Child>>>) {
+    start_sensor_with(node, extra, true)
+}
+
+/// Like [`start_sensor`]; `stdout` selects `--stdout` (else the sensor publishes to NATS).
+pub fn start_sensor_with(
+    node: &str,
+    extra: &[&str],
+    stdout: bool,
+) -> (Arc<Events>, Arc<Mutex<Option<Child>>>) {
     let events = Arc::new(Events::default());
     let child_slot: Arc<Mutex<Option<Child>>> = Arc::new(Mutex::new(None));
     let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<(), String>>();
@@ -63,8 +72,10 @@ pub fn start_sensor(node: &str, extra: &[&str]) -> (Arc<Events>, Arc<Mutex<Optio
     let slot = child_slot.clone();
     std::thread::spawn(move || {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_lanner-capture"));
-        cmd.args(["--stdout", "--node", &node, "--flush-ms", "20"])
-            .args(&extra);
+        if stdout {
+            cmd.arg("--stdout");
+        }
+        cmd.args(["--node", &node, "--flush-ms", "20"]).args(&extra);
         cmd.env("LANNER_LOG", "info")
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
