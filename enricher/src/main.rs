@@ -1,11 +1,19 @@
-//! `lanner-enricher`: adds container and Kubernetes context to raw events and carries out response actions.
-//!
-//! Not built yet (issue #4): this binary only says so, so the workspace has one
-//! binary per stage from the start.
+//! `lanner-enricher`: adds container and Kubernetes context to raw events
+//! (`lanner.raw.<node>` → `lanner.events.<node>`); see the library docs.
 
-fn main() {
-    eprintln!(
-        "lanner-enricher is not built yet (issue #4): stage role: adds container and Kubernetes context to raw events and carries out response actions."
-    );
-    std::process::exit(2);
+use clap::Parser as _;
+use lanner_contract::bus::shutdown::Shutdown;
+use lanner_enricher::run::{Args, run};
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let args = Args::parse();
+    run(args, Shutdown::on_signals()).await?;
+    Ok(())
 }

@@ -1,0 +1,102 @@
+//! Command-line flags (with `LANNER_*` environment overrides) and the service: connect,
+//! ensure the streams, follow the Docker engine, run the stage until SIGTERM/SIGINT.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use lanner_contract::bus::{
+    self, NatsArgs, StageConfig, StageStats, StreamSettings, shutdown::Shutdown,
+};
+use lanner_contract::subjects;
+
+use crate::cache::MetaCache;
+use crate::enrich::Enricher;
+use crate::metrics::EnrichStats;
+use crate::runtime::DockerRuntime;
+use crate::stage::EnricherStage;
+
+/// Flags of `lanner-enricher`.
+#[derive(Clone, Debug, clap::Parser)]
+#[command(
+    name = "lanner-enricher",
+    version,
+    about = "Adds container context to raw events (lanner.raw.<node> -> lanner.events.<node>)"
+)]
+pub struct Args {
+    /// Node whose raw events to enrich.
+    #[arg(long, env = "LANNER_NODE")]
+    pub node: String,
+    /// Docker Engine API socket.
+    #[arg(
+        long,
+        env = "LANNER_DOCKER_SOCKET",
+        default_value = "/var/run/docker.sock"
+    )]
+    pub docker_socket: String,
+    /// Run without a container runtime (events pass through with `container.id` alone).
+    #[arg(long, env = "LANNER_ENRICHER_NO_RUNTIME")]
+    pub no_runtime: bool,
+    /// Longest wait for the engine on a cache miss, per batch, in milliseconds.
+    #[arg(long, env = "LANNER_ENRICHER_LOOKUP_WAIT_MS", default_value_t = 300)]
+    pub lookup_wait_ms: u64,
+    /// Most input messages processed at once.
+    #[arg(long, env = "LANNER_ENRICHER_BATCH_MAX", default_value_t = 64)]
+    pub batch_max: usize,
+    /// Seconds between counter lines in the log (0: never).
+    #[arg(long, env = "LANNER_ENRICHER_STATS_INTERVAL", default_value_t = 60)]
+    pub stats_interval: u64,
+    /// NATS connection.
+    #[command(flatten)]
+    pub nats: NatsArgs,
+    /// Stream settings (applied by `ensure_streams`).
+    #[command(flatten)]
+    pub streams: StreamSettings,
+}
+
+/// Runs the enricher until `shutdown` is set; returns its counters.
+pub async fn run(args: Args, shutdown: Shutdown) -> anyhow::Result<Arc<EnrichStats>> {
+    let client = args.nats.connect("lanner-enricher").await?;
+    let js = async_nats::jetstream::new(client);
+    bus::ensure_streams(&js, &args.streams)
+        .await
+        .context("creating the streams")?;
+    let runtime = if args.no_runtime {
+        None
+    } else {
+        Some(DockerRuntime::new(&args.docker_socket)?)
+    };
+    let stats = Arc::new(EnrichStats::default());
+    let cache = MetaCache::new(
+        runtime,
+        Duration::from_millis(args.lookup_wait_ms),
+        stats.clone(),
+    );
+    let follower = tokio::spawn(cache.clone().follow());
+    let reporter = (args.stats_interval > 0).then(|| {
+        let stats = stats.clone();
+        let every = Duration::from_secs(args.stats_interval);
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(every).await;
+                tracing::info!(counters = %stats.summary(), "enricher");
+            }
+        })
+    });
+    let node = args.node.as_str();
+    let mut cfg = StageConfig::new(
+        "enricher",
+        subjects::RAW.name,
+        &format!("enricher-{}", subjects::token(node)),
+        &subjects::raw(node),
+    );
+    cfg.batch_max = args.batch_max.max(1);
+    let stage = EnricherStage::new(node, Enricher::new(cache, stats.clone()));
+    let result = bus::run_stage(js, cfg, stage, shutdown, Arc::new(StageStats::default())).await;
+    follower.abort();
+    if let Some(r) = reporter {
+        r.abort();
+    }
+    tracing::info!(counters = %stats.summary(), "enricher stopped");
+    result.map(|()| stats)
+}
