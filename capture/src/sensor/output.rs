@@ -117,7 +117,8 @@ pub async fn run(
     let stdout = std::io::stdout();
     while let Some(batch) = rx.recv().await {
         if cfg.stdout {
-            let mut out = stdout.lock();
+            // Buffered: stdout alone is line-buffered, one write(2) per event.
+            let mut out = std::io::BufWriter::with_capacity(1 << 20, stdout.lock());
             for ev in &batch.events {
                 jsonl::write_event(&mut out, ev).context("writing to stdout")?;
             }
