@@ -1,6 +1,8 @@
 //! `lanner-enricher`: adds container and Kubernetes context to raw events
 //! (`lanner.raw.<node>` → `lanner.events.<node>`); see the library docs.
 
+use std::sync::Arc;
+
 use clap::Parser as _;
 use lanner_contract::bus::shutdown::Shutdown;
 use lanner_enricher::run::{Args, run};
@@ -14,6 +16,6 @@ async fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
     let args = Args::parse();
-    run(args, Shutdown::on_signals()).await?;
+    run(args, Shutdown::on_signals(), Arc::default()).await?;
     Ok(())
 }

@@ -54,8 +54,8 @@ pub struct Args {
     pub streams: StreamSettings,
 }
 
-/// Runs the enricher until `shutdown` is set; returns its counters.
-pub async fn run(args: Args, shutdown: Shutdown) -> anyhow::Result<Arc<EnrichStats>> {
+/// Runs the enricher until `shutdown` is set, counting into `stats`.
+pub async fn run(args: Args, shutdown: Shutdown, stats: Arc<EnrichStats>) -> anyhow::Result<()> {
     let client = args.nats.connect("lanner-enricher").await?;
     let js = async_nats::jetstream::new(client);
     bus::ensure_streams(&js, &args.streams)
@@ -64,9 +64,8 @@ pub async fn run(args: Args, shutdown: Shutdown) -> anyhow::Result<Arc<EnrichSta
     let runtime = if args.no_runtime {
         None
     } else {
-        Some(DockerRuntime::new(&args.docker_socket)?)
+        Some(DockerRuntime::new(&args.docker_socket))
     };
-    let stats = Arc::new(EnrichStats::default());
     let cache = MetaCache::new(
         runtime,
         Duration::from_millis(args.lookup_wait_ms),
@@ -98,5 +97,5 @@ pub async fn run(args: Args, shutdown: Shutdown) -> anyhow::Result<Arc<EnrichSta
         r.abort();
     }
     tracing::info!(counters = %stats.summary(), "enricher stopped");
-    result.map(|()| stats)
+    result
 }

@@ -29,7 +29,6 @@ pub enum RuntimeError {
 /// A client of one Docker engine.
 #[derive(Clone, Debug)]
 pub struct DockerRuntime {
-    docker: Docker,
     /// The client at the API version the engine speaks, once it answered.
     negotiated: Arc<OnceCell<Docker>>,
     socket: String,
@@ -41,26 +40,24 @@ pub fn short_id(id: &str) -> &str {
 }
 
 impl DockerRuntime {
-    /// A client of the engine at `socket` (nothing is connected until the first request).
-    pub fn new(socket: &str) -> Result<Self, RuntimeError> {
-        let docker = Docker::connect_with_unix(socket, 10, bollard::API_DEFAULT_VERSION).map_err(
-            |source| RuntimeError::Engine {
-                socket: socket.to_owned(),
-                source,
-            },
-        )?;
-        Ok(DockerRuntime {
-            docker,
+    /// A client of the engine at `socket`. Nothing is connected until the first request,
+    /// so an engine that starts later is still found.
+    pub fn new(socket: &str) -> Self {
+        DockerRuntime {
             negotiated: Arc::default(),
             socket: socket.to_owned(),
-        })
+        }
     }
 
     /// The bollard client at the API version the engine speaks (negotiated once; engines
     /// range from API 1.41 on Debian's 20.10 to newer ones that refuse old versions).
     pub async fn docker(&self) -> Result<Docker, RuntimeError> {
         self.negotiated
-            .get_or_try_init(|| self.docker.clone().negotiate_version())
+            .get_or_try_init(|| async {
+                Docker::connect_with_unix(&self.socket, 10, bollard::API_DEFAULT_VERSION)?
+                    .negotiate_version()
+                    .await
+            })
             .await
             .cloned()
             .map_err(|e| self.err(e))

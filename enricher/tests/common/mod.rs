@@ -1,0 +1,236 @@
+//! Shared test support: running the enricher in-process against a real nats-server,
+//! publishing raw batches, reading enriched ones, and a real Docker engine with a local
+//! `FROM scratch` busybox image.
+
+#![allow(dead_code, clippy::unwrap_used)]
+
+use std::path::Path;
+use std::process::Command;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_nats::jetstream;
+use lanner_contract::bus::shutdown::Shutdown;
+use lanner_contract::bus::{NatsArgs, StreamSettings};
+use lanner_contract::{Event, codec, subjects};
+use lanner_enricher::metrics::EnrichStats;
+use lanner_enricher::run::{Args, run};
+use lanner_tests::Nats;
+
+/// The image the Docker tests run (built locally, no registry).
+pub const IMAGE_REPO: &str = "lanner-test-busybox";
+/// Its tag.
+pub const IMAGE_TAG: &str = "1";
+
+/// A running enricher for one node.
+pub struct Running {
+    /// The server (kept alive while the enricher runs).
+    pub nats: Nats,
+    /// A JetStream client of the test.
+    pub js: jetstream::Context,
+    /// The node name.
+    pub node: String,
+    /// The enricher's counters.
+    pub stats: Arc<EnrichStats>,
+    shutdown: Shutdown,
+    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+/// Starts the enricher in-process on a fresh node, reading Docker at `socket`.
+pub async fn start(socket: &str) -> Running {
+    let nats = Nats::start();
+    let node = lanner_tests::unique("enr");
+    let args = Args {
+        node: node.clone(),
+        docker_socket: socket.to_owned(),
+        no_runtime: false,
+        lookup_wait_ms: 300,
+        batch_max: 64,
+        stats_interval: 0,
+        nats: NatsArgs::with_url(nats.url.clone()),
+        streams: StreamSettings::default(),
+    };
+    let client = async_nats::connect(&nats.url)
+        .await
+        .expect("connect to nats");
+    let js = jetstream::new(client);
+    let stats = Arc::new(EnrichStats::default());
+    let shutdown = Shutdown::new();
+    let task = tokio::spawn(run(args, shutdown.clone(), stats.clone()));
+    // The streams exist once the enricher created them.
+    for _ in 0..200 {
+        if js.get_stream(subjects::RAW.name).await.is_ok()
+            && js.get_stream(subjects::EVENTS.name).await.is_ok()
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Running {
+        nats,
+        js,
+        node,
+        stats,
+        shutdown,
+        task,
+    }
+}
+
+impl Running {
+    /// Publishes one raw batch.
+    pub async fn publish(&self, events: &[Event]) {
+        self.js
+            .publish(
+                subjects::raw(&self.node),
+                codec::encode_batch(events).into(),
+            )
+            .await
+            .expect("publish raw batch")
+            .await
+            .expect("raw batch stored");
+    }
+
+    /// Reads `want` enriched batches (all events, in order).
+    pub async fn enriched(&self, want: usize) -> Vec<Event> {
+        let msgs = lanner_tests::collect(
+            &self.js,
+            subjects::EVENTS.name,
+            &subjects::events(&self.node),
+            want,
+            Duration::from_secs(20),
+        )
+        .await;
+        assert_eq!(
+            msgs.len(),
+            want,
+            "enriched batches on {}",
+            subjects::events(&self.node)
+        );
+        msgs.iter()
+            .flat_map(|m| codec::decode_batch(&m.payload).expect("enriched batch decodes"))
+            .collect()
+    }
+
+    /// Stops the enricher (finishing its batch in flight).
+    pub async fn stop(self) {
+        self.shutdown.trigger();
+        self.task
+            .await
+            .expect("enricher task")
+            .expect("enricher ran without error");
+    }
+}
+
+/// An event of the given container.
+pub fn event(container_id: &str, evt_type: &str) -> Event {
+    Event {
+        evt_type: Some(evt_type.into()),
+        container_id: Some(container_id.into()),
+        proc_name: Some("true".into()),
+        ..Default::default()
+    }
+}
+
+/// Runs the docker CLI, returning stdout; panics with its stderr on failure.
+pub fn docker(args: &[&str]) -> String {
+    let out = Command::new("docker")
+        .args(args)
+        .output()
+        .expect("run the docker CLI");
+    assert!(
+        out.status.success(),
+        "docker {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+}
+
+fn engine_answers(socket: &str) -> bool {
+    Command::new("curl")
+        .args([
+            "-sf",
+            "--max-time",
+            "2",
+            "--unix-socket",
+            socket,
+            "http://localhost/_ping",
+        ])
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+/// The socket of a Docker engine that answers, started through `scripts/start-dockerd`
+/// when needed, with the test image built. `None` (after saying why on stderr) only when
+/// the engine cannot be started because the tests do not run as root; as root a missing
+/// engine is a failure.
+pub fn docker_engine() -> Option<String> {
+    static READY: Mutex<Option<Option<String>>> = Mutex::new(None);
+    let mut ready = READY
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some(r) = ready.as_ref() {
+        return r.clone();
+    }
+    let socket = std::env::var("LANNER_TEST_DOCKER_SOCKET")
+        .unwrap_or_else(|_| "/var/run/docker.sock".to_owned());
+    if !engine_answers(&socket) {
+        if !is_root() {
+            eprintln!(
+                "SKIPPED: no Docker engine answers on {socket} and these tests do not run as root, so they cannot start one (run scripts/start-dockerd as root, or scripts/test)"
+            );
+            *ready = Some(None);
+            return None;
+        }
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/start-dockerd");
+        let out = Command::new(&script)
+            .env("LANNER_DOCKER_SOCKET", &socket)
+            .output()
+            .expect("run scripts/start-dockerd");
+        assert!(
+            out.status.success() && engine_answers(&socket),
+            "running as root but no Docker engine could be started on {socket}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    build_image();
+    *ready = Some(Some(socket.clone()));
+    Some(socket)
+}
+
+/// `lanner-test-busybox:1`: a FROM-scratch image holding the static busybox binary.
+fn build_image() {
+    let image = format!("{IMAGE_REPO}:{IMAGE_TAG}");
+    if Command::new("docker")
+        .args(["image", "inspect", &image])
+        .output()
+        .is_ok_and(|o| o.status.success())
+    {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let bin = dir.path().join("rootfs/bin");
+    std::fs::create_dir_all(&bin).expect("rootfs/bin");
+    std::fs::copy("/bin/busybox", bin.join("busybox"))
+        .expect("copy /bin/busybox (apt-get install busybox-static)");
+    for tool in ["sh", "sleep", "true"] {
+        std::os::unix::fs::symlink("busybox", bin.join(tool)).expect("busybox symlink");
+    }
+    let tar = dir.path().join("rootfs.tar");
+    let ok = Command::new("tar")
+        .arg("-C")
+        .arg(dir.path().join("rootfs"))
+        .arg("-cf")
+        .arg(&tar)
+        .arg(".")
+        .status()
+        .expect("run tar");
+    assert!(ok.success(), "tar of the busybox rootfs");
+    docker(&["import", tar.to_str().expect("utf-8 path"), &image]);
+}
