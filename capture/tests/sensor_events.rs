@@ -24,7 +24,16 @@ fn sensor() -> &'static Sensor {
     static S: OnceLock<Sensor> = OnceLock::new();
     S.get_or_init(|| {
         let node = unique("sensor-test");
-        let (events, _child) = start_sensor(&node, &[]);
+        // In-kernel filtering keeps the volume (and the tests) independent of whatever
+        // else runs on the machine: read-only opens are kept only below these prefixes.
+        let (events, _child) = start_sensor(
+            &node,
+            &[
+                "--drop-read-only-opens",
+                "--keep-prefix",
+                "/etc/,/nonexistent-",
+            ],
+        );
         Sensor { events, node }
     })
 }
@@ -84,6 +93,17 @@ fn exec_carries_argv_ancestry_cwd_user_and_host() {
         pid_is(v, cat_pid) && ty(v, "procexit")
     });
     assert_eq!(s(&exit, "proc.name"), "cat");
+    // The kernel filter dropped cat's read-only library opens (outside the kept
+    // prefixes) but kept /etc/ld.so.cache; the ring is ordered, so they would precede
+    // the exit.
+    let all = sensor.events.all();
+    let opens: Vec<&str> = all
+        .iter()
+        .filter(|v| pid_is(v, cat_pid) && ty(v, "openat"))
+        .filter_map(|v| v.get("fd.name").and_then(Value::as_str))
+        .collect();
+    assert!(opens.contains(&"/etc/ld.so.cache"), "{opens:?}");
+    assert!(!opens.iter().any(|p| p.contains("libc.so")), "{opens:?}");
 }
 
 #[test]

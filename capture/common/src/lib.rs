@@ -90,6 +90,10 @@ pub struct EventHeader {
     pub len1: u16,
     /// Task name (`comm`).
     pub comm: [u8; 16],
+    /// Controlling terminal as `/proc/<pid>/stat`'s tty_nr (0 when none); set on exec.
+    pub tty: u32,
+    /// Padding.
+    pub pad: u32,
 }
 
 /// Kernel structure offsets read from BTF by userspace (aya has no CO-RE field
@@ -153,6 +157,18 @@ pub struct Offsets {
     pub sk_type: u32,
     /// `sock.sk_protocol`.
     pub sk_protocol: u32,
+    /// `task_struct.signal`.
+    pub task_signal: u32,
+    /// `signal_struct.tty`.
+    pub signal_tty: u32,
+    /// `tty_struct.index`.
+    pub tty_index: u32,
+    /// `tty_struct.driver`.
+    pub tty_driver: u32,
+    /// `tty_driver.major`.
+    pub driver_major: u32,
+    /// `tty_driver.minor_start`.
+    pub driver_minor_start: u32,
 }
 
 /// A socket's endpoints as the kernel holds them, written in string slot 1 when

@@ -67,6 +67,12 @@ static OFFSETS: Offsets = Offsets {
     sk_v6_rcv_saddr: 0,
     sk_type: 0,
     sk_protocol: 0,
+    task_signal: 0,
+    signal_tty: 0,
+    tty_index: 0,
+    tty_driver: 0,
+    driver_major: 0,
+    driver_minor_start: 0,
 };
 
 /// Records for userspace.
@@ -353,6 +359,8 @@ fn header<'a>(
     hdr.ppid = 0;
     hdr.vpid = 0;
     hdr.loginuid = u32::MAX;
+    hdr.tty = 0;
+    hdr.pad = 0;
     hdr
 }
 
@@ -369,6 +377,22 @@ fn task_ids(hdr: &mut EventHeader) {
         }
         if off.task_loginuid != 0 {
             hdr.loginuid = read_kernel(task.wrapping_add(off.task_loginuid as usize));
+        }
+        if off.task_signal != 0 && off.driver_minor_start != 0 {
+            let signal: u64 = read_kernel(task.wrapping_add(off.task_signal as usize));
+            let tty: u64 = read_kernel((signal as *const u8).wrapping_add(off.signal_tty as usize));
+            if tty != 0 {
+                let tty = tty as *const u8;
+                let index: i32 = read_kernel(tty.wrapping_add(off.tty_index as usize));
+                let driver: u64 = read_kernel(tty.wrapping_add(off.tty_driver as usize));
+                let driver = driver as *const u8;
+                let major: i32 = read_kernel(driver.wrapping_add(off.driver_major as usize));
+                let minor_start: i32 =
+                    read_kernel(driver.wrapping_add(off.driver_minor_start as usize));
+                let minor = (minor_start + index) as u32;
+                // new_encode_dev, as /proc/<pid>/stat prints tty_nr.
+                hdr.tty = (minor & 0xff) | ((major as u32 & 0xfff) << 8) | ((minor & !0xff) << 12);
+            }
         }
         if off.task_thread_pid != 0 && off.upid_size != 0 {
             let pid: u64 = read_kernel(task.wrapping_add(off.task_thread_pid as usize));

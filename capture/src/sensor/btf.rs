@@ -245,6 +245,12 @@ pub fn offsets(btf: &Btf) -> Result<Offsets, BtfError> {
         sk_v6_rcv_saddr: btf.offset("sock_common", "skc_v6_rcv_saddr")?,
         sk_type: btf.offset("sock", "sk_type")?,
         sk_protocol: btf.offset("sock", "sk_protocol")?,
+        task_signal: btf.offset("task_struct", "signal")?,
+        signal_tty: btf.offset("signal_struct", "tty")?,
+        tty_index: btf.offset("tty_struct", "index")?,
+        tty_driver: btf.offset("tty_struct", "driver")?,
+        driver_major: btf.offset("tty_driver", "major")?,
+        driver_minor_start: btf.offset("tty_driver", "minor_start")?,
     })
 }
 

@@ -81,6 +81,7 @@ fn header(rec: &[u8]) -> Option<EventHeader> {
     h.len0 = u16_at(108);
     h.len1 = u16_at(110);
     h.comm.copy_from_slice(&b[112..128]);
+    h.tty = u32_at(128);
     Some(h)
 }
 
@@ -197,6 +198,7 @@ impl Decoder {
                 if tid == tgid {
                     let p = self.procs.fork(tgid, h.ppid, h.vpid, ts);
                     p.comm = Text::from(comm.as_str());
+                    p.tty = u64::from(h.tty);
                     p.uid = uid;
                     p.gid = gid;
                 }
@@ -296,8 +298,9 @@ impl Decoder {
                         p.vpid = h.vpid;
                     }
                     p.container = cgroup_container.into();
+                    // The kernel's view, taken at the exec itself.
+                    p.tty = u64::from(h.tty);
                     if let Some(f) = fresh.take() {
-                        p.tty = f.tty;
                         p.sid = f.sid;
                         p.pgid = f.pgid;
                         p.cap_effective = f.cap_effective;
