@@ -52,14 +52,14 @@ impl Shutdown {
         tokio::spawn(async move {
             signal().await;
             tracing::info!("shutdown requested: finishing the batch in flight, flushing, acking");
-            let _ = tx.send(true);
+            tx.send_replace(true);
         });
         s
     }
 
     /// Sets the flag.
     pub fn trigger(&self) {
-        let _ = self.tx.send(true);
+        self.tx.send_replace(true);
     }
 
     /// Whether the flag is set.
@@ -71,5 +71,18 @@ impl Shutdown {
     pub async fn wait(&self) {
         let mut rx = self.tx.subscribe();
         let _ = rx.wait_for(|v| *v).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn the_flag_sticks_even_with_nobody_waiting_yet() {
+        let s = Shutdown::new();
+        s.trigger();
+        assert!(s.is_set());
+        s.wait().await;
     }
 }
