@@ -39,6 +39,7 @@ fn main() {
     let mut decode_secs = 0.0;
     let mut pending: std::collections::BTreeMap<_, (Vec<_>, usize)> = Default::default();
     let mut seq = 0u64;
+    let mut arrow_bytes = 0usize;
     let flush = |batches: Vec<arrow_array::RecordBatch>,
                  parquet_bytes: &mut usize,
                  files: &mut usize,
@@ -62,6 +63,7 @@ fn main() {
             .expect("decode");
         decode_secs += t.elapsed().as_secs_f64();
         for (p, b) in parts {
+            arrow_bytes += b.get_array_memory_size();
             let e = pending.entry(p).or_insert_with(|| (Vec::new(), 0));
             e.1 += b.num_rows();
             e.0.push(b);
@@ -99,6 +101,10 @@ fn main() {
     println!(
         "bytes/event Parquet    {:.1}",
         parquet_bytes as f64 / n as f64
+    );
+    println!(
+        "bytes/event in memory  {:.1} (Arrow buffers while a file is open)",
+        arrow_bytes as f64 / n as f64
     );
     println!(
         "JSON lines / Parquet   {:.1}x smaller",

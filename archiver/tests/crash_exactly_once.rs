@@ -93,7 +93,11 @@ async fn kill_9_mid_run_then_restart_keeps_every_event_once() {
 
     let ev = read_archive("events", "evt_id", "evt_time", &["--dir", &archive]);
     assert_eq!(num(&ev, "distinct_ids"), total as u64, "{ev}");
-    assert_eq!(num(&ev, "rows"), total as u64, "every event exactly once");
+    assert_eq!(
+        num(&ev, "rows"),
+        total as u64,
+        "every event exactly once: {ev}"
+    );
     assert_eq!(num(&ev, "duckdb_rows"), total as u64);
     let already: u64 = metrics
         .lines()
