@@ -1,0 +1,112 @@
+//! Enrichment throughput with a warm cache: synthetic raw events (container id only, as
+//! the sensor sends them) are decoded, enriched from the cache and encoded again, batch
+//! by batch, as the stage does. Prints events/s and the p50/p99 time per batch.
+//!
+//! `cargo run --release -p lanner-enricher --example warm_cache -- [EVENTS] [BATCH]`
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use lanner_contract::synth::Synth;
+use lanner_contract::{Event, codec};
+use lanner_enricher::cache::MetaCache;
+use lanner_enricher::enrich::Enricher;
+use lanner_enricher::meta::ContainerMeta;
+use lanner_enricher::metrics::EnrichStats;
+
+fn strip(mut ev: Event) -> Event {
+    ev.container_name = None;
+    ev.container_image = None;
+    ev.container_image_repository = None;
+    ev.container_image_tag = None;
+    ev.container_type = None;
+    ev.container_privileged = None;
+    ev.container_labels = None;
+    ev
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted.get(i).copied().unwrap_or_default()
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> anyhow::Result<()> {
+    let mut argv = std::env::args().skip(1);
+    let total: usize = argv.next().map_or(Ok(2_000_000), |s| s.parse())?;
+    let batch: usize = argv.next().map_or(Ok(1024), |s| s.parse())?;
+
+    // Raw batches on the wire, and the cache warmed with every container they mention.
+    let stats = Arc::new(EnrichStats::default());
+    let cache = MetaCache::new(None, Duration::from_millis(300), stats.clone());
+    let mut batches = Vec::new();
+    for chunk in Synth::new(7, "bench")
+        .take(total)
+        .collect::<Vec<_>>()
+        .chunks(batch)
+    {
+        for ev in chunk {
+            if let (Some(id), Some(name)) = (&ev.container_id, &ev.container_name)
+                && cache.get(id).is_none()
+            {
+                cache.insert(
+                    id,
+                    ContainerMeta {
+                        name: Some(name.clone()),
+                        image: ev.container_image.clone(),
+                        image_repository: ev.container_image_repository.clone(),
+                        image_tag: ev.container_image_tag.clone(),
+                        labels: ev.container_labels.clone(),
+                        privileged: Some(false),
+                        ..Default::default()
+                    },
+                );
+            }
+        }
+        let raw: Vec<Event> = chunk.iter().cloned().map(strip).collect();
+        batches.push(codec::encode_batch(&raw));
+    }
+
+    let mut enricher = Enricher::new(cache, stats.clone());
+    let mut times = Vec::with_capacity(batches.len());
+    let mut enrich_times = Vec::with_capacity(batches.len());
+    let started = Instant::now();
+    for bytes in &batches {
+        let t = Instant::now();
+        let mut events = codec::decode_batch(bytes)?;
+        let e = Instant::now();
+        enricher.enrich(&mut events).await;
+        enrich_times.push(e.elapsed());
+        let out = codec::encode_batch(&events);
+        std::hint::black_box(out);
+        times.push(t.elapsed());
+    }
+    let elapsed = started.elapsed();
+    times.sort();
+    let enrich_only: Duration = enrich_times.iter().sum();
+    enrich_times.sort();
+    let n = EnrichStats::get(&stats.events);
+    println!(
+        "events={n} batch={batch} enriched={} unenriched={} cache_misses={}",
+        EnrichStats::get(&stats.enriched),
+        EnrichStats::get(&stats.unenriched),
+        EnrichStats::get(&stats.cache_misses)
+    );
+    println!(
+        "decode+enrich+encode: {:.0} events/s; enrich alone: {:.0} events/s",
+        n as f64 / elapsed.as_secs_f64(),
+        n as f64 / enrich_only.as_secs_f64()
+    );
+    println!(
+        "decode+enrich+encode per batch of {batch}: p50 {:?}, p99 {:?}, max {:?}",
+        percentile(&times, 0.5),
+        percentile(&times, 0.99),
+        percentile(&times, 1.0)
+    );
+    println!(
+        "added by enrichment decode+enrich+encode per batch of {batch}: p50 {:?}, p99 {:?}",
+        percentile(&enrich_times, 0.5),
+        percentile(&enrich_times, 0.99)
+    );
+    Ok(())
+}
