@@ -8,8 +8,10 @@
 //! - [`enrich`] — enriching one batch;
 //! - [`stage`] — the bus stage (`lanner.raw.<node>` → `lanner.events.<node>`);
 //! - [`run`] — command-line flags and the service loop;
+//! - [`actions`] — response actions (pause, unpause, stop, kill) with audit records;
 //! - [`metrics`] — counters.
 
+pub mod actions;
 pub mod cache;
 pub mod dns;
 pub mod enrich;

@@ -10,6 +10,7 @@ use lanner_contract::bus::{
 };
 use lanner_contract::subjects;
 
+use crate::actions::{ActionPolicy, ActionStage};
 use crate::cache::MetaCache;
 use crate::enrich::Enricher;
 use crate::metrics::EnrichStats;
@@ -46,6 +47,26 @@ pub struct Args {
     /// Seconds between counter lines in the log (0: never).
     #[arg(long, env = "LANNER_ENRICHER_STATS_INTERVAL", default_value_t = 60)]
     pub stats_interval: u64,
+    /// Audit response actions without carrying them out.
+    #[arg(long, env = "LANNER_ENRICHER_DRY_RUN")]
+    pub dry_run: bool,
+    /// Containers with this label (any value but `false`) are never acted on.
+    #[arg(
+        long,
+        env = "LANNER_ENRICHER_EXEMPT_LABEL",
+        default_value = "lanner.exempt"
+    )]
+    pub exempt_label: String,
+    /// Label marking lanner's own containers, never acted on.
+    #[arg(
+        long,
+        env = "LANNER_ENRICHER_OWN_LABEL",
+        default_value = "lanner.component"
+    )]
+    pub own_label: String,
+    /// Seconds a stop action waits before killing.
+    #[arg(long, env = "LANNER_ENRICHER_STOP_GRACE", default_value_t = 10)]
+    pub stop_grace_secs: i32,
     /// NATS connection.
     #[command(flatten)]
     pub nats: NatsArgs,
@@ -67,7 +88,7 @@ pub async fn run(args: Args, shutdown: Shutdown, stats: Arc<EnrichStats>) -> any
         Some(DockerRuntime::new(&args.docker_socket))
     };
     let cache = MetaCache::new(
-        runtime,
+        runtime.clone(),
         Duration::from_millis(args.lookup_wait_ms),
         stats.clone(),
     );
@@ -91,7 +112,41 @@ pub async fn run(args: Args, shutdown: Shutdown, stats: Arc<EnrichStats>) -> any
     );
     cfg.batch_max = args.batch_max.max(1);
     let stage = EnricherStage::new(node, Enricher::new(cache, stats.clone()));
-    let result = bus::run_stage(js, cfg, stage, shutdown, Arc::new(StageStats::default())).await;
+    let events = bus::run_stage(
+        js.clone(),
+        cfg,
+        stage,
+        shutdown.clone(),
+        Arc::new(StageStats::default()),
+    );
+    let actions = async {
+        let Some(rt) = runtime else {
+            return Ok(());
+        };
+        let policy = ActionPolicy {
+            dry_run: args.dry_run,
+            exempt_label: args.exempt_label.clone(),
+            own_label: args.own_label.clone(),
+            stop_grace_secs: args.stop_grace_secs,
+        };
+        let mut cfg = StageConfig::new(
+            "enricher-actions",
+            subjects::ACTIONS.name,
+            &format!("enricher-actions-{}", subjects::token(node)),
+            &subjects::actions(node),
+        );
+        cfg.batch_max = 16;
+        let stage = ActionStage::new(node, rt, policy);
+        bus::run_stage(
+            js.clone(),
+            cfg,
+            stage,
+            shutdown.clone(),
+            Arc::new(StageStats::default()),
+        )
+        .await
+    };
+    let result = tokio::try_join!(events, actions).map(|_| ());
     follower.abort();
     if let Some(r) = reporter {
         r.abort();

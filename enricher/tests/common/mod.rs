@@ -47,6 +47,10 @@ pub async fn start(socket: &str) -> Running {
         lookup_wait_ms: 300,
         batch_max: 64,
         stats_interval: 0,
+        dry_run: false,
+        exempt_label: "lanner.exempt".to_owned(),
+        own_label: "lanner.component".to_owned(),
+        stop_grace_secs: 1,
         nats: NatsArgs::with_url(nats.url.clone()),
         streams: StreamSettings::default(),
     };

@@ -1,0 +1,258 @@
+//! Response actions: requests from `lanner.actions.<node>` (JSON, as lanner-detector's
+//! policies publish them) are carried out through the Docker Engine API, and each one
+//! leaves an audit record on `lanner.audit.<node>` (what, on which container, why, when,
+//! result). Idempotent (the audit's `Nats-Msg-Id` is the request id, and acting on a
+//! container already in the wanted state reports so); a dry-run mode; lanner's own
+//! containers and containers with the exemption label are refused.
+
+use async_nats::HeaderMap;
+use bollard::errors::Error as DockerError;
+use bollard::query_parameters::{KillContainerOptionsBuilder, StopContainerOptionsBuilder};
+use bytes::Bytes;
+use lanner_contract::bus::{Delivery, Outgoing, Stage};
+use lanner_contract::subjects;
+use serde::{Deserialize, Serialize};
+
+use crate::runtime::DockerRuntime;
+
+/// `Lanner-Content` of audit records.
+pub const CONTENT_AUDIT: &str = "audit";
+
+/// What to do to a container.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    /// Freeze its processes.
+    Pause,
+    /// Thaw them.
+    Unpause,
+    /// SIGTERM, then SIGKILL after the grace period.
+    Stop,
+    /// SIGKILL.
+    Kill,
+}
+
+/// A request, as published by lanner-detector's response policies.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ActionRequest {
+    /// Deterministic request id.
+    pub id: String,
+    /// The action.
+    pub action: Action,
+    /// Container id (short or full) or name.
+    pub container_id: String,
+    /// Policy that asked for it.
+    #[serde(default)]
+    pub policy: Option<String>,
+    /// Rule of the triggering alert.
+    #[serde(default)]
+    pub rule: Option<String>,
+    /// Why (free text).
+    #[serde(default)]
+    pub reason: Option<String>,
+    /// Id of the triggering alert or event.
+    #[serde(default)]
+    pub alert_id: Option<String>,
+    /// When it was requested.
+    #[serde(default)]
+    pub time: Option<String>,
+}
+
+/// How a request ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Outcome {
+    /// Carried out.
+    Done,
+    /// The container was already in the wanted state.
+    AlreadyDone,
+    /// Dry-run: what would have been done.
+    DryRun,
+    /// Refused (exempt or lanner's own container).
+    Refused,
+    /// The container does not exist (any more).
+    Gone,
+    /// The engine failed.
+    Failed,
+}
+
+/// The audit record of one request.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AuditRecord {
+    /// The request.
+    pub request: ActionRequest,
+    /// Node that handled it.
+    pub node: String,
+    /// Container name, when the engine knew it.
+    pub container_name: Option<String>,
+    /// Result.
+    pub outcome: Outcome,
+    /// Details (the engine's message, the refusal's reason).
+    pub detail: String,
+    /// When it was handled (RFC 3339).
+    pub time: String,
+}
+
+/// Policy of the action handler.
+#[derive(Clone, Debug)]
+pub struct ActionPolicy {
+    /// Log and audit, but do not act.
+    pub dry_run: bool,
+    /// A container with this label (any value but `false`) is never acted on.
+    pub exempt_label: String,
+    /// A container with this label is part of lanner and never acted on.
+    pub own_label: String,
+    /// Seconds a stop waits before killing.
+    pub stop_grace_secs: i32,
+}
+
+/// The actions stage: requests in, audit records out.
+#[derive(Debug)]
+pub struct ActionStage {
+    node: String,
+    audit_subject: String,
+    runtime: DockerRuntime,
+    policy: ActionPolicy,
+}
+
+impl ActionStage {
+    /// A handler for `node`'s requests.
+    pub fn new(node: &str, runtime: DockerRuntime, policy: ActionPolicy) -> Self {
+        ActionStage {
+            node: subjects::token(node),
+            audit_subject: subjects::audit(node),
+            runtime,
+            policy,
+        }
+    }
+
+    /// Carries out one request and says how it ended.
+    pub async fn handle(&self, req: &ActionRequest) -> AuditRecord {
+        let (name, outcome, detail) = self.act(req).await;
+        AuditRecord {
+            request: req.clone(),
+            node: self.node.clone(),
+            container_name: name,
+            outcome,
+            detail,
+            time: chrono::Utc::now().to_rfc3339(),
+        }
+    }
+
+    async fn act(&self, req: &ActionRequest) -> (Option<String>, Outcome, String) {
+        let docker = match self.runtime.docker().await {
+            Ok(d) => d,
+            Err(e) => return (None, Outcome::Failed, e.to_string()),
+        };
+        let c = match docker.inspect_container(&req.container_id, None).await {
+            Ok(c) => c,
+            Err(DockerError::DockerResponseServerError {
+                status_code: 404,
+                message,
+            }) => return (None, Outcome::Gone, message),
+            Err(e) => return (None, Outcome::Failed, e.to_string()),
+        };
+        let name = c
+            .name
+            .as_deref()
+            .map(|n| n.trim_start_matches('/').to_owned());
+        let labels = c
+            .config
+            .as_ref()
+            .and_then(|cfg| cfg.labels.clone())
+            .unwrap_or_default();
+        if labels.contains_key(&self.policy.own_label) {
+            return (
+                name,
+                Outcome::Refused,
+                format!("lanner's own container (label {})", self.policy.own_label),
+            );
+        }
+        if labels
+            .get(&self.policy.exempt_label)
+            .is_some_and(|v| v != "false")
+        {
+            return (
+                name,
+                Outcome::Refused,
+                format!("exempt (label {})", self.policy.exempt_label),
+            );
+        }
+        let state = c.state.as_ref();
+        let running = state.and_then(|s| s.running).unwrap_or(false);
+        let paused = state.and_then(|s| s.paused).unwrap_or(false);
+        let already = match req.action {
+            Action::Pause => paused.then_some("already paused"),
+            Action::Unpause => (!paused).then_some("not paused"),
+            Action::Stop | Action::Kill => (!running).then_some("not running"),
+        };
+        if let Some(why) = already {
+            return (name, Outcome::AlreadyDone, why.to_owned());
+        }
+        if self.policy.dry_run {
+            return (
+                name,
+                Outcome::DryRun,
+                format!("would {:?} the container", req.action).to_lowercase(),
+            );
+        }
+        let id = c.id.as_deref().unwrap_or(&req.container_id);
+        let r = match req.action {
+            Action::Pause => docker.pause_container(id).await,
+            Action::Unpause => docker.unpause_container(id).await,
+            Action::Stop => {
+                let opts = StopContainerOptionsBuilder::new()
+                    .t(self.policy.stop_grace_secs)
+                    .build();
+                docker.stop_container(id, Some(opts)).await
+            }
+            Action::Kill => {
+                let opts = KillContainerOptionsBuilder::new().signal("KILL").build();
+                docker.kill_container(id, Some(opts)).await
+            }
+        };
+        match r {
+            Ok(()) => (name, Outcome::Done, String::new()),
+            Err(DockerError::DockerResponseServerError {
+                status_code: 404,
+                message,
+            }) => (name, Outcome::Gone, message),
+            Err(DockerError::DockerResponseServerError {
+                status_code: 304 | 409,
+                message,
+            }) => (name, Outcome::AlreadyDone, message),
+            Err(e) => (name, Outcome::Failed, e.to_string()),
+        }
+    }
+}
+
+impl Stage for ActionStage {
+    type Input = ActionRequest;
+
+    fn decode(
+        &mut self,
+        _subject: &str,
+        _headers: Option<&HeaderMap>,
+        payload: &[u8],
+    ) -> Result<ActionRequest, String> {
+        serde_json::from_slice(payload).map_err(|e| format!("undecodable action request: {e}"))
+    }
+
+    async fn process(
+        &mut self,
+        batch: Vec<Delivery<ActionRequest>>,
+    ) -> anyhow::Result<Vec<Outgoing>> {
+        let mut outs = Vec::with_capacity(batch.len());
+        for d in batch {
+            let rec = self.handle(&d.value).await;
+            tracing::info!(request = %rec.request.id, action = ?rec.request.action, container = %rec.request.container_id, outcome = ?rec.outcome, detail = %rec.detail, "response action");
+            outs.push(Outgoing {
+                subject: self.audit_subject.clone(),
+                payload: Bytes::from(serde_json::to_vec(&rec)?),
+                msg_id: format!("enricher-audit:{}:{}", self.node, rec.request.id),
+                content: CONTENT_AUDIT,
+            });
+        }
+        Ok(outs)
+    }
+}

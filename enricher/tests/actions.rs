@@ -1,0 +1,103 @@
+//! Response actions against a real Docker engine: pause and kill take effect (checked
+//! through the engine) and are audited; an exempt container is refused and audited; a
+//! container that does not exist is reported gone.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::time::Duration;
+
+use common::{IMAGE_REPO, IMAGE_TAG, docker, docker_engine, start};
+use lanner_contract::subjects;
+use lanner_enricher::actions::{AuditRecord, Outcome};
+
+fn run_sleeper(extra: &[&str]) -> String {
+    let name = lanner_tests::unique("lanner-enr-act");
+    let image = format!("{IMAGE_REPO}:{IMAGE_TAG}");
+    let mut args = vec!["run", "-d", "--name", &name];
+    args.extend_from_slice(extra);
+    args.extend_from_slice(&[&image, "/bin/sleep", "120"]);
+    docker(&args);
+    name
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pause_and_kill_take_effect_exempt_is_refused_and_all_are_audited() {
+    let Some(socket) = docker_engine() else {
+        return;
+    };
+    let to_pause = run_sleeper(&[]);
+    let to_kill = run_sleeper(&[]);
+    let exempt = run_sleeper(&["--label", "lanner.exempt=true"]);
+    let pause_id = docker(&["inspect", "--format", "{{.Id}}", &to_pause]);
+
+    let enr = start(&socket).await;
+    let requests = [
+        ("r-pause", "pause", &pause_id[..12]),
+        ("r-kill", "kill", to_kill.as_str()),
+        ("r-exempt", "kill", exempt.as_str()),
+        ("r-gone", "stop", "0000deadbeef"),
+    ];
+    for (id, action, container) in requests {
+        let body = format!(
+            r#"{{"id":"{id}","action":"{action}","container_id":"{container}","policy":"test","rule":"Terminal shell in container","reason":"test","alert_id":"a-{id}"}}"#
+        );
+        enr.js
+            .publish(subjects::actions(&enr.node), body.into())
+            .await
+            .expect("publish action")
+            .await
+            .expect("action stored");
+    }
+    let msgs = lanner_tests::collect(
+        &enr.js,
+        subjects::AUDIT.name,
+        &subjects::audit(&enr.node),
+        requests.len(),
+        Duration::from_secs(30),
+    )
+    .await;
+    let records: Vec<AuditRecord> = msgs
+        .iter()
+        .map(|m| serde_json::from_slice(&m.payload).expect("audit record is JSON"))
+        .collect();
+    let inspect = |name: &str, what: &str| docker(&["inspect", "--format", what, name]);
+    let paused = inspect(&to_pause, "{{.State.Paused}}");
+    let killed_running = inspect(&to_kill, "{{.State.Running}}");
+    let exempt_running = inspect(&exempt, "{{.State.Running}}");
+    for c in [&to_pause, &to_kill, &exempt] {
+        docker(&["rm", "-f", c]);
+    }
+    enr.stop().await;
+
+    assert_eq!(
+        records.len(),
+        requests.len(),
+        "one audit record per request: {records:?}"
+    );
+    let outcome = |id: &str| {
+        let r = records
+            .iter()
+            .find(|r| r.request.id == id)
+            .unwrap_or_else(|| panic!("audit of {id}"));
+        (r.outcome, r.container_name.clone())
+    };
+    assert_eq!(outcome("r-pause"), (Outcome::Done, Some(to_pause.clone())));
+    assert_eq!(paused, "true");
+    assert_eq!(outcome("r-kill"), (Outcome::Done, Some(to_kill.clone())));
+    assert_eq!(killed_running, "false");
+    assert_eq!(
+        outcome("r-exempt"),
+        (Outcome::Refused, Some(exempt.clone()))
+    );
+    assert_eq!(exempt_running, "true");
+    assert_eq!(outcome("r-gone").0, Outcome::Gone);
+    let pause = records.iter().find(|r| r.request.id == "r-pause").unwrap();
+    assert_eq!(
+        pause.request.rule.as_deref(),
+        Some("Terminal shell in container")
+    );
+    assert_eq!(pause.request.alert_id.as_deref(), Some("a-r-pause"));
+    assert!(!pause.time.is_empty());
+}
