@@ -5,6 +5,8 @@
 //! container already in the wanted state reports so); a dry-run mode; lanner's own
 //! containers and containers with the exemption label are refused.
 
+use std::sync::Arc;
+
 use async_nats::HeaderMap;
 use bollard::errors::Error as DockerError;
 use bollard::query_parameters::{KillContainerOptionsBuilder, StopContainerOptionsBuilder};
@@ -13,6 +15,7 @@ use lanner_contract::bus::{Delivery, Outgoing, Stage};
 use lanner_contract::subjects;
 use serde::{Deserialize, Serialize};
 
+use crate::metrics::EnrichStats;
 use crate::runtime::DockerRuntime;
 
 /// `Lanner-Content` of audit records.
@@ -113,22 +116,36 @@ pub struct ActionStage {
     audit_subject: String,
     runtime: DockerRuntime,
     policy: ActionPolicy,
+    stats: Arc<EnrichStats>,
 }
 
 impl ActionStage {
     /// A handler for `node`'s requests.
-    pub fn new(node: &str, runtime: DockerRuntime, policy: ActionPolicy) -> Self {
+    pub fn new(
+        node: &str,
+        runtime: DockerRuntime,
+        policy: ActionPolicy,
+        stats: Arc<EnrichStats>,
+    ) -> Self {
         ActionStage {
             node: subjects::token(node),
             audit_subject: subjects::audit(node),
             runtime,
             policy,
+            stats,
         }
     }
 
     /// Carries out one request and says how it ended.
     pub async fn handle(&self, req: &ActionRequest) -> AuditRecord {
         let (name, outcome, detail) = self.act(req).await;
+        let counter = match outcome {
+            Outcome::Done | Outcome::AlreadyDone => &self.stats.actions_done,
+            Outcome::DryRun => &self.stats.actions_dry_run,
+            Outcome::Refused => &self.stats.actions_refused,
+            Outcome::Gone | Outcome::Failed => &self.stats.actions_failed,
+        };
+        EnrichStats::add(counter, 1);
         AuditRecord {
             request: req.clone(),
             node: self.node.clone(),

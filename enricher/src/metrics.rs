@@ -28,6 +28,14 @@ pub struct EnrichStats {
     pub runtime_events: AtomicU64,
     /// Connect events given a name from an earlier DNS answer.
     pub dns_named: AtomicU64,
+    /// Response actions carried out (or already in effect).
+    pub actions_done: AtomicU64,
+    /// Response actions refused (exempt or lanner's own container).
+    pub actions_refused: AtomicU64,
+    /// Response actions that failed (engine error or container gone).
+    pub actions_failed: AtomicU64,
+    /// Response actions only audited (dry-run).
+    pub actions_dry_run: AtomicU64,
 }
 
 impl EnrichStats {
@@ -54,7 +62,7 @@ impl EnrichStats {
     pub fn summary(&self) -> String {
         let g = Self::get;
         format!(
-            "events={} enriched={} unenriched={} host={} cache_misses={} lookup_errors={} lookup_timeouts={} lookup_batches={} lookup_micros={} runtime_events={} dns_named={}",
+            "events={} enriched={} unenriched={} host={} cache_misses={} lookup_errors={} lookup_timeouts={} lookup_batches={} lookup_micros={} runtime_events={} dns_named={} actions_done={} actions_refused={} actions_failed={} actions_dry_run={}",
             g(&self.events),
             g(&self.enriched),
             g(&self.unenriched),
@@ -66,6 +74,10 @@ impl EnrichStats {
             g(&self.lookup_micros),
             g(&self.runtime_events),
             g(&self.dns_named),
+            g(&self.actions_done),
+            g(&self.actions_refused),
+            g(&self.actions_failed),
+            g(&self.actions_dry_run),
         )
     }
 }

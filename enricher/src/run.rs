@@ -136,7 +136,7 @@ pub async fn run(args: Args, shutdown: Shutdown, stats: Arc<EnrichStats>) -> any
             &subjects::actions(node),
         );
         cfg.batch_max = 16;
-        let stage = ActionStage::new(node, rt, policy);
+        let stage = ActionStage::new(node, rt, policy, stats.clone());
         bus::run_stage(
             js.clone(),
             cfg,
