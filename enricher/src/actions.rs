@@ -173,6 +173,13 @@ impl ActionStage {
             .name
             .as_deref()
             .map(|n| n.trim_start_matches('/').to_owned());
+        if c.id.is_some() && c.id == own_container_id() {
+            return (
+                name,
+                Outcome::Refused,
+                "the enricher's own container".to_owned(),
+            );
+        }
         let labels = c
             .config
             .as_ref()
@@ -241,6 +248,20 @@ impl ActionStage {
             Err(e) => (name, Outcome::Failed, e.to_string()),
         }
     }
+}
+
+/// The id of the container this process runs in, from `/proc/self/cgroup` (cgroup v1
+/// `.../docker/<id>` or v2 `.../docker-<id>.scope`), if any.
+fn own_container_id() -> Option<String> {
+    static ID: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    ID.get_or_init(|| {
+        let cgroup = std::fs::read_to_string("/proc/self/cgroup").ok()?;
+        cgroup
+            .split(['/', '\n', '-', '.', ':'])
+            .find(|part| part.len() == 64 && part.bytes().all(|b| b.is_ascii_hexdigit()))
+            .map(str::to_owned)
+    })
+    .clone()
 }
 
 impl Stage for ActionStage {

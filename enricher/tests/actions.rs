@@ -101,3 +101,48 @@ async fn pause_and_kill_take_effect_exempt_is_refused_and_all_are_audited() {
     assert_eq!(pause.request.alert_id.as_deref(), Some("a-r-pause"));
     assert!(!pause.time.is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dry_run_audits_without_acting_and_lanner_containers_are_refused() {
+    let Some(socket) = docker_engine() else {
+        return;
+    };
+    let target = run_sleeper(&[]);
+    let own = run_sleeper(&["--label", "lanner.component=enricher"]);
+    let enr = common::start_with(&socket, |a| a.dry_run = true).await;
+    for (id, container) in [("d-pause", &target), ("d-own", &own)] {
+        let body = format!(r#"{{"id":"{id}","action":"pause","container_id":"{container}"}}"#);
+        enr.js
+            .publish(subjects::actions(&enr.node), body.into())
+            .await
+            .expect("publish action")
+            .await
+            .expect("action stored");
+    }
+    let msgs = lanner_tests::collect(
+        &enr.js,
+        subjects::AUDIT.name,
+        &subjects::audit(&enr.node),
+        2,
+        Duration::from_secs(30),
+    )
+    .await;
+    let paused = docker(&["inspect", "--format", "{{.State.Paused}}", &target]);
+    for c in [&target, &own] {
+        docker(&["rm", "-f", c]);
+    }
+    enr.stop().await;
+    let records: Vec<AuditRecord> = msgs
+        .iter()
+        .map(|m| serde_json::from_slice(&m.payload).expect("audit record is JSON"))
+        .collect();
+    let outcome = |id: &str| {
+        records
+            .iter()
+            .find(|r| r.request.id == id)
+            .map(|r| r.outcome)
+    };
+    assert_eq!(outcome("d-pause"), Some(Outcome::DryRun));
+    assert_eq!(paused, "false", "dry-run must not pause");
+    assert_eq!(outcome("d-own"), Some(Outcome::Refused));
+}

@@ -38,9 +38,14 @@ pub struct Running {
 
 /// Starts the enricher in-process on a fresh node, reading Docker at `socket`.
 pub async fn start(socket: &str) -> Running {
+    start_with(socket, |_| {}).await
+}
+
+/// Like [`start`], with flags adjusted by `adjust`.
+pub async fn start_with(socket: &str, adjust: impl FnOnce(&mut Args)) -> Running {
     let nats = Nats::start();
     let node = lanner_tests::unique("enr");
-    let args = Args {
+    let mut args = Args {
         node: node.clone(),
         docker_socket: socket.to_owned(),
         no_runtime: false,
@@ -54,6 +59,7 @@ pub async fn start(socket: &str) -> Running {
         nats: NatsArgs::with_url(nats.url.clone()),
         streams: StreamSettings::default(),
     };
+    adjust(&mut args);
     let client = async_nats::connect(&nats.url)
         .await
         .expect("connect to nats");
