@@ -250,18 +250,20 @@ impl ActionStage {
     }
 }
 
-/// The id of the container this process runs in, from `/proc/self/cgroup` (cgroup v1
-/// `.../docker/<id>` or v2 `.../docker-<id>.scope`), if any.
+/// The id of the container this process runs in, if any.
 fn own_container_id() -> Option<String> {
     static ID: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
-    ID.get_or_init(|| {
-        let cgroup = std::fs::read_to_string("/proc/self/cgroup").ok()?;
-        cgroup
-            .split(['/', '\n', '-', '.', ':'])
-            .find(|part| part.len() == 64 && part.bytes().all(|b| b.is_ascii_hexdigit()))
-            .map(str::to_owned)
-    })
-    .clone()
+    ID.get_or_init(|| container_id_in_cgroup(&std::fs::read_to_string("/proc/self/cgroup").ok()?))
+        .clone()
+}
+
+/// The container id in a `/proc/<pid>/cgroup` text: cgroup v1 `.../docker/<id>` or v2
+/// `.../docker-<id>.scope`.
+pub fn container_id_in_cgroup(cgroup: &str) -> Option<String> {
+    cgroup
+        .split(['/', '\n', '-', '.', ':'])
+        .find(|part| part.len() == 64 && part.bytes().all(|b| b.is_ascii_hexdigit()))
+        .map(str::to_owned)
 }
 
 impl Stage for ActionStage {
@@ -292,5 +294,37 @@ impl Stage for ActionStage {
             });
         }
         Ok(outs)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_the_container_id_in_cgroup_v1_and_v2() {
+        let id = "67d633b6547efe33cf395ddbd11cee4c82c351776919636c5f1d02ba482dbb9c";
+        let v1 = format!("9:name=systemd:/docker/{id}\n8:pids:/docker/{id}\n");
+        assert_eq!(container_id_in_cgroup(&v1).as_deref(), Some(id));
+        let v2 = format!("0::/system.slice/docker-{id}.scope\n");
+        assert_eq!(container_id_in_cgroup(&v2).as_deref(), Some(id));
+        assert_eq!(
+            container_id_in_cgroup("9:name=systemd:/\n0::/init.scope\n"),
+            None
+        );
+    }
+
+    #[test]
+    fn requests_from_the_detector_decode() {
+        let json = r#"{"id":"x1","action":"kill","policy":"p","node":"n1","container_id":"0123456789ab","container_name":null,"image":null,"rule":"r","priority":"Critical","alert_id":"a1","time":"2026-01-01T00:00:00Z"}"#;
+        let req: ActionRequest = serde_json::from_str(json).expect("decodes");
+        assert_eq!(req.action, Action::Kill);
+        assert_eq!(req.rule.as_deref(), Some("r"));
+        assert!(
+            serde_json::from_str::<ActionRequest>(
+                r#"{"id":"x","action":"explode","container_id":"c"}"#
+            )
+            .is_err()
+        );
     }
 }
