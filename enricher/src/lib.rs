@@ -9,12 +9,14 @@
 //! - [`stage`] — the bus stage (`lanner.raw.<node>` → `lanner.events.<node>`);
 //! - [`run`] — command-line flags and the service loop;
 //! - [`actions`] — response actions (pause, unpause, stop, kill) with audit records;
+//! - [`http`] — `/metrics` and `/healthz`;
 //! - [`metrics`] — counters.
 
 pub mod actions;
 pub mod cache;
 pub mod dns;
 pub mod enrich;
+pub mod http;
 pub mod meta;
 pub mod metrics;
 pub mod run;

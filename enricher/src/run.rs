@@ -13,6 +13,7 @@ use lanner_contract::subjects;
 use crate::actions::{ActionPolicy, ActionStage};
 use crate::cache::MetaCache;
 use crate::enrich::Enricher;
+use crate::http::Sources;
 use crate::metrics::EnrichStats;
 use crate::runtime::DockerRuntime;
 use crate::stage::EnricherStage;
@@ -67,6 +68,9 @@ pub struct Args {
     /// Seconds a stop action waits before killing.
     #[arg(long, env = "LANNER_ENRICHER_STOP_GRACE", default_value_t = 10)]
     pub stop_grace_secs: i32,
+    /// Address for `/metrics` and `/healthz` (e.g. `0.0.0.0:9102`); none when unset.
+    #[arg(long, env = "LANNER_ENRICHER_METRICS_ADDR")]
+    pub metrics_addr: Option<std::net::SocketAddr>,
     /// NATS connection.
     #[command(flatten)]
     pub nats: NatsArgs,
@@ -112,13 +116,23 @@ pub async fn run(args: Args, shutdown: Shutdown, stats: Arc<EnrichStats>) -> any
     );
     cfg.batch_max = args.batch_max.max(1);
     let stage = EnricherStage::new(node, Enricher::new(cache, stats.clone()));
-    let events = bus::run_stage(
-        js.clone(),
-        cfg,
-        stage,
-        shutdown.clone(),
-        Arc::new(StageStats::default()),
-    );
+    let events_stage = Arc::new(StageStats::default());
+    let actions_stage = Arc::new(StageStats::default());
+    let server = match args.metrics_addr {
+        Some(addr) => {
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("listening for /metrics on {addr}"))?;
+            let sources = Arc::new(Sources {
+                enrich: stats.clone(),
+                events_stage: events_stage.clone(),
+                actions_stage: actions_stage.clone(),
+            });
+            Some(tokio::spawn(crate::http::serve(listener, sources)))
+        }
+        None => None,
+    };
+    let events = bus::run_stage(js.clone(), cfg, stage, shutdown.clone(), events_stage);
     let actions = async {
         let Some(rt) = runtime else {
             return Ok(());
@@ -142,12 +156,15 @@ pub async fn run(args: Args, shutdown: Shutdown, stats: Arc<EnrichStats>) -> any
             cfg,
             stage,
             shutdown.clone(),
-            Arc::new(StageStats::default()),
+            actions_stage.clone(),
         )
         .await
     };
     let result = tokio::try_join!(events, actions).map(|_| ());
     follower.abort();
+    if let Some(s) = server {
+        s.abort();
+    }
     if let Some(r) = reporter {
         r.abort();
     }

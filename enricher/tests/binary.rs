@@ -15,7 +15,12 @@ async fn binary_enriches_then_exits_cleanly_on_sigterm() {
     let nats = Nats::start();
     let node = lanner_tests::unique("enr-bin");
     let dir = tempfile::tempdir().expect("temporary directory");
+    let metrics_port = lanner_tests::free_port();
     let mut child = Command::new(env!("CARGO_BIN_EXE_lanner-enricher"))
+        .env(
+            "LANNER_ENRICHER_METRICS_ADDR",
+            format!("127.0.0.1:{metrics_port}"),
+        )
         .env("LANNER_NATS_URL", &nats.url)
         .env("LANNER_NODE", &node)
         .env("LANNER_DOCKER_SOCKET", dir.path().join("absent.sock"))
@@ -62,6 +67,28 @@ async fn binary_enriches_then_exits_cleanly_on_sigterm() {
             .is_some_and(|i| i.starts_with(&format!("enricher:{node}:"))),
         "msg id {id:?}"
     );
+
+    // The counters move just after JetStream acked the publish: poll briefly.
+    let want = [
+        "lanner_enricher_events_unenriched_total 1",
+        "lanner_enricher_events_published_total 1",
+    ];
+    let since = Instant::now();
+    loop {
+        let out = Command::new("curl")
+            .args(["-sf", &format!("http://127.0.0.1:{metrics_port}/metrics")])
+            .output()
+            .expect("curl /metrics");
+        let metrics = String::from_utf8_lossy(&out.stdout);
+        if want.iter().all(|w| metrics.lines().any(|l| l == *w)) {
+            break;
+        }
+        assert!(
+            since.elapsed() < Duration::from_secs(10),
+            "/metrics lacks {want:?}: {metrics}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 
     let term = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])

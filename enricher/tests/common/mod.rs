@@ -56,6 +56,7 @@ pub async fn start_with(socket: &str, adjust: impl FnOnce(&mut Args)) -> Running
         exempt_label: "lanner.exempt".to_owned(),
         own_label: "lanner.component".to_owned(),
         stop_grace_secs: 1,
+        metrics_addr: None,
         nats: NatsArgs::with_url(nats.url.clone()),
         streams: StreamSettings::default(),
     };
