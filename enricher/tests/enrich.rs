@@ -180,3 +180,28 @@ async fn without_a_docker_socket_events_flow_counted_as_unenriched_and_dns_names
     assert!(EnrichStats::get(&enr.stats.lookup_errors) >= 1);
     enr.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_runtime_that_never_answers_costs_a_bounded_wait_not_a_stall() {
+    // A unix socket that accepts connections and never answers: a hung engine.
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let path = dir.path().join("hung.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&path).expect("bind unix socket");
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for conn in listener.incoming() {
+            match conn {
+                Ok(c) => held.push(c),
+                Err(_) => break,
+            }
+        }
+    });
+    let enr = start(path.to_str().expect("utf-8 path")).await;
+    enr.publish(&[event("0123456789ab", "execve")]).await;
+    let out = enr.enriched(1).await;
+    assert_eq!(out[0].container_id.as_deref(), Some("0123456789ab"));
+    assert_eq!(out[0].container_name, None);
+    assert_eq!(EnrichStats::get(&enr.stats.unenriched), 1);
+    assert_eq!(EnrichStats::get(&enr.stats.lookup_timeouts), 1);
+    enr.stop().await;
+}
