@@ -5,7 +5,9 @@
 //! Each round: `lanner-capture --replay` publishes a JSON-lines file of synthetic events
 //! (parse + encode + publish + wait for acks); then the exact batches it stored are read
 //! back and published again by a bare async-nats loop with the same in-flight window.
-//! Prints the medians and the ratio replay/bare.
+//! A second baseline publishes the JSON-lines file itself, in chunks of whole lines under
+//! 900 KiB, the same way: what shipping the text unparsed would cost. Prints the medians
+//! and the ratios.
 
 use std::collections::VecDeque;
 use std::io::Write;
@@ -49,7 +51,25 @@ async fn main() {
     }
     let json_bytes = file.as_file().metadata().expect("metadata").len();
 
-    let (mut replay_rates, mut bare_rates) = (Vec::new(), Vec::new());
+    let json_chunks: Vec<bytes::Bytes> = {
+        let text = std::fs::read(file.path()).expect("read back");
+        let mut chunks = Vec::new();
+        let mut start = 0;
+        let mut last_nl = 0;
+        for (i, b) in text.iter().enumerate() {
+            if *b == b'\n' {
+                if i + 1 - start > 900 * 1024 && last_nl > start {
+                    chunks.push(bytes::Bytes::copy_from_slice(&text[start..last_nl]));
+                    start = last_nl;
+                }
+                last_nl = i + 1;
+            }
+        }
+        chunks.push(bytes::Bytes::copy_from_slice(&text[start..]));
+        chunks
+    };
+
+    let (mut replay_rates, mut bare_rates, mut json_rates) = (Vec::new(), Vec::new(), Vec::new());
     let mut batch_bytes = 0u64;
     for round in 0..rounds {
         let node = unique("bench-replay");
@@ -104,6 +124,28 @@ async fn main() {
             f.await.expect("ack");
         }
         let bare_secs = start.elapsed().as_secs_f64();
+        let json_node = unique("bench-json");
+        let start = Instant::now();
+        let mut in_flight: VecDeque<PublishAckFuture> = VecDeque::new();
+        for (i, chunk) in json_chunks.iter().enumerate() {
+            if in_flight.len() >= IN_FLIGHT
+                && let Some(f) = in_flight.pop_front()
+            {
+                f.await.expect("ack");
+            }
+            let out = Outgoing {
+                subject: subjects::raw(&json_node),
+                payload: chunk.clone(),
+                msg_id: format!("{json_node}:{i}"),
+                content: "jsonl",
+            };
+            in_flight.push_back(publish::send(&js, out).await.expect("publish"));
+        }
+        for f in in_flight {
+            f.await.expect("ack");
+        }
+        let json_secs = start.elapsed().as_secs_f64();
+        json_rates.push(events as f64 / json_secs);
         let (r, b) = (events as f64 / replay_secs, events as f64 / bare_secs);
         eprintln!(
             "round {round}: replay {r:.0} events/s ({replay_secs:.3}s), bare publish of the same {} batches {b:.0} events/s ({bare_secs:.3}s)",
@@ -112,11 +154,13 @@ async fn main() {
         replay_rates.push(r);
         bare_rates.push(b);
     }
-    let (r, b) = (median(replay_rates), median(bare_rates));
+    let (r, b, j) = (median(replay_rates), median(bare_rates), median(json_rates));
     println!(
-        "replay_vs_bare: {events} events ({:.1} MiB JSON lines, {:.1} MiB encoded): replay {r:.0} events/s, bare JetStream {b:.0} events/s, ratio {:.2} (median of {rounds})",
+        "replay_vs_bare: {events} events ({:.1} MiB JSON lines, {:.1} MiB encoded): replay {r:.0} events/s; bare JetStream publishing of the encoded batches {b:.0} events/s (ratio {:.2}); bare publishing of the JSON-lines text in {} chunks {j:.0} events/s (ratio {:.2}); medians of {rounds}",
         json_bytes as f64 / 1048576.0,
         batch_bytes as f64 / 1048576.0,
-        r / b
+        r / b,
+        json_chunks.len(),
+        r / j
     );
 }

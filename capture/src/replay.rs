@@ -2,8 +2,8 @@
 //!
 //! A reader thread splits the input into chunks, parser threads (one per core) parse
 //! and encode them, and the async side publishes them in file order, keeping up to
-//! `--max-in-flight` batches awaiting JetStream's ack. Each batch's `Nats-Msg-Id` is a
-//! hash of its bytes, and events without an `evt.id` get one derived from their line,
+//! `--max-in-flight` batches awaiting JetStream's ack. Each batch's `Nats-Msg-Id` is its
+//! subject and a hash of its bytes, and events without an `evt.id` get one derived from their line,
 //! so replaying the same file twice stores nothing new. Malformed lines are reported
 //! with their line number on stderr, counted, and skipped.
 
@@ -220,8 +220,10 @@ pub async fn run(cli: &crate::Cli, node: &str, path: &Path) -> Result<Summary> {
             {
                 settle(oldest, &mut summary).await?;
             }
+            // The subject is part of the id: the same file replayed to another node
+            // is new data there, not a duplicate.
             let msg_id = format!(
-                "replay:{:032x}",
+                "replay:{subject}:{:032x}",
                 xxhash_rust::xxh3::xxh3_128(&batch.payload)
             );
             let len = batch.payload.len() as u64;

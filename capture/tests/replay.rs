@@ -142,3 +142,21 @@ fn replay_reads_stdin_and_fails_clearly_without_nats() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("connecting to NATS"), "{stderr}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_file_replayed_to_another_node_is_stored_there_too() {
+    let nats = Nats::start();
+    let (a, b) = (unique("node-a"), unique("node-b"));
+    let mut file = tempfile::NamedTempFile::new().expect("temp file");
+    for ev in Synth::new(5, "n").take(300) {
+        jsonl::write_event(&mut file, &ev).expect("write");
+    }
+    file.flush().expect("flush");
+    for node in [&a, &b] {
+        let out = replay(&nats, node, file.path(), &[]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("(0 already stored)"), "{node}: {stderr}");
+    }
+    let (batches, events) = stored_events(&nats, &b, 3).await;
+    assert_eq!((batches, events.len()), (3, 300));
+}
