@@ -95,11 +95,17 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         ));
     }
     if !args.metrics_addr.is_empty() {
-        let listener = tokio::net::TcpListener::bind(&args.metrics_addr)
-            .await
-            .with_context(|| format!("binding the metrics address {}", args.metrics_addr))?;
-        tracing::info!(addr = %args.metrics_addr, "serving /metrics and /healthz");
-        tokio::spawn(serve(listener, Arc::new(stats)));
+        // Like the detector: a replica that finds the port taken (another replica on
+        // this host has it) archives on without serving metrics.
+        match tokio::net::TcpListener::bind(&args.metrics_addr).await {
+            Ok(listener) => {
+                tracing::info!(addr = %args.metrics_addr, "serving /metrics and /healthz");
+                tokio::spawn(serve(listener, Arc::new(stats)));
+            }
+            Err(e) => {
+                tracing::warn!(addr = %args.metrics_addr, error = %e, "cannot serve /metrics and /healthz; archiving without them");
+            }
+        }
     }
     if args.compact_every_secs > 0 || args.retention_hours > 0 {
         tokio::spawn(maintain(archive.clone(), tables.clone(), args.clone()));
