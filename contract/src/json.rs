@@ -15,6 +15,30 @@ use crate::value::Timestamp;
 /// A field value read from JSON.
 pub(crate) struct Json<T>(pub(crate) T);
 
+/// An object key resolved to its field, borrowing the key text (serde's `Cow<str>`
+/// would allocate a `String` for every key of every line).
+pub(crate) struct FieldKey(pub(crate) crate::model::StoredField);
+
+struct KeyVisitor;
+
+impl Visitor<'_> for KeyVisitor {
+    type Value = FieldKey;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a Falco field name")
+    }
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<FieldKey, E> {
+        crate::model::StoredField::from_name(v)
+            .map(FieldKey)
+            .ok_or_else(|| E::custom(format!("unknown field {v:?}")))
+    }
+}
+
+impl<'de> Deserialize<'de> for FieldKey {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_str(KeyVisitor)
+    }
+}
+
 struct TextVisitor;
 
 impl Visitor<'_> for TextVisitor {

@@ -115,6 +115,14 @@ macro_rules! event_fields {
         pub const ALL_STORED: &[StoredField] = &[$(StoredField::$ident,)*];
 
         impl StoredField {
+            /// The stored field of a Falco name.
+            pub fn from_name(name: &str) -> Option<StoredField> {
+                match name {
+                    $($name => Some(StoredField::$ident),)*
+                    _ => None,
+                }
+            }
+
             /// Registry entry of this field.
             pub fn info(self) -> &'static StoredFieldInfo {
                 &STORED_FIELDS[self as usize]
@@ -208,18 +216,14 @@ macro_rules! event_fields {
                         mut map: A,
                     ) -> Result<Event, A::Error> {
                         let mut ev = Event::default();
-                        while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
-                            match key.as_ref() {
+                        // Keys resolve to fields without allocating (see `json::FieldKey`).
+                        while let Some(crate::json::FieldKey(field)) = map.next_key()? {
+                            match field {
                                 $(
-                                    $name => {
+                                    StoredField::$ident => {
                                         ev.$ident = map.next_value::<Option<crate::json::Json<$ty>>>()?.map(|j| j.0);
                                     }
                                 )*
-                                other => {
-                                    return Err(serde::de::Error::custom(format!(
-                                        "unknown field {other:?}"
-                                    )));
-                                }
                             }
                         }
                         Ok(ev)
@@ -351,10 +355,7 @@ event_fields! {
 impl Event {
     /// Looks a stored field up by Falco name.
     pub fn stored_field(name: &str) -> Option<StoredField> {
-        STORED_FIELDS
-            .iter()
-            .position(|f| f.name == name)
-            .map(|i| ALL_STORED[i])
+        StoredField::from_name(name)
     }
 }
 
