@@ -1,7 +1,7 @@
 //! Falco-style renderings shared by the accessor and the sensor: errno names, fd type
 //! letters, event categories, path splitting and `evt.args`.
 
-use crate::model::{Event, STORED_FIELDS};
+use crate::model::{ALL_STORED, Event, STORED_FIELDS};
 
 /// `SUCCESS` for `rawres >= 0`, otherwise the errno name (`ENOENT`), as Falco's `evt.res`.
 pub fn res_name(rawres: i64) -> &'static str {
@@ -131,15 +131,15 @@ pub fn args(ev: &Event) -> String {
         let tc = ev.fd_type.as_deref().map(typechar).unwrap_or("o");
         out.push_str(&format!(" fd={fd}(<{tc}>{name})"));
     }
-    for f in STORED_FIELDS
-        .iter()
-        .filter(|f| f.name.starts_with("evt.arg."))
-    {
-        if let Some(v) = ev.get_by_name(f.name) {
+    for (info, field) in STORED_FIELDS.iter().zip(ALL_STORED) {
+        let Some(arg) = info.name.strip_prefix("evt.arg.") else {
+            continue;
+        };
+        if let Some(v) = ev.get_stored(*field) {
             if !out.is_empty() {
                 out.push(' ');
             }
-            out.push_str(&format!("{}={v}", &f.name["evt.arg.".len()..]));
+            out.push_str(&format!("{arg}={v}"));
         }
     }
     out.trim_start().to_owned()
@@ -154,6 +154,22 @@ mod tests {
         assert_eq!(split_path("/etc/shadow"), Some(("/etc", "shadow")));
         assert_eq!(split_path("/shadow"), Some(("/", "shadow")));
         assert_eq!(split_path("127.0.0.1:1->2.2.2.2:3"), None);
+    }
+
+    #[test]
+    fn args_render_result_fd_and_arguments() {
+        let ev = Event {
+            evt_rawres: Some(-13),
+            fd_num: Some(3),
+            fd_type: Some("file".into()),
+            fd_name: Some("/etc/shadow".into()),
+            evt_arg_flags: Some("O_RDONLY".into()),
+            ..Default::default()
+        };
+        assert_eq!(
+            args(&ev),
+            "res=-13(EACCES) fd=3(<f>/etc/shadow) flags=O_RDONLY"
+        );
     }
 
     #[test]
