@@ -278,10 +278,18 @@ pub fn sys_exit(ctx: RawTracePointContext) -> i32 {
     let pid_tgid = unsafe { bpf_get_current_pid_tgid() };
     let ret: i64 = ctx.arg(1);
     // SAFETY: plain map lookup; copied out before removal.
+    let regs: *const u8 = ctx.arg(0);
+    // SAFETY: orig_ax (the syscall number) at offset 120 of pt_regs.
+    let id: u64 = unsafe { read_kernel(regs.wrapping_add(120)) };
     let pending = match unsafe { PENDING.get(&pid_tgid) } {
         Some(p) => {
             let p = *p;
             let _ = PENDING.remove(&pid_tgid);
+            // An entry left by a call whose exit was missed (it entered before this
+            // program attached) must not be paired with another call's exit.
+            if p.nr as u16 != id as u16 {
+                return 0;
+            }
             p
         }
         None => {
@@ -289,9 +297,6 @@ pub fn sys_exit(ctx: RawTracePointContext) -> i32 {
             if ret != 0 || (pid_tgid >> 32) as u32 == config().own_tgid {
                 return 0;
             }
-            let regs: *const u8 = ctx.arg(0);
-            // SAFETY: orig_ax at offset 120 of pt_regs.
-            let id: u64 = unsafe { read_kernel(regs.wrapping_add(120)) };
             let id16 = id as u16;
             if !(id16 == nr::clone || id16 == nr::clone3 || id16 == nr::fork || id16 == nr::vfork)
                 || !wanted(id)
