@@ -4,7 +4,6 @@ use std::fmt::Write as _;
 use std::sync::Arc;
 
 use lanner_contract::bus::StageStats;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
 use crate::metrics::EnrichStats;
@@ -134,25 +133,5 @@ pub fn render(s: &Sources) -> String {
 
 /// Answers `/metrics` and `/healthz` until the task is dropped.
 pub async fn serve(listener: TcpListener, sources: Arc<Sources>) {
-    loop {
-        let Ok((mut sock, _)) = listener.accept().await else {
-            continue;
-        };
-        let sources = sources.clone();
-        tokio::spawn(async move {
-            let mut buf = [0u8; 2048];
-            let n = sock.read(&mut buf).await.unwrap_or(0);
-            let req = String::from_utf8_lossy(&buf[..n]);
-            let (status, body) = match req.split_whitespace().nth(1).unwrap_or("/") {
-                "/metrics" => ("200 OK", render(&sources)),
-                "/healthz" => ("200 OK", "ok\n".to_owned()),
-                _ => ("404 Not Found", "not found\n".to_owned()),
-            };
-            let resp = format!(
-                "HTTP/1.1 {status}\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                body.len()
-            );
-            let _ = sock.write_all(resp.as_bytes()).await;
-        });
-    }
+    lanner_contract::bus::http::serve_metrics(listener, move || render(&sources)).await;
 }

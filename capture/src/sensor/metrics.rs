@@ -5,8 +5,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
 /// Counters shared by the reader thread and the output task.
 #[derive(Debug, Default)]
 pub struct Stats {
@@ -146,32 +144,12 @@ impl Stats {
     }
 }
 
-/// Serves `/metrics` and `/healthz` on `addr` (a minimal HTTP/1.1 responder).
+/// Serves `/metrics` and `/healthz` on `addr`.
 pub async fn serve(addr: SocketAddr, stats: Arc<Stats>) -> std::io::Result<()> {
     let listener = tokio::net::TcpListener::bind(addr).await?;
-    tokio::spawn(async move {
-        loop {
-            let Ok((mut sock, _)) = listener.accept().await else {
-                continue;
-            };
-            let stats = stats.clone();
-            tokio::spawn(async move {
-                let mut buf = [0u8; 1024];
-                let n = sock.read(&mut buf).await.unwrap_or(0);
-                let req = String::from_utf8_lossy(&buf[..n]);
-                let path = req.split_whitespace().nth(1).unwrap_or("/");
-                let (status, body) = match path {
-                    "/metrics" => ("200 OK", stats.render()),
-                    "/healthz" => ("200 OK", "ok\n".to_owned()),
-                    _ => ("404 Not Found", "not found\n".to_owned()),
-                };
-                let resp = format!(
-                    "HTTP/1.1 {status}\r\ncontent-type: text/plain; version=0.0.4\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-                    body.len()
-                );
-                let _ = sock.write_all(resp.as_bytes()).await;
-            });
-        }
-    });
+    tokio::spawn(lanner_contract::bus::http::serve_metrics(
+        listener,
+        move || stats.render(),
+    ));
     Ok(())
 }

@@ -6,10 +6,12 @@
 //! - [`publish`]: publishing with `Nats-Msg-Id` and waiting for JetStream's acks;
 //! - [`dlq`]: dead-lettering undecodable messages with the reason in a header;
 //! - [`stage`]: the consume → process → publish → ack loop every transforming stage runs;
-//! - [`shutdown`]: SIGTERM/SIGINT handling.
+//! - [`shutdown`]: SIGTERM/SIGINT handling;
+//! - [`http`]: the `/metrics` and `/healthz` endpoints.
 
 pub mod connect;
 pub mod dlq;
+pub mod http;
 pub mod publish;
 pub mod shutdown;
 pub mod stage;
