@@ -391,13 +391,11 @@ print(pid, child.pid)
     assert_eq!(s(&m, "evt.arg.name"), memfd);
     assert_eq!(s(&m, "evt.arg.flags"), "MFD_CLOEXEC");
     assert_eq!(s(&m, "fd.type"), "memfd");
-    let p = sensor
-        .events
-        .find("AF_PACKET socket", |v| {
-            pid_is(v, pid)
-                && ty(v, "socket")
-                && v.get("evt.arg.domain").and_then(Value::as_str) == Some("AF_PACKET")
-        });
+    let p = sensor.events.find("AF_PACKET socket", |v| {
+        pid_is(v, pid)
+            && ty(v, "socket")
+            && v.get("evt.arg.domain").and_then(Value::as_str) == Some("AF_PACKET")
+    });
     assert_eq!(s(&p, "evt.arg.domain"), "AF_PACKET");
     assert_eq!(s(&p, "evt.arg.type"), "SOCK_RAW");
     let b = sensor

@@ -2,7 +2,7 @@
 //! JetStream stream, against bare consumption (pull, decode, ack) of the same stream,
 //! measured in the same run.
 //!
-//! The events (the [`crate::mix`] mix) are published once to `lanner.events.<node>`;
+//! The events (the [`lanner_engine::mix`] mix) are published once to `lanner.events.<node>`;
 //! each measurement creates a fresh durable consumer that starts at the beginning of
 //! the stream and times how long its replicas take to ack every batch. Replicas run as
 //! tasks of this process, each with its own NATS connection.
@@ -18,8 +18,8 @@ use lanner_contract::bus::{
 };
 use lanner_contract::{Event, codec, subjects};
 
-use crate::rules::{Matching, load_files};
 use crate::service::{Counters, DEFAULT_APPEND_OUTPUT, Detector, Loaded, OutputKind};
+use lanner_engine::rules::{Matching, load_files};
 
 /// Flags of `bench-bus`.
 #[derive(Debug, clap::Args)]
@@ -71,7 +71,8 @@ async fn drain<S: Stage + 'static>(
     let durable = format!(
         "bench_{}_{}",
         std::process::id(),
-        crate::output::alert_id(node, &format!("{replicas}{:?}", Instant::now()))[..8].to_owned()
+        lanner_engine::output::alert_id(node, &format!("{replicas}{:?}", Instant::now()))[..8]
+            .to_owned()
     );
     let mut cfg = StageConfig::new(
         "bench",
@@ -133,7 +134,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     let js = jetstream::new(args.nats.connect("lanner-bench").await?);
     bus::ensure_streams(&js, &StreamSettings::default()).await?;
     let node = format!("bench{}", std::process::id());
-    let events = crate::mix::realistic_mix(args.events);
+    let events = lanner_engine::mix::realistic_mix(args.events);
     let mut acks = Vec::new();
     for (i, chunk) in events.chunks(args.batch.max(1)).enumerate() {
         let mut h = HeaderMap::new();

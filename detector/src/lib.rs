@@ -1,30 +1,22 @@
 //! # lanner-detector
 //!
-//! Falco's rule language, judged at scale. The library holds the rule engine:
+//! Falco's rule language, judged at scale on the bus. The rule engine itself is the
+//! shared crate `lanner-engine` (the retro-hunt over the archive uses the same one);
+//! this crate is the stage around it:
 //!
-//! - [`yaml`]: a position-keeping YAML tree for rule files;
-//! - [`condition`]: the condition grammar (lexer and parser);
-//! - [`compile`]: macro and list expansion, field resolution, constant parsing;
-//! - [`predicate`]: compiled conditions and their evaluation on [`lanner_contract::Event`]s;
-//! - [`rules`]: rule files (lists, macros, rules, `append`/`override`, exceptions) and
-//!   the compiled [`rules::Ruleset`] indexed by `evt.type`;
-//! - [`output`]: Falco output formats and the alert JSON.
+//! - [`service`]: the `run` command: a durable pull consumer on `LANNER_EVENTS` shared by
+//!   N replicas, judging each batch and publishing alerts to `lanner.alerts.<node>`;
+//! - [`policy`]: the response policy that turns alerts into action requests on
+//!   `lanner.actions.<node>`;
+//! - [`webhook`]: alerts POSTed to an HTTP endpoint (falcosidekick and friends);
+//! - [`metrics`]: Prometheus metrics and `/healthz`;
+//! - [`busbench`]: the `bench-bus` command measuring the stage on a real nats-server.
 //!
 //! The binary (`lanner-detector`) adds the `validate`, `lint-condition` and `run`
-//! commands; the service lives in [`service`].
+//! commands.
 
-pub mod alert;
 pub mod busbench;
-pub mod compile;
-pub mod condition;
-pub mod evttype;
-pub mod matchers;
 pub mod metrics;
-pub mod mix;
-pub mod output;
 pub mod policy;
-pub mod predicate;
-pub mod rules;
 pub mod service;
 pub mod webhook;
-pub mod yaml;

@@ -12,8 +12,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use lanner_detector::condition;
-use lanner_detector::rules::Loader;
+use lanner_engine::condition;
+use lanner_engine::rules::Loader;
 
 #[derive(Parser)]
 #[command(
@@ -48,7 +48,7 @@ enum Cmd {
         events: Vec<PathBuf>,
         /// Which rules fire when several match one event.
         #[arg(long, value_enum, default_value = "first")]
-        rule_matching: lanner_detector::rules::Matching,
+        rule_matching: lanner_engine::rules::Matching,
         /// Appended to every rule output.
         #[arg(long, default_value = lanner_detector::service::DEFAULT_APPEND_OUTPUT)]
         append_output: String,
@@ -133,10 +133,10 @@ fn lint() -> ExitCode {
 fn judge(
     rules: &[PathBuf],
     events: &[PathBuf],
-    matching: lanner_detector::rules::Matching,
+    matching: lanner_engine::rules::Matching,
     append: &str,
 ) -> ExitCode {
-    let (rs, report) = match lanner_detector::rules::load_files(rules, append) {
+    let (rs, report) = match lanner_engine::rules::load_files(rules, append) {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: rule files do not load:\n{e}");
@@ -146,7 +146,7 @@ fn judge(
     for d in &report.disabled {
         eprintln!("disabled: {} ({}): {}", d.name, d.loc, d.reason);
     }
-    let builder = lanner_detector::alert::AlertBuilder::new(matching);
+    let builder = lanner_engine::alert::AlertBuilder::new(matching);
     let mut out = std::io::stdout().lock();
     let (mut n, mut alerts, mut bad) = (0usize, 0usize, 0usize);
     let mut run = |name: &str, reader: Box<dyn BufRead>| {

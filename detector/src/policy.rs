@@ -23,9 +23,9 @@ use serde::{Deserialize, Serialize};
 
 use lanner_contract::Event;
 
-use crate::output::{Alert, alert_id};
-use crate::rules::Priority;
-use crate::yaml::{self, Node};
+use lanner_engine::output::{Alert, alert_id};
+use lanner_engine::rules::Priority;
+use lanner_engine::yaml::{self, Node};
 
 /// A response action, weakest first.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]

@@ -22,10 +22,10 @@ use lanner_contract::bus::{
 };
 use lanner_contract::{Event, codec, subjects};
 
-use crate::alert::AlertBuilder;
 use crate::policy::PolicySet;
-use crate::rules::{Matching, Priority, Ruleset, load_files_with};
 use crate::webhook::{Webhook, WebhookError};
+use lanner_engine::alert::AlertBuilder;
+use lanner_engine::rules::{Matching, Priority, Ruleset, load_files_with};
 
 /// Content type of alert messages (`Lanner-Content` header).
 pub const CONTENT_ALERT: &str = "alert";
@@ -42,8 +42,7 @@ pub struct Loaded {
     pub policy: Option<PolicySet>,
 }
 
-/// Container context Falco's container plugin appends to every output.
-pub const DEFAULT_APPEND_OUTPUT: &str = "container_id=%container.id container_name=%container.name container_image=%container.image.repository k8s_ns=%k8s.ns.name k8s_pod_name=%k8s.pod.name";
+pub use lanner_engine::DEFAULT_APPEND_OUTPUT;
 
 /// Where alerts go.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]

@@ -13,9 +13,9 @@ use async_nats::jetstream;
 use futures::StreamExt;
 use lanner_contract::bus::{StreamSettings, ensure_streams};
 use lanner_contract::{Event, codec, subjects};
-use lanner_detector::alert::AlertBuilder;
-use lanner_detector::rules::{Matching, load_files};
-use lanner_detector::service::DEFAULT_APPEND_OUTPUT;
+use lanner_engine::DEFAULT_APPEND_OUTPUT;
+use lanner_engine::alert::AlertBuilder;
+use lanner_engine::rules::{Matching, load_files};
 use serde_json::json;
 
 const BATCHES: usize = 120;

@@ -4,10 +4,10 @@
 
 mod common;
 
-use lanner_detector::rules::{DisabledReason, Loader, Ruleset};
+use lanner_engine::rules::{DisabledReason, Loader, Ruleset};
 use serde_json::json;
 
-fn load(file: &str) -> (Option<Ruleset>, lanner_detector::rules::Report) {
+fn load(file: &str) -> (Option<Ruleset>, lanner_engine::rules::Report) {
     let mut l = Loader::new();
     l.add_file(&common::rules_dir().join(file));
     l.finish()

@@ -1,15 +1,15 @@
 //! Events/s per core judging a realistic event mix against the full upstream stable
-//! ruleset (`cargo bench -p lanner-detector --bench engine`).
+//! ruleset (`cargo bench -p lanner-engine --bench engine`).
 //!
-//! The event mix is `lanner_detector::mix::realistic_mix`.
+//! The event mix is `lanner_engine::mix::realistic_mix`.
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::PathBuf;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use lanner_detector::alert::AlertBuilder;
-use lanner_detector::rules::{Matching, load_files};
-use lanner_detector::service::DEFAULT_APPEND_OUTPUT;
+use lanner_engine::DEFAULT_APPEND_OUTPUT;
+use lanner_engine::alert::AlertBuilder;
+use lanner_engine::rules::{Matching, load_files};
 
 fn bench(c: &mut Criterion) {
     let rules =
@@ -20,7 +20,7 @@ fn bench(c: &mut Criterion) {
         rules.display()
     );
     let (rs, _) = load_files(&[rules], DEFAULT_APPEND_OUTPUT).expect("stable rules load");
-    let events = lanner_detector::mix::realistic_mix(1000);
+    let events = lanner_engine::mix::realistic_mix(1000);
     let builder = AlertBuilder::new(Matching::First);
     let mut fired = 0;
     builder.judge_all(&rs, &events, &mut fired);
@@ -63,7 +63,7 @@ fn per_cpu_second(c: &mut Criterion) {
     let rules =
         PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/falco-rules/falco_rules.yaml");
     let (rs, _) = load_files(&[rules], DEFAULT_APPEND_OUTPUT).expect("stable rules load");
-    let events = lanner_detector::mix::realistic_mix(1000);
+    let events = lanner_engine::mix::realistic_mix(1000);
     let Some(cpu0) = thread_cpu_secs() else {
         return;
     };

@@ -2,9 +2,9 @@
 //! crashes.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use lanner_detector::condition;
-use lanner_detector::output::OutputFormat;
-use lanner_detector::rules::Loader;
+use lanner_engine::condition;
+use lanner_engine::output::OutputFormat;
+use lanner_engine::rules::Loader;
 use proptest::prelude::*;
 
 const PIECES: &[&str] = &[

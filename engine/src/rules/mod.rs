@@ -209,7 +209,8 @@ pub struct Report {
 }
 
 /// Which rules fire when several match one event.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 pub enum Matching {
     /// Only the first matching rule in load order (Falco's default `rule_matching: first`).
     #[default]

@@ -5,7 +5,7 @@
 
 mod common;
 
-use lanner_detector::rules::{DisabledReason, Loader, Priority, Report, Ruleset};
+use lanner_engine::rules::{DisabledReason, Loader, Priority, Report, Ruleset};
 use serde_json::json;
 
 fn load(files: &[&str]) -> (Option<Ruleset>, Report) {
@@ -539,7 +539,7 @@ fn first_match_or_all() {
         &json!({"evt.type": "execve", "proc.name": "bash"}),
     );
     let mut first = Vec::new();
-    rs.judge(&ev, lanner_detector::rules::Matching::First, |r| {
+    rs.judge(&ev, lanner_engine::rules::Matching::First, |r| {
         first.push(r.name.clone())
     });
     assert_eq!(first, vec!["A"]);
