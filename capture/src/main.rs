@@ -51,6 +51,11 @@ pub struct Cli {
     sensor: sensor::SensorArgs,
 }
 
+/// mimalloc: every stage allocates and frees many small shared strings per batch;
+/// it costs less per allocation than the system allocator (see BENCHMARKS.md).
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> Result<()> {
     let cli = Cli::parse();

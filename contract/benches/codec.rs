@@ -9,6 +9,10 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use lanner_contract::synth::Synth;
 use lanner_contract::{Event, codec, jsonl};
 
+/// The allocator the stages' binaries use, so the figures stand for them.
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn bench(c: &mut Criterion) {
     let events: Vec<Event> = Synth::new(1, "node-a").take(1024).collect();
     let bytes = codec::encode_batch(&events);

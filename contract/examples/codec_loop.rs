@@ -4,6 +4,11 @@
 use lanner_contract::synth::Synth;
 use lanner_contract::{Event, codec};
 
+/// mimalloc: the stages allocate and frees many small shared strings per batch;
+/// it costs less per allocation than the system allocator (see BENCHMARKS.md).
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     let mut args = std::env::args().skip(1);
     let what = args.next().unwrap_or_else(|| "decode".to_owned());
