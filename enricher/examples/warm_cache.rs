@@ -13,6 +13,7 @@ use lanner_enricher::cache::MetaCache;
 use lanner_enricher::enrich::Enricher;
 use lanner_enricher::meta::ContainerMeta;
 use lanner_enricher::metrics::EnrichStats;
+use lanner_enricher::runtime::Runtimes;
 
 fn strip(mut ev: Event) -> Event {
     ev.container_name = None;
@@ -38,7 +39,11 @@ async fn main() -> anyhow::Result<()> {
 
     // Raw batches on the wire, and the cache warmed with every container they mention.
     let stats = Arc::new(EnrichStats::default());
-    let cache = MetaCache::new(None, Duration::from_millis(300), stats.clone());
+    let cache = MetaCache::new(
+        Runtimes::default(),
+        Duration::from_millis(300),
+        stats.clone(),
+    );
     let mut batches = Vec::new();
     for chunk in Synth::new(7, "bench")
         .take(total)
@@ -58,6 +63,7 @@ async fn main() -> anyhow::Result<()> {
                         image_tag: ev.container_image_tag.clone(),
                         labels: ev.container_labels.clone(),
                         privileged: Some(false),
+                        runtime: "docker".into(),
                         ..Default::default()
                     },
                 );

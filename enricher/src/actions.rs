@@ -15,8 +15,8 @@ use lanner_contract::bus::{Delivery, Outgoing, Stage};
 use lanner_contract::subjects;
 use serde::{Deserialize, Serialize};
 
+use crate::docker::DockerRuntime;
 use crate::metrics::EnrichStats;
-use crate::runtime::DockerRuntime;
 
 /// `Lanner-Content` of audit records.
 pub const CONTENT_AUDIT: &str = "audit";

@@ -1,5 +1,5 @@
-//! Container metadata cache keyed by short container id: filled from the engine's event
-//! stream as containers are created and started, and on a miss by an inspect call that
+//! Container metadata cache keyed by short container id: filled from the runtimes' event
+//! streams as containers are created and started, and on a miss by an inspect call that
 //! waits at most a bounded time. A container the engine does not answer for is
 //! remembered as missing for a short while so a slow or absent engine costs one bounded
 //! wait per container and interval, never a stall.
@@ -12,7 +12,7 @@ use lanner_contract::model::Text;
 
 use crate::meta::ContainerMeta;
 use crate::metrics::EnrichStats;
-use crate::runtime::{DockerRuntime, short_id};
+use crate::runtime::{Runtime, Runtimes, short_id};
 
 /// Most containers remembered; beyond it the missing entries, then arbitrary ones, go.
 const MAX_ENTRIES: usize = 65_536;
@@ -27,18 +27,18 @@ enum Slot {
 #[derive(Clone, Debug)]
 pub struct MetaCache {
     map: Arc<Mutex<HashMap<Text, Slot>>>,
-    runtime: Option<DockerRuntime>,
+    runtimes: Runtimes,
     wait: Duration,
     retry_missing: Duration,
     stats: Arc<EnrichStats>,
 }
 
 impl MetaCache {
-    /// A cache asking `runtime` (if any) on a miss, waiting at most `wait` per batch.
-    pub fn new(runtime: Option<DockerRuntime>, wait: Duration, stats: Arc<EnrichStats>) -> Self {
+    /// A cache asking `runtimes` (if any) on a miss, waiting at most `wait` per batch.
+    pub fn new(runtimes: Runtimes, wait: Duration, stats: Arc<EnrichStats>) -> Self {
         MetaCache {
             map: Arc::default(),
-            runtime,
+            runtimes,
             wait,
             retry_missing: Duration::from_secs(2),
             stats,
@@ -87,10 +87,11 @@ impl MetaCache {
         if misses.is_empty() {
             return;
         }
-        let Some(rt) = &self.runtime else {
+        if self.runtimes.is_empty() {
             self.mark_missing(&misses, now);
             return;
-        };
+        }
+        let rt = &self.runtimes;
         EnrichStats::add(&self.stats.cache_misses, misses.len() as u64);
         let started = Instant::now();
         let lookups = misses.iter().map(|id| async move {
@@ -125,11 +126,14 @@ impl MetaCache {
         }
     }
 
-    /// Keeps the cache current from the engine's event stream (runs until dropped).
+    /// Keeps the cache current from every runtime's event stream (runs until dropped).
     pub async fn follow(self) {
-        let Some(rt) = self.runtime.clone() else {
-            return;
-        };
+        let follows = self.runtimes.iter().map(|rt| self.follow_one(rt.clone()));
+        futures::future::join_all(follows).await;
+    }
+
+    async fn follow_one(&self, rt: Runtime) {
+        let docker = matches!(rt, Runtime::Docker(_));
         rt.clone()
             .follow_events(Duration::from_secs(1), |id, action| {
                 let rt = rt.clone();
@@ -137,7 +141,13 @@ impl MetaCache {
                 async move {
                     match tokio::time::timeout(Duration::from_secs(5), rt.inspect(&id)).await {
                         Ok(Ok(Some(meta))) => {
-                            EnrichStats::add(&cache.stats.runtime_events, 1);
+                            let s = &cache.stats;
+                            let counter = if docker {
+                                &s.docker_events
+                            } else {
+                                &s.containerd_events
+                            };
+                            EnrichStats::add(counter, 1);
                             cache.insert(&id, meta);
                         }
                         // Gone already (e.g. `--rm` after a short life): keep what the

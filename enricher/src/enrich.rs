@@ -9,7 +9,6 @@ use lanner_contract::model::Text;
 
 use crate::cache::MetaCache;
 use crate::dns::DnsMemory;
-use crate::meta::RUNTIME_DOCKER;
 use crate::metrics::EnrichStats;
 
 /// The container id events outside containers carry.
@@ -20,7 +19,6 @@ pub const HOST: &str = "host";
 pub struct Enricher {
     cache: MetaCache,
     dns: DnsMemory,
-    runtime: Text,
     stats: Arc<EnrichStats>,
 }
 
@@ -30,7 +28,6 @@ impl Enricher {
         Enricher {
             cache,
             dns: DnsMemory::default(),
-            runtime: RUNTIME_DOCKER.into(),
             stats,
         }
     }
@@ -76,7 +73,7 @@ impl Enricher {
                     };
                     match meta {
                         Some(m) => {
-                            m.apply(ev, &self.runtime);
+                            m.apply(ev);
                             enriched += 1;
                         }
                         None => unenriched += 1,

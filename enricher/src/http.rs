@@ -76,9 +76,14 @@ pub fn render(s: &Sources) -> String {
         g(&e.lookup_micros),
     );
     counter(
-        "lanner_enricher_runtime_events_total",
-        "Cache entries refreshed from the engine's event stream.",
-        g(&e.runtime_events),
+        "lanner_enricher_docker_events_total",
+        "Cache entries refreshed from Docker's event stream.",
+        g(&e.docker_events),
+    );
+    counter(
+        "lanner_enricher_containerd_events_total",
+        "Cache entries refreshed from containerd's event stream.",
+        g(&e.containerd_events),
     );
     counter(
         "lanner_enricher_dns_named_total",

@@ -1,5 +1,5 @@
-//! What the enricher knows about one container, built from the Docker Engine's inspect
-//! answers, and how it is written onto an event.
+//! What the enricher knows about one container, built from a runtime's answers (Docker's
+//! inspect, containerd's container record), and how it is written onto an event.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -8,6 +8,8 @@ use bollard::models::{ContainerInspectResponse, ImageInspect};
 use lanner_contract::Event;
 use lanner_contract::model::{Labels, Text};
 use lanner_contract::value::Timestamp;
+
+use crate::k8s;
 
 /// Container metadata, shared (`Arc`) by every event of the container.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -34,10 +36,16 @@ pub struct ContainerMeta {
     pub k8s_ns_name: Option<Text>,
     /// Kubernetes pod uid (`io.kubernetes.pod.uid`).
     pub k8s_pod_uid: Option<Text>,
+    /// Kubernetes pod labels (the labels of the pod's sandbox container).
+    pub k8s_pod_labels: Option<Labels>,
+    /// The runtime that answered, written to `container.type`.
+    pub runtime: Text,
 }
 
-/// The runtime name written to `container.type`.
+/// `container.type` of containers Docker knows.
 pub const RUNTIME_DOCKER: &str = "docker";
+/// `container.type` of containers containerd knows (and Docker does not).
+pub const RUNTIME_CONTAINERD: &str = "containerd";
 
 /// Splits an image reference into (repository, tag, digest): `reg:5000/a/b:1.2@sha256:..`.
 pub fn split_image_ref(reference: &str) -> (String, Option<String>, Option<String>) {
@@ -77,7 +85,6 @@ impl ContainerMeta {
                     .collect()
             })
             .unwrap_or_default();
-        let label = |k: &str| labels.get(k).cloned();
         let reference = config.and_then(|cfg| cfg.image.clone());
         let (repo, tag, ref_digest) = match reference.as_deref() {
             // A container started from a bare image id has no repository.
@@ -103,7 +110,7 @@ impl ContainerMeta {
             })
             .and_then(|d| d.split_once('@').map(|(_, d)| d.to_owned()));
         let digest = ref_digest.or(repo_digest).or_else(|| c.image.clone());
-        ContainerMeta {
+        let mut meta = ContainerMeta {
             name: c
                 .name
                 .as_deref()
@@ -115,21 +122,39 @@ impl ContainerMeta {
             image_repository: repo.map(Into::into),
             image_tag: tag.map(Into::into),
             image_digest: digest.map(Into::into),
-            k8s_pod_name: label("io.kubernetes.pod.name"),
-            k8s_ns_name: label("io.kubernetes.pod.namespace"),
-            k8s_pod_uid: label("io.kubernetes.pod.uid"),
-            labels: Some(Arc::new(labels)),
             privileged: c.host_config.as_ref().and_then(|h| h.privileged),
             start_ts: c
                 .state
                 .as_ref()
                 .and_then(|s| s.started_at.as_deref())
                 .and_then(parse_docker_time),
+            runtime: RUNTIME_DOCKER.into(),
+            ..ContainerMeta::default()
+        };
+        meta.set_labels(labels);
+        meta
+    }
+
+    /// Sets the container's labels and what they say about its pod (the CRI labels; the
+    /// pod's labels too when this is the pod's sandbox).
+    pub fn set_labels(&mut self, labels: BTreeMap<Text, Text>) {
+        let label = |k: &str| labels.get(k).filter(|v| !v.is_empty()).cloned();
+        self.k8s_pod_name = label(k8s::POD_NAME);
+        self.k8s_ns_name = label(k8s::POD_NAMESPACE);
+        self.k8s_pod_uid = label(k8s::POD_UID);
+        if k8s::is_sandbox(&labels) {
+            self.k8s_pod_labels = Some(k8s::pod_labels(&labels));
         }
+        self.labels = Some(Arc::new(labels));
+    }
+
+    /// A label of the container.
+    pub fn label(&self, key: &str) -> Option<&str> {
+        self.labels.as_ref()?.get(key).map(|v| &**v)
     }
 
     /// Writes the metadata onto an event, leaving fields the event already carries.
-    pub fn apply(&self, ev: &mut Event, runtime: &Text) {
+    pub fn apply(&self, ev: &mut Event) {
         fn fill<T: Clone>(slot: &mut Option<T>, v: &Option<T>) {
             if slot.is_none() {
                 slot.clone_from(v);
@@ -146,8 +171,9 @@ impl ContainerMeta {
         fill(&mut ev.k8s_pod_name, &self.k8s_pod_name);
         fill(&mut ev.k8s_ns_name, &self.k8s_ns_name);
         fill(&mut ev.k8s_pod_uid, &self.k8s_pod_uid);
+        fill(&mut ev.k8s_pod_labels, &self.k8s_pod_labels);
         if ev.container_type.is_none() {
-            ev.container_type = Some(runtime.clone());
+            ev.container_type = Some(self.runtime.clone());
         }
     }
 }

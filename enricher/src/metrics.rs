@@ -24,8 +24,10 @@ pub struct EnrichStats {
     pub lookup_batches: AtomicU64,
     /// Sum of lookup waits, microseconds.
     pub lookup_micros: AtomicU64,
-    /// Cache entries refreshed from the engine's event stream.
-    pub runtime_events: AtomicU64,
+    /// Cache entries refreshed from Docker's event stream.
+    pub docker_events: AtomicU64,
+    /// Cache entries refreshed from containerd's event stream.
+    pub containerd_events: AtomicU64,
     /// Connect events given a name from an earlier DNS answer.
     pub dns_named: AtomicU64,
     /// Response actions carried out (or already in effect).
@@ -62,7 +64,7 @@ impl EnrichStats {
     pub fn summary(&self) -> String {
         let g = Self::get;
         format!(
-            "events={} enriched={} unenriched={} host={} cache_misses={} lookup_errors={} lookup_timeouts={} lookup_batches={} lookup_micros={} runtime_events={} dns_named={} actions_done={} actions_refused={} actions_failed={} actions_dry_run={}",
+            "events={} enriched={} unenriched={} host={} cache_misses={} lookup_errors={} lookup_timeouts={} lookup_batches={} lookup_micros={} docker_events={} containerd_events={} dns_named={} actions_done={} actions_refused={} actions_failed={} actions_dry_run={}",
             g(&self.events),
             g(&self.enriched),
             g(&self.unenriched),
@@ -72,7 +74,8 @@ impl EnrichStats {
             g(&self.lookup_timeouts),
             g(&self.lookup_batches),
             g(&self.lookup_micros),
-            g(&self.runtime_events),
+            g(&self.docker_events),
+            g(&self.containerd_events),
             g(&self.dns_named),
             g(&self.actions_done),
             g(&self.actions_refused),

@@ -1,5 +1,5 @@
 //! Command-line flags (with `LANNER_*` environment overrides) and the service: connect,
-//! ensure the streams, follow the Docker engine, run the stage until SIGTERM/SIGINT.
+//! ensure the streams, follow the container runtimes, run the stage until SIGTERM/SIGINT.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,7 +15,7 @@ use crate::cache::MetaCache;
 use crate::enrich::Enricher;
 use crate::http::Sources;
 use crate::metrics::EnrichStats;
-use crate::runtime::DockerRuntime;
+use crate::runtime::Runtimes;
 use crate::stage::EnricherStage;
 
 /// Flags of `lanner-enricher`.
@@ -36,6 +36,19 @@ pub struct Args {
         default_value = "/var/run/docker.sock"
     )]
     pub docker_socket: String,
+    /// containerd API socket (Kubernetes nodes without Docker); asked after Docker.
+    #[arg(
+        long,
+        env = "LANNER_CONTAINERD_SOCKET",
+        default_value = "/run/containerd/containerd.sock"
+    )]
+    pub containerd_socket: String,
+    /// containerd namespace holding the containers (the CRI plugin's is `k8s.io`).
+    #[arg(long, env = "LANNER_CONTAINERD_NAMESPACE", default_value = "k8s.io")]
+    pub containerd_namespace: String,
+    /// Do not ask containerd.
+    #[arg(long, env = "LANNER_ENRICHER_NO_CONTAINERD")]
+    pub no_containerd: bool,
     /// Run without a container runtime (events pass through with `container.id` alone).
     #[arg(long, env = "LANNER_ENRICHER_NO_RUNTIME")]
     pub no_runtime: bool,
@@ -86,13 +99,19 @@ pub async fn run(args: Args, shutdown: Shutdown, stats: Arc<EnrichStats>) -> any
     bus::ensure_streams(&js, &args.streams)
         .await
         .context("creating the streams")?;
-    let runtime = if args.no_runtime {
-        None
+    let runtimes = if args.no_runtime {
+        Runtimes::default()
     } else {
-        Some(DockerRuntime::new(&args.docker_socket))
+        Runtimes::new(
+            Some(&args.docker_socket),
+            (!args.no_containerd).then_some((
+                args.containerd_socket.as_str(),
+                args.containerd_namespace.as_str(),
+            )),
+        )
     };
     let cache = MetaCache::new(
-        runtime.clone(),
+        runtimes.clone(),
         Duration::from_millis(args.lookup_wait_ms),
         stats.clone(),
     );
@@ -134,7 +153,7 @@ pub async fn run(args: Args, shutdown: Shutdown, stats: Arc<EnrichStats>) -> any
     };
     let events = bus::run_stage(js.clone(), cfg, stage, shutdown.clone(), events_stage);
     let actions = async {
-        let Some(rt) = runtime else {
+        let Some(rt) = runtimes.docker().cloned() else {
             return Ok(());
         };
         let policy = ActionPolicy {

@@ -100,7 +100,7 @@ async fn a_container_that_lives_under_a_second_is_attributed() {
         "/bin/true",
     ]);
     let since = Instant::now();
-    while EnrichStats::get(&enr.stats.runtime_events) == 0 {
+    while EnrichStats::get(&enr.stats.docker_events) == 0 {
         assert!(
             since.elapsed() < Duration::from_secs(30),
             "the enricher never saw a Docker event"
@@ -148,7 +148,9 @@ async fn a_container_that_lives_under_a_second_is_attributed() {
 async fn without_a_docker_socket_events_flow_counted_as_unenriched_and_dns_names_connects() {
     let dir = tempfile::tempdir().expect("temporary directory");
     let socket = dir.path().join("absent.sock");
-    let enr = start(socket.to_str().expect("utf-8 path")).await;
+    let absent = socket.to_str().expect("utf-8 path").to_owned();
+    // Neither Docker nor containerd answers.
+    let enr = common::start_with(&absent, |a| a.containerd_socket = absent.clone()).await;
 
     let cid = "0123456789ab";
     let ip: IpAddr = "192.0.2.7".parse().expect("ip");

@@ -49,6 +49,9 @@ pub async fn start_with(socket: &str, adjust: impl FnOnce(&mut Args)) -> Running
         node: node.clone(),
         docker_socket: socket.to_owned(),
         no_runtime: false,
+        containerd_socket: containerd_socket(),
+        containerd_namespace: "k8s.io".to_owned(),
+        no_containerd: false,
         lookup_wait_ms: 300,
         batch_max: 64,
         stats_interval: 0,
@@ -68,11 +71,14 @@ pub async fn start_with(socket: &str, adjust: impl FnOnce(&mut Args)) -> Running
     let stats = Arc::new(EnrichStats::default());
     let shutdown = Shutdown::new();
     let task = tokio::spawn(run(args, shutdown.clone(), stats.clone()));
-    // The streams exist once the enricher created them.
+    // The streams exist once the enricher created them (all of them: a test may publish
+    // action requests first).
     for _ in 0..200 {
-        if js.get_stream(subjects::RAW.name).await.is_ok()
-            && js.get_stream(subjects::EVENTS.name).await.is_ok()
-        {
+        let mut all = true;
+        for s in subjects::ALL_STREAMS {
+            all &= js.get_stream(s.name).await.is_ok();
+        }
+        if all {
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -244,4 +250,114 @@ fn build_image() {
         .expect("run tar");
     assert!(ok.success(), "tar of the busybox rootfs");
     docker(&["import", tar.to_str().expect("utf-8 path"), &image]);
+}
+
+/// The containerd socket the tests use: `LANNER_TEST_CONTAINERD_SOCKET`, else the system
+/// containerd's, else the one dockerd runs for itself (a Docker host's containerd serves
+/// any namespace, `k8s.io` included).
+pub fn containerd_socket() -> String {
+    if let Ok(s) = std::env::var("LANNER_TEST_CONTAINERD_SOCKET") {
+        return s;
+    }
+    [
+        "/run/containerd/containerd.sock",
+        "/var/run/docker/containerd/containerd.sock",
+    ]
+    .into_iter()
+    .find(|p| Path::new(p).exists())
+    .unwrap_or("/run/containerd/containerd.sock")
+    .to_owned()
+}
+
+/// The namespace the CRI plugin keeps Kubernetes containers in.
+pub const K8S_NAMESPACE: &str = "k8s.io";
+
+/// Runs `ctr` against the test containerd in namespace `k8s.io`, returning stdout; panics
+/// with its stderr on failure.
+pub fn ctr(args: &[&str]) -> String {
+    let socket = containerd_socket();
+    let out = Command::new("ctr")
+        .args(["-a", &socket, "-n", K8S_NAMESPACE])
+        .args(args)
+        .output()
+        .expect("run ctr (containerd's CLI, from Debian's containerd package)");
+    assert!(
+        out.status.success(),
+        "ctr {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+/// The test image as containerd names it once imported into `k8s.io`.
+pub const CONTAINERD_IMAGE: &str = "docker.io/library/lanner-test-busybox:1";
+
+/// Makes sure the test image is in containerd's `k8s.io` namespace (a `docker save` of
+/// the locally built image, imported with `ctr`). Needs [`docker_engine`] first.
+pub fn containerd_image() {
+    static DONE: Mutex<bool> = Mutex::new(false);
+    let mut done = DONE
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if *done {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let tar = dir.path().join("image.tar");
+    let tar = tar.to_str().expect("utf-8 path");
+    docker(&["save", "-o", tar, &format!("{IMAGE_REPO}:{IMAGE_TAG}")]);
+    ctr(&["images", "import", tar]);
+    *done = true;
+}
+
+/// A random 64-hex container id, as the CRI plugin makes them.
+pub fn random_container_id() -> String {
+    use std::io::Read as _;
+    let mut bytes = [0u8; 32];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut bytes))
+        .expect("read /dev/urandom");
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A container created (and started, `sleep`ing) through containerd; removed on drop.
+pub struct CtrContainer {
+    /// Full id.
+    pub id: String,
+}
+
+impl CtrContainer {
+    /// Runs `sleep 120` in a new container with these labels.
+    pub fn run(labels: &[(&str, &str)]) -> CtrContainer {
+        containerd_image();
+        let id = random_container_id();
+        let mut args = vec!["run".to_owned(), "-d".to_owned()];
+        for (k, v) in labels {
+            args.push("--label".to_owned());
+            args.push(format!("{k}={v}"));
+        }
+        args.extend([
+            CONTAINERD_IMAGE.to_owned(),
+            id.clone(),
+            "/bin/sleep".to_owned(),
+            "120".to_owned(),
+        ]);
+        ctr(&args.iter().map(String::as_str).collect::<Vec<_>>());
+        CtrContainer { id }
+    }
+}
+
+impl Drop for CtrContainer {
+    fn drop(&mut self) {
+        let socket = containerd_socket();
+        let run = |args: &[&str]| {
+            let _ = Command::new("ctr")
+                .args(["-a", &socket, "-n", K8S_NAMESPACE])
+                .args(args)
+                .output();
+        };
+        run(&["tasks", "kill", "-s", "KILL", &self.id]);
+        run(&["tasks", "delete", "--force", &self.id]);
+        run(&["containers", "delete", &self.id]);
+    }
 }
