@@ -40,20 +40,26 @@ impl Enricher {
     /// Enriches a batch (events keep their order; DNS answers earlier in the batch name
     /// connects later in it).
     pub async fn enrich(&mut self, events: &mut [Event]) {
+        let started = std::time::Instant::now();
         let mut ids: Vec<Text> = Vec::new();
         let mut seen: HashSet<&str> = HashSet::new();
+        let mut hits = 0;
         for id in events.iter().filter_map(|e| e.container_id.as_ref()) {
             if id.is_empty() || &**id == HOST || !seen.insert(&**id) {
                 continue;
             }
             if self.cache.get(id).is_none() {
                 ids.push(id.clone());
+            } else {
+                hits += 1;
             }
         }
+        EnrichStats::add(&self.stats.cache_hits, hits);
         if !ids.is_empty() {
             self.cache.resolve(&ids).await;
         }
         self.apply(events);
+        self.stats.batch_latency.observe(started.elapsed());
     }
 
     /// Writes what the cache holds (no lookups): the warm-cache path.

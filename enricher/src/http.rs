@@ -51,8 +51,13 @@ pub fn render(s: &Sources) -> String {
         g(&e.host),
     );
     counter(
+        "lanner_enricher_cache_hits_total",
+        "Container ids (distinct per batch) found in the cache.",
+        g(&e.cache_hits),
+    );
+    counter(
         "lanner_enricher_cache_misses_total",
-        "Container ids looked up in the engine.",
+        "Container ids (distinct per batch) looked up in a runtime.",
         g(&e.cache_misses),
     );
     counter(
@@ -133,6 +138,16 @@ pub fn render(s: &Sources) -> String {
             sg(&st.failed_batches),
         );
     }
+    e.lookup_latency.render(
+        &mut out,
+        "lanner_enricher_lookup_duration_seconds",
+        "Time a batch waited for runtime lookups (batches with a cache miss).",
+    );
+    e.batch_latency.render(
+        &mut out,
+        "lanner_enricher_batch_duration_seconds",
+        "Time enriching one input message took, lookups included.",
+    );
     out
 }
 
