@@ -184,12 +184,11 @@ pub fn decode_batch(bytes: &[u8]) -> Result<Vec<Event>, CodecError> {
     }
     r.read_tables()?;
     let event_count = r.count(field_count.div_ceil(8).max(1))?;
+    // Built in place: an event is large, and moving each one costs a copy.
     let mut events = Vec::with_capacity(event_count);
-    for _ in 0..event_count {
-        events.push(Event::default());
-        if let Some(ev) = events.last_mut() {
-            ev.decode_fields(&mut r, &kinds)?;
-        }
+    events.resize_with(event_count, Event::default);
+    for ev in &mut events {
+        ev.decode_fields(&mut r, &kinds)?;
     }
     if r.remaining() != 0 {
         return Err(CodecError::TrailingBytes(r.remaining()));

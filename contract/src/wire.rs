@@ -12,7 +12,8 @@ use crate::codec::CodecError;
 use crate::model::{Labels, StrList, Text, U64List};
 use crate::value::{Kind, Timestamp, Value};
 
-/// Hashes pointer addresses (already well spread) with one multiply.
+/// Hashes pointer addresses (already well spread) with one multiply, and passes
+/// content hashes through.
 #[derive(Default)]
 pub(crate) struct PtrHasher(u64);
 
@@ -24,6 +25,10 @@ impl Hasher for PtrHasher {
         for b in bytes {
             self.0 = (self.0 ^ u64::from(*b)).wrapping_mul(0x100_0000_01b3);
         }
+    }
+    fn write_u64(&mut self, v: u64) {
+        // Content hashes (xxh3) are already uniform.
+        self.0 = v;
     }
     fn write_usize(&mut self, v: usize) {
         self.0 = (v as u64)
@@ -71,6 +76,8 @@ pub(crate) struct Writer {
     pub(crate) lists: TableWriter,
     pub(crate) pids: TableWriter,
     pub(crate) maps: TableWriter,
+    /// Content hash of each text written → (index, offset in `strings.buf`, length).
+    text_spans: HashMap<u64, (u32, u32, u32), BuildHasherDefault<PtrHasher>>,
 }
 
 impl Writer {
@@ -87,6 +94,7 @@ impl Writer {
             lists: table(events + 16),
             pids: table(events + 16),
             maps: table(16),
+            text_spans: HashMap::with_capacity_and_hasher(events + 64, Default::default()),
         }
     }
 
@@ -109,14 +117,33 @@ impl Writer {
         self.buf[start + bit / 8] |= 1 << (bit % 8);
     }
 
+    /// The table index of a text: by allocation first (cheap), then by content, so
+    /// equal strings from different allocations (a sensor's `"openat"` per event) are
+    /// still written once and decode as one shared value.
     fn intern_text(&mut self, t: &Text) -> u32 {
         let ptr = Arc::as_ptr(t) as *const u8 as usize;
         if let Some(i) = self.strings.lookup(ptr) {
             return i;
         }
+        let hash = xxhash_rust::xxh3::xxh3_64(t.as_bytes());
+        let buf = &self.strings.buf;
+        let same = self.text_spans.get(&hash).and_then(|&(i, start, len)| {
+            let (start, len) = (start as usize, len as usize);
+            (buf.get(start..start + len) == Some(t.as_bytes())).then_some(i)
+        });
+        if let Some(i) = same {
+            self.strings.index.insert(ptr, i);
+            return i;
+        }
         put_varint(&mut self.strings.buf, t.len() as u64);
+        let start = self.strings.buf.len();
         self.strings.buf.extend_from_slice(t.as_bytes());
-        self.strings.added(ptr)
+        let i = self.strings.added(ptr);
+        // Texts are bounded by the batch size, far below u32::MAX bytes.
+        if let (Ok(start), Ok(len)) = (u32::try_from(start), u32::try_from(t.len())) {
+            self.text_spans.insert(hash, (i, start, len));
+        }
+        i
     }
 }
 
@@ -173,30 +200,46 @@ impl<'a> Reader<'a> {
         Ok(self.take(1)?[0])
     }
 
+    #[inline]
     pub(crate) fn varint(&mut self) -> Result<u64, CodecError> {
-        // Fast path: most values (indices, small numbers) fit one byte.
-        if let Some(&b) = self.buf.get(self.pos)
-            && b < 0x80
-        {
-            self.pos += 1;
-            return Ok(u64::from(b));
+        // Fast paths: table indices and small numbers take one or two bytes.
+        match self.buf.get(self.pos..) {
+            Some([b0, ..]) if *b0 < 0x80 => {
+                self.pos += 1;
+                return Ok(u64::from(*b0));
+            }
+            Some([b0, b1, ..]) if *b1 < 0x80 => {
+                self.pos += 2;
+                return Ok(u64::from(b0 & 0x7f) | (u64::from(*b1) << 7));
+            }
+            _ => {}
         }
+        self.varint_long()
+    }
+
+    /// A varint of three bytes or more (timestamps, large numbers).
+    #[inline(never)]
+    fn varint_long(&mut self) -> Result<u64, CodecError> {
+        let rest = self.buf.get(self.pos..).unwrap_or_default();
         let mut v: u64 = 0;
-        for shift in (0..64).step_by(7) {
-            let b = self.u8()?;
-            if shift == 63 && b > 1 {
+        for (i, &b) in rest.iter().take(10).enumerate() {
+            if i == 9 && b > 1 {
                 return Err(CodecError::Invalid {
-                    at: self.pos,
+                    at: self.pos + i,
                     what: "varint overflows u64",
                 });
             }
-            v |= u64::from(b & 0x7f) << shift;
+            v |= u64::from(b & 0x7f) << (7 * i);
             if b & 0x80 == 0 {
+                self.pos += i + 1;
                 return Ok(v);
             }
         }
+        if rest.len() < 10 {
+            return Err(CodecError::Truncated { at: self.buf.len() });
+        }
         Err(CodecError::Invalid {
-            at: self.pos,
+            at: self.pos + 10,
             what: "varint longer than 10 bytes",
         })
     }
@@ -230,6 +273,7 @@ impl<'a> Reader<'a> {
     }
 
     /// An index into a table of `len` entries.
+    #[inline]
     fn index(&mut self, len: usize, what: &'static str) -> Result<usize, CodecError> {
         let at = self.pos;
         let i = self.varint()?;

@@ -287,3 +287,34 @@ fn shared_values_are_written_once_and_read_back_equal() {
         bytes.len()
     );
 }
+
+#[test]
+fn equal_texts_from_separate_allocations_are_written_once() {
+    // A sensor builds `"openat"` afresh for every event; the batch must still hold it
+    // once, and the reader must get one shared value back.
+    let path = "/var/lib/some/long/path/that/would/cost/bytes/each/time";
+    let events: Vec<Event> = (0..100)
+        .map(|_| Event {
+            evt_type: Some("openat".into()),
+            fd_name: Some(path.into()),
+            ..Default::default()
+        })
+        .collect();
+    let bytes = codec::encode_batch(&events);
+    let one = codec::encode_batch(&events[..1]).len();
+    // Each further event costs its presence bitmap and two one-byte indices, far less
+    // than the path it would otherwise repeat.
+    let per_event = (bytes.len() - one) / 99;
+    assert!(
+        per_event < path.len() / 2,
+        "{per_event} bytes per further event ({} in all, {one} for one)",
+        bytes.len()
+    );
+    let back = codec::decode_batch(&bytes).expect("decodes");
+    assert_eq!(back, events);
+    let (a, b) = (&back[0], &back[99]);
+    assert!(std::sync::Arc::ptr_eq(
+        a.fd_name.as_ref().expect("set"),
+        b.fd_name.as_ref().expect("set")
+    ));
+}
