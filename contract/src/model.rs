@@ -350,6 +350,12 @@ event_fields! {
     dns_answers: StrList = "dns.answers", "Addresses in the DNS answer.";
     // --- lanner's own
     lanner_drops: u64 = "lanner.drops", "On `lanner_drop` events: how many events were lost since the last report.";
+    // --- more syscall arguments (appended: the wire format only ever grows at the end)
+    evt_arg_sig: Text = "evt.arg.sig", "Signal sent (kill, tkill, tgkill), rendered as Falco does (`9(SIGKILL)`).";
+    evt_arg_tid: Text = "evt.arg.tid", "Target thread id (tkill, tgkill).";
+    evt_arg_option: Text = "evt.arg.option", "prctl option (`PR_SET_NAME`, ...).";
+    evt_arg_arg2_str: Text = "evt.arg.arg2_str", "prctl's second argument when it is a string (the name of `PR_SET_NAME`).";
+    evt_arg_arg2_int: Text = "evt.arg.arg2_int", "prctl's second argument as a number.";
 }
 
 impl Event {
