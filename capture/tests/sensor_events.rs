@@ -558,3 +558,202 @@ fn container_id_from_a_docker_style_cgroup() {
     let _ = std::fs::remove_dir(cg.parent().expect("parent"));
     assert_eq!(s(&ev, "container.id"), &id[..12]);
 }
+
+#[test]
+fn signals_prctl_rmdir_module_removal_and_userfaultfd() {
+    need_root!();
+    let sensor = sensor();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let gone = dir.path().join("gone").display().to_string();
+    let module = unique("lanner_nomod").replace('-', "_");
+    let code = format!(
+        r#"import ctypes, os, subprocess, threading
+libc = ctypes.CDLL(None, use_errno=True)
+child = subprocess.Popen(['sleep', '30'])
+os.kill(child.pid, 0)
+libc.syscall(200, child.pid, 0)
+libc.syscall(234, child.pid, child.pid, 0)
+child.kill()
+child.wait()
+libc.prctl(15, b'lanner-renamed', 0, 0, 0)
+libc.prctl(38, 1, 0, 0, 0)
+os.kill(os.getpid(), 0)
+libc.prctl(16, ctypes.create_string_buffer(16), 0, 0, 0)
+os.mkdir('{gone}')
+os.rmdir('{gone}')
+libc.syscall(176, b'{module}', 0o4000)
+libc.syscall(323, 0o2004000)
+print(child.pid)
+"#
+    );
+    let (pid, out) = python(&code);
+    let sleeper: i64 = out.trim().parse().expect("pid");
+    let of = |t: &str| {
+        let t = t.to_owned();
+        move |v: &Value| pid_is(v, pid) && ty(v, &t)
+    };
+    let kill = sensor.events.find("kill", of("kill"));
+    assert_eq!(s(&kill, "evt.arg.pid"), sleeper.to_string());
+    assert_eq!(s(&kill, "evt.arg.sig"), "0");
+    assert_eq!(n(&kill, "evt.rawres"), 0);
+    let tkill = sensor.events.find("tkill", of("tkill"));
+    assert_eq!(s(&tkill, "evt.arg.tid"), sleeper.to_string());
+    let tgkill = sensor.events.find("tgkill", of("tgkill"));
+    assert_eq!(s(&tgkill, "evt.arg.pid"), sleeper.to_string());
+    assert_eq!(s(&tgkill, "evt.arg.tid"), sleeper.to_string());
+    assert_eq!(s(&tgkill, "evt.arg.sig"), "0");
+    // The SIGKILL Popen.kill() sends.
+    let sigkill = sensor.events.find("kill with SIGKILL", |v| {
+        pid_is(v, pid)
+            && ty(v, "kill")
+            && v.get("evt.arg.sig").and_then(Value::as_str) == Some("9(SIGKILL)")
+    });
+    assert_eq!(s(&sigkill, "evt.arg.pid"), sleeper.to_string());
+    let rename = sensor.events.find("prctl PR_SET_NAME", |v| {
+        pid_is(v, pid)
+            && ty(v, "prctl")
+            && v.get("evt.arg.option").and_then(Value::as_str) == Some("PR_SET_NAME")
+    });
+    assert_eq!(s(&rename, "evt.arg.arg2_str"), "lanner-renamed");
+    assert_eq!(n(&rename, "evt.rawres"), 0);
+    // Taken at exit: the thread already carries its new name.
+    assert_eq!(s(&rename, "proc.name"), "lanner-renamed");
+    let nnp = sensor.events.find("prctl PR_SET_NO_NEW_PRIVS", |v| {
+        pid_is(v, pid)
+            && ty(v, "prctl")
+            && v.get("evt.arg.option").and_then(Value::as_str) == Some("PR_SET_NO_NEW_PRIVS")
+    });
+    assert_eq!(s(&nnp, "evt.arg.arg2_int"), "1");
+    let rmdir = sensor.events.find("rmdir", of("rmdir"));
+    assert_eq!(s(&rmdir, "evt.arg.path"), gone);
+    assert_eq!(n(&rmdir, "evt.rawres"), 0);
+    // Filtered in the kernel (volume control): the signal the process sent itself and
+    // the read-only PR_GET_NAME, both made before the rmdir, whose event is in.
+    let all = sensor.events.all();
+    assert!(
+        !all.iter().any(|v| pid_is(v, pid)
+            && ty(v, "kill")
+            && v.get("evt.arg.pid").and_then(Value::as_str) == Some(&pid.to_string())),
+        "a self-directed kill was recorded"
+    );
+    assert!(
+        !all.iter().any(|v| pid_is(v, pid)
+            && ty(v, "prctl")
+            && v.get("evt.arg.option").and_then(Value::as_str) == Some("PR_GET_NAME")),
+        "PR_GET_NAME was recorded"
+    );
+    drop(all);
+    let del = sensor.events.find("delete_module", of("delete_module"));
+    assert_eq!(s(&del, "evt.arg.name"), module);
+    assert_eq!(s(&del, "evt.arg.flags"), "O_NONBLOCK");
+    // ENOENT, or ENOSYS on kernels built without module support.
+    assert!([-2, -38].contains(&n(&del, "evt.rawres")), "{del}");
+    let uffd = sensor.events.find("userfaultfd", of("userfaultfd"));
+    assert_eq!(s(&uffd, "evt.arg.flags"), "O_CLOEXEC|O_NONBLOCK");
+    if n(&uffd, "evt.rawres") >= 0 {
+        assert_eq!(s(&uffd, "fd.type"), "userfaultfd");
+    }
+}
+
+#[test]
+fn umount_in_a_new_mount_namespace() {
+    need_root!();
+    let sensor = sensor();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path().display().to_string();
+    let code = format!(
+        r#"import ctypes, os
+libc = ctypes.CDLL(None, use_errno=True)
+assert libc.unshare(0x00020000) == 0
+assert libc.mount(b'none', b'/', None, (1 << 14) | (1 << 18), None) == 0
+assert libc.mount(b'lanner-umount', b'{d}', b'tmpfs', 0, None) == 0
+assert libc.umount2(b'{d}', 2) == 0
+"#
+    );
+    let (pid, _) = python(&code);
+    let u = sensor
+        .events
+        .find("umount2", |v| pid_is(v, pid) && ty(v, "umount2"));
+    assert_eq!(s(&u, "evt.arg.dir"), d);
+    assert_eq!(s(&u, "evt.arg.flags"), "MNT_DETACH");
+    assert_eq!(n(&u, "evt.rawres"), 0);
+}
+
+#[test]
+fn dns_over_tcp_with_writev_write_and_read() {
+    need_root!();
+    let sensor = sensor();
+    let (a, b) = (
+        format!("{}.lanner.test", unique("tcp-a")),
+        format!("{}.lanner.test", unique("tcp-b")),
+    );
+    // A TCP responder on 127.0.0.1:53. The client writes the first query as glibc does
+    // (writev of length and message), the second as Go does (one write of both), and
+    // reads each answer as glibc does (the length, then the message).
+    let code = format!(
+        r#"import os, socket, struct, threading
+srv = socket.socket()
+srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+srv.bind(('127.0.0.1', 53))
+srv.listen(1)
+def serve():
+    c, _ = srv.accept()
+    for _ in range(2):
+        n = struct.unpack('!H', c.recv(2, socket.MSG_WAITALL))[0]
+        q = c.recv(n, socket.MSG_WAITALL)
+        end = 12
+        while q[end] != 0:
+            end += q[end] + 1
+        r = q[:2] + b'\x81\x80\x00\x01\x00\x01\x00\x00\x00\x00' + q[12:end + 5]
+        r += b'\xc0\x0c\x00\x01\x00\x01\x00\x00\x00\x3c\x00\x04' + bytes([10, 53, 53, 53])
+        c.sendall(struct.pack('!H', len(r)) + r)
+t = threading.Thread(target=serve)
+t.start()
+def query(name):
+    q = b'\x43\x21\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00'
+    for label in name.split('.'):
+        q += bytes([len(label)]) + label.encode()
+    return q + b'\x00\x00\x01\x00\x01'
+cli = socket.create_connection(('127.0.0.1', 53))
+fd = cli.fileno()
+def answer():
+    n = struct.unpack('!H', os.read(fd, 2))[0]
+    got = b''
+    while len(got) < n:
+        got += os.read(fd, n - len(got))
+q = query('{a}')
+os.writev(fd, [struct.pack('!H', len(q)), q])
+answer()
+q = query('{b}')
+os.write(fd, struct.pack('!H', len(q)) + q)
+answer()
+t.join()
+"#
+    );
+    let (pid, _) = python(&code);
+    let q1 = sensor.events.find("the writev query", |v| {
+        pid_is(v, pid)
+            && ty(v, "writev")
+            && v.get("dns.name").and_then(Value::as_str) == Some(a.as_str())
+    });
+    assert_eq!(s(&q1, "dns.type"), "A");
+    assert_eq!(s(&q1, "fd.l4proto"), "tcp");
+    assert_eq!(n(&q1, "fd.sport"), 53);
+    let q2 = sensor.events.find("the write query", |v| {
+        pid_is(v, pid)
+            && ty(v, "write")
+            && v.get("dns.name").and_then(Value::as_str) == Some(b.as_str())
+    });
+    assert_eq!(s(&q2, "fd.l4proto"), "tcp");
+    assert!(q2.get("dns.answers").is_none(), "{q2}");
+    for name in [&a, &b] {
+        let ans = sensor.events.find("an answer read", |v| {
+            pid_is(v, pid)
+                && ty(v, "read")
+                && v.get("dns.name").and_then(Value::as_str) == Some(name.as_str())
+        });
+        assert_eq!(list(&ans, "dns.answers"), vec![Value::from("10.53.53.53")]);
+        assert_eq!(s(&ans, "dns.rcode"), "NOERROR");
+        assert_eq!(s(&ans, "fd.l4proto"), "tcp");
+    }
+}

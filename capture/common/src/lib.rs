@@ -285,6 +285,8 @@ pub mod nr {
     #[allow(non_upper_case_globals)]
     mod consts {
         syscalls! {
+            read = 0, write = 1, writev = 20, kill = 62, rmdir = 84, prctl = 157,
+            delete_module = 176, tkill = 200, tgkill = 234, userfaultfd = 323,
             dup = 32, dup2 = 33, socket = 41, connect = 42, accept = 43, sendto = 44,
             recvfrom = 45, sendmsg = 46, recvmsg = 47, bind = 49, listen = 50, clone = 56,
             fork = 57, vfork = 58, execve = 59, chdir = 80, fchdir = 81, rename = 82,

@@ -193,6 +193,9 @@ pub fn sys_enter(ctx: RawTracePointContext) -> i32 {
     if is_dns_io(id16) && !dns_socket(pid_tgid, id16, &args) {
         return 0;
     }
+    if !worth_recording(pid_tgid, id16, &args) {
+        return 0;
+    }
     if id16 == nr::execve || id16 == nr::execveat {
         let ptr = if id16 == nr::execve { args[0] } else { args[1] };
         save_exec_path(pid_tgid, ptr);
@@ -202,6 +205,29 @@ pub fn sys_enter(ctx: RawTracePointContext) -> i32 {
         count_drop(drops::PENDING_FULL);
     }
     0
+}
+
+/// Volume control for calls that are frequent and say nothing about security: signals a
+/// process sends itself (`raise`, `pthread_kill`) or Go's preemption signal (SIGURG),
+/// and prctl options that only read or that every runtime sets at each spawn.
+#[inline(always)]
+fn worth_recording(pid_tgid: u64, id: u16, args: &[u64; 6]) -> bool {
+    const SIGURG: u64 = 23;
+    let (tgid, tid) = ((pid_tgid >> 32) as u32, pid_tgid as u32);
+    match id {
+        nr::kill => args[0] as u32 != tgid,
+        nr::tgkill => args[0] as u32 != tgid && args[2] != SIGURG,
+        nr::tkill => args[0] as u32 != tid && args[1] != SIGURG,
+        // PR_SET_DUMPABLE, PR_SET_KEEPCAPS, PR_SET_NAME, PR_SET_SECCOMP,
+        // PR_SET_SECUREBITS, PR_SET_MM, PR_SET_CHILD_SUBREAPER, PR_SET_NO_NEW_PRIVS,
+        // PR_SET_PTRACER, and PR_CAP_AMBIENT_RAISE (not the capability drops a runtime
+        // makes, one call per capability, at every container exec).
+        nr::prctl => {
+            matches!(args[0], 4 | 8 | 15 | 22 | 28 | 35 | 36 | 38 | 0x5961_6d61)
+                || (args[0] == 47 && args[1] == 2)
+        }
+        _ => true,
+    }
 }
 
 #[inline(always)]
@@ -225,7 +251,15 @@ fn save_exec_path(pid_tgid: u64, ptr: u64) {
 fn is_dns_io(id: u16) -> bool {
     matches!(
         id,
-        nr::sendto | nr::recvfrom | nr::sendmsg | nr::recvmsg | nr::sendmmsg | nr::recvmmsg
+        nr::sendto
+            | nr::recvfrom
+            | nr::sendmsg
+            | nr::recvmsg
+            | nr::sendmmsg
+            | nr::recvmmsg
+            | nr::read
+            | nr::write
+            | nr::writev
     )
 }
 
@@ -244,8 +278,9 @@ fn sockaddr_port(ptr: u64) -> u16 {
     u16::from_be_bytes([head[2], head[3]])
 }
 
-/// Whether a send/recv call moves DNS: its socket was connected to port 53, or the
-/// destination it names is port 53 (then the socket is remembered for the answer).
+/// Whether a send/recv/read/write call moves DNS: its socket was connected to port 53
+/// (UDP or TCP), or the destination it names is port 53 (then the socket is remembered
+/// for the answer). Plain read/write on other descriptors stop at the map lookup.
 #[inline(always)]
 fn dns_socket(pid_tgid: u64, id: u16, args: &[u64; 6]) -> bool {
     let key = (pid_tgid & 0xffff_ffff_0000_0000) | (args[0] & 0xffff_ffff);
@@ -274,13 +309,17 @@ fn dns_socket(pid_tgid: u64, id: u16, args: &[u64; 6]) -> bool {
 
 #[raw_tracepoint(tracepoint = "sys_exit")]
 pub fn sys_exit(ctx: RawTracePointContext) -> i32 {
+    let regs: *const u8 = ctx.arg(0);
+    // SAFETY: orig_ax (the syscall number) at offset 120 of pt_regs.
+    let id: u64 = unsafe { read_kernel(regs.wrapping_add(120)) };
+    // Most syscalls are not recorded: leave before touching any map.
+    if !wanted(id) {
+        return 0;
+    }
     // SAFETY: helper without arguments.
     let pid_tgid = unsafe { bpf_get_current_pid_tgid() };
     let ret: i64 = ctx.arg(1);
     // SAFETY: plain map lookup; copied out before removal.
-    let regs: *const u8 = ctx.arg(0);
-    // SAFETY: orig_ax (the syscall number) at offset 120 of pt_regs.
-    let id: u64 = unsafe { read_kernel(regs.wrapping_add(120)) };
     let pending = match unsafe { PENDING.get(&pid_tgid) } {
         Some(p) => {
             let p = *p;
@@ -299,7 +338,6 @@ pub fn sys_exit(ctx: RawTracePointContext) -> i32 {
             }
             let id16 = id as u16;
             if !(id16 == nr::clone || id16 == nr::clone3 || id16 == nr::fork || id16 == nr::vfork)
-                || !wanted(id)
             {
                 return 0;
             }
@@ -597,7 +635,15 @@ fn emit_syscall(pid_tgid: u64, id: u16, args: &[u64; 6], ret: i64) -> i32 {
         | nr::lchown
         | nr::chdir
         | nr::umount2
+        | nr::rmdir
+        | nr::delete_module
         | nr::memfd_create => len0 = read_str(buf, false, args[0]),
+        nr::prctl => {
+            // PR_SET_NAME: the new thread name (at most 16 bytes).
+            if args[0] == 15 {
+                len0 = read_str(buf, false, args[1]);
+            }
+        }
         nr::unlinkat | nr::mkdirat | nr::fchmodat | nr::fchmodat2 | nr::fchownat => {
             len0 = read_str(buf, false, args[1])
         }
@@ -665,6 +711,31 @@ fn emit_syscall(pid_tgid: u64, id: u16, args: &[u64; 6], ret: i64) -> i32 {
             };
             if ret > 0 {
                 len_extra = read_extra(buf, args[1], n.min(512));
+                parts |= part::DNS;
+            }
+        }
+        nr::read | nr::write => {
+            len1 = sock_tuple(buf, args[0] as i32 as i64);
+            tuple = len1 > 0;
+            if ret > 0 {
+                len_extra = read_extra(buf, args[1], (ret as u64).min(args[2]).min(512));
+                parts |= part::DNS;
+            }
+        }
+        nr::writev => {
+            len1 = sock_tuple(buf, args[0] as i32 as i64);
+            tuple = len1 > 0;
+            if ret > 0 && args[2] > 0 {
+                // DNS over TCP is often written as [2-byte length, message]: take the
+                // message then.
+                // SAFETY: faulting user read of two struct iovec.
+                let iov: [u64; 4] = unsafe { read_user(args[1]) };
+                let (base, len) = if iov[1] <= 2 && args[2] >= 2 {
+                    (iov[2], iov[3])
+                } else {
+                    (iov[0], iov[1])
+                };
+                len_extra = read_extra(buf, base, len.min(512));
                 parts |= part::DNS;
             }
         }

@@ -263,7 +263,7 @@ impl Decoder {
             nr::execve | nr::execveat => {
                 ev.evt_arg_filename = txt(s0v.clone());
                 if ret == 0 {
-                    let exepath = rel(
+                    let mut exepath = rel(
                         if h.nr == nr::execveat {
                             a[0]
                         } else {
@@ -271,6 +271,27 @@ impl Decoder {
                         },
                         &s0v,
                     );
+                    // Re-executing itself (busybox applets, runc): the same file as before
+                    // the exec, unless /proc names it below.
+                    if exepath == "/proc/self/exe"
+                        && let Some(p) = self.procs.get(tgid).filter(|p| !p.exepath.is_empty())
+                    {
+                        exepath = p.exepath.to_string();
+                    }
+                    // Symlinks resolved inside the process's root (its own while it
+                    // lives, else its parent's, which is the same for an exec).
+                    let canonical = [tgid, h.ppid]
+                        .iter()
+                        .filter(|_| !exepath.starts_with("/proc/"))
+                        .find_map(|pid| {
+                            proctable::canonical_in(
+                                std::path::Path::new(&format!("/proc/{pid}/root")),
+                                &exepath,
+                            )
+                        });
+                    if let Some(c) = &canonical {
+                        exepath.clone_from(c);
+                    }
                     let argv = proctable::split_argv(extra);
                     let loginuid = if h.loginuid == u32::MAX {
                         -1
@@ -308,10 +329,11 @@ impl Decoder {
                             p.cwd = f.cwd;
                         }
                         p.exe_ino = f.exe_ino;
-                        if !f.exepath.is_empty() {
+                        // /proc's exe link when the path could not be resolved, or for
+                        // a memfd (which has no path).
+                        if !f.exepath.is_empty() && (canonical.is_none() || f.exe_memfd) {
                             p.exepath = f.exepath;
                         }
-                        p.exe_memfd = p.exe_memfd || p.exepath.starts_with("/memfd:");
                         p.exe_memfd = f.exe_memfd || p.exepath.starts_with("/memfd:");
                         p.exe_upper = f.exe_upper;
                     }
@@ -435,10 +457,23 @@ impl Decoder {
                     ev.fd_type = txt("packet");
                 }
             }
-            nr::sendto | nr::recvfrom | nr::sendmsg | nr::recvmsg | nr::sendmmsg | nr::recvmmsg => {
+            nr::sendto
+            | nr::recvfrom
+            | nr::sendmsg
+            | nr::recvmsg
+            | nr::sendmmsg
+            | nr::recvmmsg
+            | nr::read
+            | nr::write
+            | nr::writev => {
+                // Only calls on DNS sockets (port 53, UDP or TCP) reach userspace.
                 ev.fd_num = Some(a[0] as i32 as i64);
-                ev.fd_l4proto = txt("udp");
-                if let Some(info) = tuple.or_else(|| sys::sock_info(tgid, a[0] as i32)) {
+                let info = tuple.or_else(|| sys::sock_info(tgid, a[0] as i32));
+                let stream = info
+                    .as_ref()
+                    .is_some_and(|i| i.sock_type == libc::SOCK_STREAM);
+                ev.fd_l4proto = txt(if stream { "tcp" } else { "udp" });
+                if let Some(info) = info {
                     set_tuple(&mut ev, info.local, info.peer, false);
                     ev.fd_type = txt(
                         if matches!(info.peer.or(info.local), Some(std::net::SocketAddr::V6(_))) {
@@ -448,10 +483,12 @@ impl Decoder {
                         },
                     );
                 }
-                if h.nr == nr::sendto && a[4] != 0 {
-                    // unconnected socket: the destination is the server.
-                }
-                if let Some(d) = dns::parse(extra) {
+                let parsed = if stream {
+                    dns::parse_stream(extra)
+                } else {
+                    dns::parse(extra)
+                };
+                if let Some(d) = parsed {
                     if d.response && d.rcode.as_deref() == Some("NOERROR") {
                         if self.resolved.len() + d.answers.len() > MAX_RESOLVED {
                             self.resolved.clear();
@@ -520,7 +557,48 @@ impl Decoder {
             }
             nr::umount2 => {
                 ev.evt_arg_dir = txt(rel(AT_FDCWD as u64, &s0v));
-                ev.evt_arg_flags = txt(a[1].to_string());
+                ev.evt_arg_flags = txt(render::umount_flags(a[1]));
+            }
+            nr::rmdir => ev.evt_arg_path = txt(rel(AT_FDCWD as u64, &s0v)),
+            nr::kill => {
+                ev.evt_arg_pid = txt((a[0] as i32).to_string());
+                ev.evt_arg_sig = txt(render::signal(a[1]));
+            }
+            nr::tkill => {
+                ev.evt_arg_tid = txt((a[0] as i32).to_string());
+                ev.evt_arg_sig = txt(render::signal(a[1]));
+            }
+            nr::tgkill => {
+                ev.evt_arg_pid = txt((a[0] as i32).to_string());
+                ev.evt_arg_tid = txt((a[1] as i32).to_string());
+                ev.evt_arg_sig = txt(render::signal(a[2]));
+            }
+            nr::prctl => {
+                ev.evt_arg_option = txt(render::prctl_option(a[0]));
+                if s0.is_some() {
+                    ev.evt_arg_arg2_str = txt(s0v.clone());
+                    // PR_SET_NAME of the main thread renames the process (its ancestry
+                    // name for later children).
+                    if ret == 0
+                        && tid == tgid
+                        && let Some(p) = self.procs.get_mut(tgid)
+                    {
+                        p.comm = Text::from(s0v.as_str());
+                    }
+                } else {
+                    ev.evt_arg_arg2_int = txt((a[1] as i64).to_string());
+                }
+            }
+            nr::delete_module => {
+                ev.evt_arg_name = txt(s0v.clone());
+                ev.evt_arg_flags = txt(render::delete_module_flags(a[1]));
+            }
+            nr::userfaultfd => {
+                ev.evt_arg_flags = txt(render::userfaultfd_flags(a[0]));
+                if ret >= 0 {
+                    ev.fd_num = Some(ret);
+                    ev.fd_type = txt("userfaultfd");
+                }
             }
             nr::unshare => ev.evt_arg_flags = txt(render::clone_flags(a[0])),
             nr::setns => {

@@ -1,6 +1,6 @@
-//! DNS messages seen on UDP port 53: the question (name, type) of a query, and the
-//! response code and answer addresses of a response. Malformed or cut messages give
-//! what could be read, never a panic.
+//! DNS messages seen on port 53 (UDP, or TCP with its length prefix): the question
+//! (name, type) of a query, and the response code and answer addresses of a response.
+//! Malformed or cut messages give what could be read, never a panic.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
@@ -132,6 +132,20 @@ pub fn parse(b: &[u8]) -> Option<Dns> {
     Some(dns)
 }
 
+/// Parses a DNS message read from or written to a TCP stream: the bytes may start with
+/// the message's 2-byte length (Go and musl write length and message in one call) or be
+/// the bare message (glibc writes the length on its own; the second of two reads).
+pub fn parse_stream(b: &[u8]) -> Option<Dns> {
+    if let Some(len) = u16_at(b, 0)
+        && usize::from(len) + 2 >= b.len()
+        && usize::from(len) >= 12
+        && let Some(d) = parse(&b[2..])
+    {
+        return Some(d);
+    }
+    parse(b)
+}
+
 /// Encodes a query (for tests).
 #[cfg(test)]
 pub fn query(id: u16, name: &str, qtype: u16) -> Vec<u8> {
@@ -173,6 +187,14 @@ mod tests {
         let d = parse(&r[..r.len() - 3]).expect("question still parses");
         assert!(d.answers.is_empty());
         assert_eq!(parse(&r[..5]), None);
+        // On a TCP stream, with or without the 2-byte length in front.
+        let mut framed = (q.len() as u16).to_be_bytes().to_vec();
+        framed.extend(&q);
+        assert_eq!(
+            parse_stream(&framed).map(|d| d.name),
+            Some("example.com".into())
+        );
+        assert_eq!(parse_stream(&q).map(|d| d.name), Some("example.com".into()));
         // A pointer loop ends.
         assert_eq!(parse(&[0, 1, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0xc0, 12]), None);
     }

@@ -34,6 +34,8 @@ pub struct Stats {
     pub nats_up: AtomicU64,
     /// Known processes.
     pub processes: AtomicU64,
+    /// Events decoded and waiting for the outputs (bounded by the reader).
+    pub queued_events: AtomicU64,
 }
 
 impl Stats {
@@ -117,6 +119,12 @@ impl Stats {
             "gauge",
             "1 while connected to NATS.",
             format!("lanner_capture_nats_up {}", g(&self.nats_up)),
+        );
+        m(
+            "lanner_capture_queued_events",
+            "gauge",
+            "Events decoded and waiting for the outputs.",
+            format!("lanner_capture_queued_events {}", g(&self.queued_events)),
         );
         m(
             "lanner_capture_processes",

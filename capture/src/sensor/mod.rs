@@ -64,6 +64,10 @@ pub struct SensorArgs {
     /// Seconds between `lanner_drop` reports (sent only when something was lost).
     #[arg(long, env = "LANNER_DROP_REPORT_SECS", default_value_t = 5)]
     pub drop_report_secs: u64,
+    /// Decoded events waiting for the outputs (stdout, file, NATS buffer) at most; past
+    /// that, batches are dropped and counted.
+    #[arg(long, env = "LANNER_QUEUE_EVENTS", default_value_t = 65536)]
+    pub queue_events: u64,
     /// Serve Prometheus /metrics and /healthz on this address.
     #[arg(long, env = "LANNER_METRICS_ADDR")]
     pub metrics_addr: Option<SocketAddr>,
@@ -109,9 +113,9 @@ pub async fn run(cli: &crate::Cli, node: &str) -> Result<()> {
             .await
             .with_context(|| format!("serving metrics on {addr}"))?;
     }
-    // A short queue: when the outputs fall behind, batches are dropped (and counted)
-    // here rather than piling up in memory.
-    let (tx, rx) = tokio::sync::mpsc::channel::<output::Batch>(64);
+    // A bounded queue (by events, enforced by the reader): when the outputs fall behind,
+    // batches are dropped (and counted) there rather than piling up in memory.
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<output::Batch>();
     let reader_cfg = reader::ReaderConfig {
         node: node.to_owned(),
         session: session.clone(),
@@ -120,6 +124,7 @@ pub async fn run(cli: &crate::Cli, node: &str) -> Result<()> {
         drop_report: Duration::from_secs(args.drop_report_secs.max(1)),
         max_events: args.max_events,
         count_only: args.count_only,
+        queue_events: args.queue_events,
     };
     tracing::info!(node, session, "sensor attached; reading events");
     let reader_stop = shutdown.clone();
@@ -130,6 +135,7 @@ pub async fn run(cli: &crate::Cli, node: &str) -> Result<()> {
         .context("starting the ring reader thread")?;
     let out_cfg = output::OutputConfig {
         stdout: cli.stdout,
+        publish: cli.publish || !cli.stdout,
         record: cli.record.clone(),
         node: node.to_owned(),
         session,

@@ -1,5 +1,6 @@
 //! Where events go: JSON lines on stdout (`--stdout`), a recording file (`--record`,
-//! replayable with `--replay`), and unless `--stdout`, `lanner.raw.<node>` on JetStream.
+//! replayable with `--replay`), and `lanner.raw.<node>` on JetStream (unless `--stdout`
+//! is given without `--publish`).
 //!
 //! Publishing keeps encoded batches in a bounded in-memory buffer: while NATS is
 //! unreachable they wait there (reconnecting with back-off); past `--buffer-bytes` new
@@ -33,8 +34,10 @@ pub struct Batch {
 /// Output settings.
 #[derive(Clone, Debug)]
 pub struct OutputConfig {
-    /// Print JSON lines instead of publishing.
+    /// Print JSON lines.
     pub stdout: bool,
+    /// Publish to JetStream.
+    pub publish: bool,
     /// Also write JSON lines here.
     pub record: Option<PathBuf>,
     /// Node name.
@@ -86,7 +89,7 @@ fn encode(session: &str, events: &[Event], max_bytes: usize, out: &mut Vec<Encod
 pub async fn run(
     cli: &crate::Cli,
     cfg: OutputConfig,
-    mut rx: mpsc::Receiver<Batch>,
+    mut rx: mpsc::UnboundedReceiver<Batch>,
     stats: Arc<Stats>,
     shutdown: super::stop::Stop,
 ) -> Result<()> {
@@ -98,7 +101,7 @@ pub async fn run(
     };
     let buffer = Arc::new(Mutex::new(Buffer::default()));
     let notify = Arc::new(Notify::new());
-    let publisher = if cfg.stdout {
+    let publisher = if !cfg.publish {
         None
     } else {
         let (b, n, s, sd) = (
@@ -133,6 +136,9 @@ pub async fn run(
         stats
             .emitted
             .fetch_add(batch.events.len() as u64, Ordering::Relaxed);
+        stats
+            .queued_events
+            .fetch_sub(batch.events.len() as u64, Ordering::Relaxed);
         if publisher.is_some() {
             let mut enc = Vec::new();
             encode(

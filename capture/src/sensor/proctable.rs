@@ -2,8 +2,9 @@
 //! `/proc` at start and kept current by fork, exec, chdir and exit events, so each event
 //! carries its process, ancestry and container without asking `/proc` again.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 use lanner_contract::model::Text;
 use lanner_contract::value::Timestamp;
@@ -12,6 +13,11 @@ use super::container;
 
 /// Ancestors recorded per event (`proc.aname[1..=8]`).
 pub const MAX_ANCESTORS: usize = 8;
+
+/// How long an exited process stays in the table: records of other CPUs that name it
+/// (a child's exec whose parent, say `runc`, exited a moment before) can come after its
+/// exit record.
+pub const EXIT_GRACE: Duration = Duration::from_secs(5);
 
 /// One process (thread group).
 #[derive(Clone, Debug, Default)]
@@ -81,6 +87,8 @@ impl Proc {
 #[derive(Debug, Default)]
 pub struct ProcTable {
     procs: HashMap<u32, Proc>,
+    /// Exited processes (when, pid, start time), forgotten [`EXIT_GRACE`] later.
+    exited: VecDeque<(Instant, u32, Option<Timestamp>)>,
     /// Added to clock ticks since boot to get wall time of process starts.
     boot_wall_ns: i64,
     ticks_per_sec: i64,
@@ -106,6 +114,7 @@ impl ProcTable {
     pub fn new(boot_wall_ns: i64) -> ProcTable {
         ProcTable {
             procs: HashMap::new(),
+            exited: VecDeque::new(),
             boot_wall_ns,
             ticks_per_sec: 100,
         }
@@ -236,9 +245,24 @@ impl ProcTable {
         self.procs.entry(pid).insert_entry(child).into_mut()
     }
 
-    /// Forgets a process that exited.
+    /// Notes that a process exited; [`ProcTable::reap`] forgets it [`EXIT_GRACE`] later.
     pub fn remove(&mut self, pid: u32) {
-        self.procs.remove(&pid);
+        let start = self.procs.get(&pid).and_then(|p| p.start);
+        self.exited.push_back((Instant::now(), pid, start));
+    }
+
+    /// Forgets the processes that exited more than [`EXIT_GRACE`] ago (unless their pid
+    /// already belongs to a new process).
+    pub fn reap(&mut self) {
+        while let Some(&(at, pid, start)) = self.exited.front() {
+            if at.elapsed() < EXIT_GRACE {
+                break;
+            }
+            self.exited.pop_front();
+            if self.procs.get(&pid).is_some_and(|p| p.start == start) {
+                self.procs.remove(&pid);
+            }
+        }
     }
 
     /// Ancestors of `pid`, nearest first, at most [`MAX_ANCESTORS`].
@@ -281,6 +305,57 @@ pub fn with_slash(dir: &str) -> String {
     }
 }
 
+/// `path` (absolute, as seen by a process whose root directory is `root`, e.g.
+/// `/proc/<pid>/root`) with every symlink resolved inside that root, as Falco's
+/// canonical `proc.exepath` (`/bin/sh` -> `/bin/busybox`). `None` when a component does
+/// not exist or the links loop.
+pub fn canonical_in(root: &Path, path: &str) -> Option<String> {
+    let mut out: Vec<String> = Vec::new();
+    let mut todo: Vec<String> = path
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .rev()
+        .map(str::to_owned)
+        .collect();
+    let mut links = 0;
+    while let Some(seg) = todo.pop() {
+        match seg.as_str() {
+            "." => continue,
+            ".." => {
+                out.pop();
+                continue;
+            }
+            _ => out.push(seg),
+        }
+        let here = root.join(out.join("/"));
+        if !std::fs::symlink_metadata(&here)
+            .ok()?
+            .file_type()
+            .is_symlink()
+        {
+            continue;
+        }
+        links += 1;
+        if links > 40 {
+            return None;
+        }
+        let target = std::fs::read_link(&here).ok()?;
+        let target = target.to_string_lossy();
+        out.pop();
+        if target.starts_with('/') {
+            out.clear();
+        }
+        todo.extend(
+            target
+                .split('/')
+                .filter(|s| !s.is_empty())
+                .rev()
+                .map(str::to_owned),
+        );
+    }
+    Some(format!("/{}", out.join("/")))
+}
+
 /// Whether the executable lives in the upper (writable) layer of the overlay mount the
 /// process runs on: the file exists under that mount's `upperdir` (a host path).
 fn is_overlay_upper(pid: u32, exepath: &str) -> bool {
@@ -314,6 +389,34 @@ mod tests {
     use super::*;
 
     #[test]
+    fn symlinks_resolve_inside_the_root() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = dir.path();
+        std::fs::create_dir_all(root.join("bin")).expect("bin");
+        std::fs::create_dir_all(root.join("usr/lib")).expect("usr/lib");
+        std::fs::write(root.join("bin/busybox"), "").expect("file");
+        std::os::unix::fs::symlink("busybox", root.join("bin/sh")).expect("link");
+        // Absolute targets are taken inside the root, not on the host.
+        std::os::unix::fs::symlink("/bin/sh", root.join("usr/lib/sh")).expect("link");
+        std::os::unix::fs::symlink("usr/lib", root.join("lib")).expect("link");
+        std::os::unix::fs::symlink("loop", root.join("loop")).expect("link");
+        assert_eq!(
+            canonical_in(root, "/bin/sh").as_deref(),
+            Some("/bin/busybox")
+        );
+        assert_eq!(
+            canonical_in(root, "/lib/sh").as_deref(),
+            Some("/bin/busybox")
+        );
+        assert_eq!(
+            canonical_in(root, "/usr/./lib/../../bin/busybox").as_deref(),
+            Some("/bin/busybox")
+        );
+        assert_eq!(canonical_in(root, "/bin/missing"), None);
+        assert_eq!(canonical_in(root, "/loop"), None);
+    }
+
+    #[test]
     fn argv_split() {
         assert_eq!(split_argv(b"ls\0-l\0/tmp\0"), vec!["ls", "-l", "/tmp"]);
         assert_eq!(split_argv(b""), Vec::<String>::new());
@@ -345,5 +448,14 @@ mod tests {
         let a: Vec<u32> = t.ancestors(20).iter().map(|p| p.pid).collect();
         assert_eq!(a, vec![19, 18, 17, 16, 15, 14, 13, 12]);
         assert_eq!(t.ancestors(1).len(), 0);
+        // An exited parent still names its children's ancestry for a while.
+        t.remove(19);
+        t.reap();
+        let a: Vec<u32> = t.ancestors(20).iter().map(|p| p.pid).collect();
+        assert_eq!(a[..2], [19, 18]);
+        // A forgotten one ends the chain.
+        t.exited.clear();
+        t.procs.remove(&19);
+        assert_eq!(t.ancestors(20).len(), 0);
     }
 }

@@ -1,6 +1,8 @@
 //! The ring-buffer reader thread: waits for the kernel's (batched) wake-ups or a 20 ms
 //! tick, drains every record, decodes it, and hands batches to the output without ever
-//! blocking (a full queue drops the batch and counts it). Every `--drop-report-secs`
+//! blocking: the queue is bounded by the events it holds (not by batches, which are
+//! small when the flush interval cuts them), and a batch that does not fit is dropped
+//! and counted. Every `--drop-report-secs`
 //! it sums the kernel's per-CPU loss counters and, when anything was lost, emits a
 //! `lanner_drop` event with `lanner.drops`.
 
@@ -38,6 +40,8 @@ pub struct ReaderConfig {
     pub max_events: Option<u64>,
     /// Only count records.
     pub count_only: bool,
+    /// Most events waiting for the outputs at once.
+    pub queue_events: u64,
 }
 
 /// Records handled between looks at the clock and the stop flag.
@@ -57,28 +61,33 @@ fn kernel_drops(loaded: &Loaded) -> [u64; drops::SLOTS as usize] {
 }
 
 struct Sender {
-    tx: mpsc::Sender<Batch>,
+    tx: mpsc::UnboundedSender<Batch>,
     stats: Arc<Stats>,
+    limit: u64,
     closed: bool,
 }
 
 impl Sender {
-    /// At shutdown: waits for room (the kernel side is no longer being read anyway).
-    fn send_blocking(&mut self, events: Vec<Event>) {
-        if self.tx.blocking_send(Batch { events }).is_err() {
+    fn push(&mut self, events: Vec<Event>) {
+        let n = events.len() as u64;
+        self.stats.queued_events.fetch_add(n, Ordering::Relaxed);
+        if self.tx.send(Batch { events }).is_err() {
             self.closed = true;
         }
     }
 
+    /// At shutdown: always queued (the kernel side is no longer being read anyway).
+    fn send_blocking(&mut self, events: Vec<Event>) {
+        self.push(events);
+    }
+
     fn send(&mut self, events: Vec<Event>) {
         let n = events.len() as u64;
-        match self.tx.try_send(Batch { events }) {
-            Ok(()) => {}
-            Err(mpsc::error::TrySendError::Full(_)) => {
-                self.stats.queue_dropped.fetch_add(n, Ordering::Relaxed);
-            }
-            Err(mpsc::error::TrySendError::Closed(_)) => self.closed = true,
+        if self.stats.queued_events.load(Ordering::Relaxed) + n > self.limit {
+            self.stats.queue_dropped.fetch_add(n, Ordering::Relaxed);
+            return;
         }
+        self.push(events);
     }
 }
 
@@ -86,7 +95,7 @@ impl Sender {
 pub fn run(
     mut loaded: Loaded,
     cfg: ReaderConfig,
-    tx: mpsc::Sender<Batch>,
+    tx: mpsc::UnboundedSender<Batch>,
     stats: Arc<Stats>,
     stop: super::stop::Stop,
 ) -> Result<()> {
@@ -99,6 +108,7 @@ pub fn run(
     let mut sender = Sender {
         tx,
         stats: stats.clone(),
+        limit: cfg.queue_events.max(cfg.batch_events as u64),
         closed: false,
     };
     let mut pending: Vec<Event> = Vec::with_capacity(cfg.batch_events);
@@ -149,6 +159,7 @@ pub fn run(
             sender.send(std::mem::take(&mut pending));
             last_flush = Instant::now();
         }
+        dec.procs.reap();
         if last_sweep.elapsed() >= SWEEP {
             last_sweep = Instant::now();
             dec.procs.sweep();

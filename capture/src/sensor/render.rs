@@ -222,6 +222,107 @@ pub fn bpf_cmd(cmd: u64) -> String {
         .unwrap_or_else(|| cmd.to_string())
 }
 
+/// A signal as Falco renders `evt.arg.sig`: `9(SIGKILL)`.
+pub fn signal(sig: u64) -> String {
+    const NAMES: &[&str] = &[
+        "",
+        "SIGHUP",
+        "SIGINT",
+        "SIGQUIT",
+        "SIGILL",
+        "SIGTRAP",
+        "SIGABRT",
+        "SIGBUS",
+        "SIGFPE",
+        "SIGKILL",
+        "SIGUSR1",
+        "SIGSEGV",
+        "SIGUSR2",
+        "SIGPIPE",
+        "SIGALRM",
+        "SIGTERM",
+        "SIGSTKFLT",
+        "SIGCHLD",
+        "SIGCONT",
+        "SIGSTOP",
+        "SIGTSTP",
+        "SIGTTIN",
+        "SIGTTOU",
+        "SIGURG",
+        "SIGXCPU",
+        "SIGXFSZ",
+        "SIGVTALRM",
+        "SIGPROF",
+        "SIGWINCH",
+        "SIGIO",
+        "SIGPWR",
+        "SIGSYS",
+    ];
+    let sig = sig as u32;
+    match NAMES.get(sig as usize).filter(|n| !n.is_empty()) {
+        Some(name) => format!("{sig}({name})"),
+        None if (34..=64).contains(&sig) => format!("{sig}(SIGRTMIN+{})", sig - 34),
+        None => sig.to_string(),
+    }
+}
+
+/// A prctl(2) option as Falco renders `evt.arg.option`.
+pub fn prctl_option(opt: u64) -> String {
+    match opt {
+        1 => "PR_SET_PDEATHSIG",
+        2 => "PR_GET_PDEATHSIG",
+        3 => "PR_GET_DUMPABLE",
+        4 => "PR_SET_DUMPABLE",
+        8 => "PR_SET_KEEPCAPS",
+        15 => "PR_SET_NAME",
+        16 => "PR_GET_NAME",
+        22 => "PR_SET_SECCOMP",
+        23 => "PR_CAPBSET_READ",
+        24 => "PR_CAPBSET_DROP",
+        35 => "PR_SET_MM",
+        36 => "PR_SET_CHILD_SUBREAPER",
+        37 => "PR_GET_CHILD_SUBREAPER",
+        38 => "PR_SET_NO_NEW_PRIVS",
+        39 => "PR_GET_NO_NEW_PRIVS",
+        47 => "PR_CAP_AMBIENT",
+        0x5961_6d61 => "PR_SET_PTRACER",
+        _ => return opt.to_string(),
+    }
+    .to_owned()
+}
+
+/// umount2(2) flags.
+pub fn umount_flags(flags: u64) -> String {
+    bits(
+        flags,
+        &[
+            (1, "MNT_FORCE"),
+            (2, "MNT_DETACH"),
+            (4, "MNT_EXPIRE"),
+            (8, "UMOUNT_NOFOLLOW"),
+        ],
+        "0",
+    )
+}
+
+/// delete_module(2) flags (`O_NONBLOCK`, `O_TRUNC`).
+pub fn delete_module_flags(flags: u64) -> String {
+    bits(flags, &[(0o4000, "O_NONBLOCK"), (0o1000, "O_TRUNC")], "0")
+}
+
+/// userfaultfd(2) flags.
+pub fn userfaultfd_flags(flags: u64) -> String {
+    bits(
+        flags,
+        &[
+            (0o2000000, "O_CLOEXEC"),
+            (0o4000, "O_NONBLOCK"),
+            (1, "UFFD_USER_MODE_ONLY"),
+        ],
+        "0",
+    )
+}
+
 /// A socket domain name.
 pub fn domain(d: u64) -> String {
     match d {
@@ -328,6 +429,13 @@ mod tests {
         assert_eq!(bpf_cmd(5), "BPF_PROG_LOAD");
         assert_eq!(domain(17), "AF_PACKET");
         assert_eq!(sock_type(2 | 0o2000000), "SOCK_DGRAM");
+        assert_eq!(signal(9), "9(SIGKILL)");
+        assert_eq!(signal(0), "0");
+        assert_eq!(signal(36), "36(SIGRTMIN+2)");
+        assert_eq!(prctl_option(15), "PR_SET_NAME");
+        assert_eq!(umount_flags(2 | 8), "MNT_DETACH|UMOUNT_NOFOLLOW");
+        assert_eq!(delete_module_flags(0o4000), "O_NONBLOCK");
+        assert_eq!(userfaultfd_flags(0o2004000), "O_CLOEXEC|O_NONBLOCK");
     }
 
     #[test]

@@ -148,8 +148,17 @@ impl Events {
             }
             seen = lines.len();
             let Some(left) = DEADLINE.checked_sub(start.elapsed()) else {
+                // Everything seen, for the post-mortem.
+                let dump = std::env::temp_dir()
+                    .join(format!("lanner-sensor-events-{}.jsonl", std::process::id()));
+                let text: String = lines.iter().map(|v| format!("{v}\n")).collect();
+                let _ = std::fs::write(&dump, text);
+                let seen = lines.len();
                 drop(lines);
-                panic!("no event {what} within {DEADLINE:?}");
+                panic!(
+                    "no event {what} within {DEADLINE:?} ({seen} events seen, written to {})",
+                    dump.display()
+                );
             };
             lines = self
                 .more
