@@ -28,9 +28,6 @@ pub struct Cli {
     /// Print events as JSON lines on stdout instead of publishing them.
     #[arg(long, env = "LANNER_STDOUT")]
     stdout: bool,
-    /// With --stdout: publish to lanner.raw.<node> as well as printing.
-    #[arg(long, env = "LANNER_PUBLISH")]
-    publish: bool,
     /// Also write events as JSON lines to FILE (replayable with --replay).
     #[arg(long, env = "LANNER_RECORD", value_name = "FILE")]
     record: Option<PathBuf>,

@@ -28,6 +28,9 @@ use anyhow::{Context as _, Result};
 /// Flags of live capture (in addition to the common ones in `Cli`).
 #[derive(Clone, Debug, clap::Args)]
 pub struct SensorArgs {
+    /// With --stdout: publish to lanner.raw.<node> as well as printing.
+    #[arg(long, env = "LANNER_PUBLISH")]
+    pub publish: bool,
     /// Drop read-only opens in the kernel unless their path starts with a --keep-prefix.
     #[arg(long, env = "LANNER_DROP_READ_ONLY_OPENS")]
     pub drop_read_only_opens: bool,
@@ -135,7 +138,7 @@ pub async fn run(cli: &crate::Cli, node: &str) -> Result<()> {
         .context("starting the ring reader thread")?;
     let out_cfg = output::OutputConfig {
         stdout: cli.stdout,
-        publish: cli.publish || !cli.stdout,
+        publish: args.publish || !cli.stdout,
         record: cli.record.clone(),
         node: node.to_owned(),
         session,
