@@ -7,7 +7,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use clap::Parser as _;
 use lanner_archiver::archive::Archive;
 use lanner_archiver::cli::{Cli, Command, RunArgs, parse_tables};
 use lanner_archiver::compact::{CompactOptions, compact_table};
@@ -36,7 +35,7 @@ async fn main() -> anyhow::Result<()> {
         )
         .with_writer(std::io::stderr)
         .init();
-    let cli = Cli::parse();
+    let cli: Cli = lanner_contract::config::parse();
     match cli.command {
         None => run(cli.run).await,
         Some(Command::Run(args)) => run(args).await,

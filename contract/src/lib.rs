@@ -10,6 +10,7 @@
 
 pub mod bus;
 pub mod codec;
+pub mod config;
 pub mod field;
 mod json;
 pub mod jsonl;

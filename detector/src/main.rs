@@ -205,7 +205,7 @@ fn judge(
 static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli: Cli = lanner_contract::config::parse();
     match cli.cmd {
         Cmd::Validate { rules, warnings } => validate(&rules, warnings),
         Cmd::LintCondition => lint(),

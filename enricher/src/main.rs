@@ -3,7 +3,6 @@
 
 use std::sync::Arc;
 
-use clap::Parser as _;
 use lanner_contract::bus::shutdown::Shutdown;
 use lanner_enricher::run::{Args, run};
 
@@ -20,7 +19,7 @@ async fn main() -> anyhow::Result<()> {
         )
         .with_writer(std::io::stderr)
         .init();
-    let args = Args::parse();
+    let args: Args = lanner_contract::config::parse();
     run(args, Shutdown::on_signals(), Arc::default()).await?;
     Ok(())
 }
