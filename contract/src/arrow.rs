@@ -1,4 +1,5 @@
-//! The archive's Arrow schema and the conversion of events into record batches.
+//! The archive's Arrow schema and the conversion of events into record batches, and
+//! back ([`from_record_batch`]).
 //!
 //! Columns are the stored fields in [`STORED_FIELDS`] order, named with `_` for `.`
 //! (`proc_name`, `fd_name`), followed by a few derived fields materialized for SQL
@@ -24,6 +25,9 @@ use arrow_array::builder::{
 };
 use arrow_array::{ArrayRef, RecordBatch};
 use arrow_schema::{ArrowError, Field, Schema, SchemaRef};
+
+pub(crate) mod read;
+pub use read::from_record_batch;
 
 use crate::field::FieldRef;
 use crate::model::{Event, Labels, STORED_FIELDS, StrList, Text, U64List};

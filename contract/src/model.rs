@@ -235,6 +235,28 @@ macro_rules! event_fields {
 
         #[cfg(feature = "arrow")]
         impl Event {
+            /// Events from the stored fields' columns of `batch` (see
+            /// [`crate::arrow::from_record_batch`]).
+            pub(crate) fn from_arrays(
+                batch: &arrow_array::RecordBatch,
+            ) -> Result<Vec<Event>, arrow_schema::ArrowError> {
+                use crate::arrow::read::{ReadArrow, column};
+                let schema = crate::arrow::schema();
+                let mut events = vec![Event::default(); batch.num_rows()];
+                $(
+                    let name = stringify!($ident);
+                    if let Ok(f) = schema.field_with_name(name)
+                        && let Some(col) = column(batch, name, f.data_type())?
+                    {
+                        let values = <$ty as ReadArrow>::read(&col, name)?;
+                        for (ev, v) in events.iter_mut().zip(values) {
+                            ev.$ident = v;
+                        }
+                    }
+                )*
+                Ok(events)
+            }
+
             /// One Arrow array per stored field, in [`STORED_FIELDS`] order.
             pub(crate) fn stored_arrays(events: &[Event]) -> Vec<arrow_array::ArrayRef> {
                 use crate::arrow::ArrowField;
