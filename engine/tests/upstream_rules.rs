@@ -35,6 +35,23 @@ fn stable_file_loads_with_every_rule_enabled() {
             r.name
         );
     }
+    // So a reader of stored events needs only these types (retro-hunt).
+    let types = rs.event_types().expect("every rule names its types");
+    for t in ["execve", "openat", "connect"] {
+        assert!(types.contains(&t), "{t} missing from {types:?}");
+    }
+    assert!(!types.contains(&"read"), "{types:?}");
+}
+
+#[test]
+fn a_rule_on_every_type_means_no_type_filter() {
+    let mut l = Loader::new();
+    l.add_str(
+        "any.yaml",
+        "- rule: Any root action\n  desc: x\n  condition: user.uid = 0\n  output: x\n  priority: INFO\n",
+    );
+    let rs = l.finish().0.expect("compiles");
+    assert_eq!(rs.event_types(), None);
 }
 
 #[test]

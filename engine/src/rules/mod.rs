@@ -289,6 +289,18 @@ impl Ruleset {
         &self.rules
     }
 
+    /// The event types any rule can match, when every rule names its types (Falco
+    /// warns about rules that do not); `None` when some rule may match any type. A
+    /// reader of stored events (the retro-hunt) can fetch only these types.
+    pub fn event_types(&self) -> Option<Vec<&str>> {
+        if !self.other_types.is_empty() {
+            return None;
+        }
+        let mut types: Vec<&str> = self.by_type.keys().map(|t| &**t).collect();
+        types.sort_unstable();
+        Some(types)
+    }
+
     /// The rules an event of type `evt_type` must be judged against.
     pub fn candidates(&self, evt_type: Option<&str>) -> &[u32] {
         evt_type
