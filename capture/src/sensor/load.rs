@@ -1,6 +1,7 @@
 //! Loading and attaching the eBPF programs, after checking what they need: root or the
-//! capabilities CAP_BPF + CAP_PERFMON (+ CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH for
-//! /proc), the kernel's BTF, and tracefs. Each missing piece gives its own message.
+//! capabilities CAP_BPF + CAP_PERFMON (or CAP_SYS_ADMIN, which the kernel accepts for
+//! both), CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH (for /proc), the kernel's BTF, and
+//! tracefs. Each missing piece gives its own message.
 
 use std::path::Path;
 
@@ -38,6 +39,11 @@ const NEEDED_CAPS: &[(u32, &str, &str)] = &[
     ),
 ];
 
+/// CAP_SYS_ADMIN, which the kernel accepts in place of CAP_BPF and CAP_PERFMON
+/// (`bpf_capable()`, `perfmon_capable()`): what containers get on Docker engines
+/// before 23, which do not know the two newer capabilities.
+const CAP_SYS_ADMIN: u32 = 21;
+
 /// Names of the needed capabilities missing from this process's effective set.
 pub fn missing_caps() -> Vec<String> {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
@@ -46,9 +52,15 @@ pub fn missing_caps() -> Vec<String> {
         .find_map(|l| l.strip_prefix("CapEff:"))
         .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
         .unwrap_or(0);
+    missing_from(eff)
+}
+
+/// The needed capabilities missing from the effective set `eff`.
+fn missing_from(eff: u64) -> Vec<String> {
+    let has = |bit: u32| eff & (1 << bit) != 0;
     NEEDED_CAPS
         .iter()
-        .filter(|(bit, _, _)| eff & (1 << bit) == 0)
+        .filter(|(bit, _, _)| !has(*bit) && !(matches!(bit, 38 | 39) && has(CAP_SYS_ADMIN)))
         .map(|(_, name, why)| format!("{name} ({why})"))
         .collect()
 }
@@ -188,4 +200,24 @@ pub fn load(cfg: &Config, ring_bytes: u32) -> Result<Loaded> {
         ring,
         drops,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sys_admin_stands_in_for_bpf_and_perfmon_only() {
+        let bit = |b: u32| 1u64 << b;
+        let ptrace_dac = bit(19) | bit(2);
+        assert!(missing_from(ptrace_dac | bit(38) | bit(39)).is_empty());
+        assert!(missing_from(ptrace_dac | bit(CAP_SYS_ADMIN)).is_empty());
+        let missing = missing_from(bit(CAP_SYS_ADMIN));
+        assert_eq!(missing.len(), 2, "{missing:?}");
+        assert!(missing[0].starts_with("CAP_SYS_PTRACE"), "{missing:?}");
+        assert!(missing[1].starts_with("CAP_DAC_READ_SEARCH"), "{missing:?}");
+        let missing = missing_from(ptrace_dac | bit(39));
+        assert_eq!(missing.len(), 1, "{missing:?}");
+        assert!(missing[0].starts_with("CAP_PERFMON"), "{missing:?}");
+    }
 }
