@@ -202,15 +202,17 @@ impl ProcTable {
                 p.exepath = t.trim_end_matches(" (deleted)").into();
             }
         }
-        if let Ok(md) = std::fs::metadata(&exe) {
+        let md = std::fs::metadata(&exe).ok();
+        if let Some(md) = &md {
             p.exe_ino = Some((
                 md.ino(),
                 Timestamp(md.ctime() * 1_000_000_000 + md.ctime_nsec()),
                 Timestamp(md.mtime() * 1_000_000_000 + md.mtime_nsec()),
             ));
         }
-        p.exe_upper =
-            &*p.container != "host" && !p.exepath.is_empty() && is_overlay_upper(p.pid, &p.exepath);
+        p.exe_upper = &*p.container != "host"
+            && !p.exepath.is_empty()
+            && md.is_some_and(|md| is_overlay_upper(p.pid, &p.exepath, md.dev()));
     }
 
     /// The process, read from /proc if unknown.
@@ -357,31 +359,49 @@ pub fn canonical_in(root: &Path, path: &str) -> Option<String> {
 }
 
 /// Whether the executable lives in the upper (writable) layer of the overlay mount the
-/// process runs on: the file exists under that mount's `upperdir` (a host path).
-fn is_overlay_upper(pid: u32, exepath: &str) -> bool {
+/// process runs on: the executable (device `exe_dev`) is on that overlay, not on a file
+/// bind-mounted over it (as `docker run --init` mounts /sbin/docker-init), and the file
+/// exists under the overlay's `upperdir` (a host path).
+fn is_overlay_upper(pid: u32, exepath: &str, exe_dev: u64) -> bool {
     let Some(info) = read(&Path::new("/proc").join(pid.to_string()).join("mountinfo")) else {
         return false;
     };
-    for line in info.lines() {
+    overlay_upperdir(&info, exe_dev).is_some_and(|upper| {
+        Path::new(upper)
+            .join(exepath.trim_start_matches('/'))
+            .exists()
+    })
+}
+
+/// The `upperdir` of the overlay mounted on `/` in a mountinfo text, when that overlay
+/// is device `dev` (`st_dev` of a file on it).
+fn overlay_upperdir(mountinfo: &str, dev: u64) -> Option<&str> {
+    // Linux's dev_t encoding (glibc's gnu_dev_major/minor).
+    let (major, minor) = (
+        ((dev >> 8) & 0xfff) | ((dev >> 32) & !0xfff),
+        (dev & 0xff) | ((dev >> 12) & !0xff),
+    );
+    let want = format!("{major}:{minor}");
+    for line in mountinfo.lines() {
         let Some((pre, post)) = line.split_once(" - ") else {
             continue;
         };
+        let pre: Vec<&str> = pre.split(' ').collect();
         // The overlay mounted on the process's root.
-        if pre.split(' ').nth(4) != Some("/") {
+        if pre.get(4) != Some(&"/") {
             continue;
         }
         let mut f = post.split(' ');
         if f.next() != Some("overlay") {
             continue;
         }
-        let opts = f.nth(1).unwrap_or("");
-        if let Some(upper) = opts.split(',').find_map(|o| o.strip_prefix("upperdir=")) {
-            return Path::new(upper)
-                .join(exepath.trim_start_matches('/'))
-                .exists();
+        if pre.get(2) != Some(&want.as_str()) {
+            return None;
         }
+        let opts = f.nth(1).unwrap_or("");
+        return opts.split(',').find_map(|o| o.strip_prefix("upperdir="));
     }
-    false
+    None
 }
 
 #[cfg(test)]
@@ -414,6 +434,26 @@ mod tests {
         );
         assert_eq!(canonical_in(root, "/bin/missing"), None);
         assert_eq!(canonical_in(root, "/loop"), None);
+    }
+
+    #[test]
+    fn upperdir_only_for_files_on_the_root_overlay() {
+        let info = "\
+1 0 0:40 / / rw,relatime - overlay overlay rw,lowerdir=/l1:/l2,upperdir=/var/lib/docker/overlay2/abc/diff,workdir=/w
+2 1 0:5 / /proc rw - proc proc rw
+3 1 254:0 /usr/bin/docker-init /sbin/docker-init ro - ext4 /dev/vda rw
+";
+        // st_dev 0:40 is the overlay: a file on it.
+        assert_eq!(
+            overlay_upperdir(info, 40),
+            Some("/var/lib/docker/overlay2/abc/diff")
+        );
+        // st_dev 254:0 (makedev(254, 0) = 0xfe00): a file bind-mounted from the host.
+        assert_eq!(overlay_upperdir(info, 0xfe00), None);
+        assert_eq!(
+            overlay_upperdir("2 1 0:5 / /proc rw - proc proc rw\n", 40),
+            None
+        );
     }
 
     #[test]
