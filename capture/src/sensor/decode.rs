@@ -300,7 +300,13 @@ impl Decoder {
                     };
                     let parent_known = self.procs.get(h.ppid).is_some();
                     let cgroup_container = self.container_of(tgid, h.cgroup_id);
-                    let mut fresh = self.procs.read_proc(tgid);
+                    // What /proc says now, unless the process has exec'd again since
+                    // (this event waited in the ring buffer): then /proc describes a
+                    // later program, and its executable facts must not be taken.
+                    let mut fresh = self
+                        .procs
+                        .read_proc(tgid)
+                        .filter(|f| &*f.comm == comm.as_str());
                     if self.procs.get(tgid).is_none() {
                         self.procs.fork(tgid, h.ppid, h.vpid, ts);
                     }
