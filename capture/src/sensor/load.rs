@@ -58,9 +58,10 @@ pub fn missing_caps() -> Vec<String> {
 /// The needed capabilities missing from the effective set `eff`.
 fn missing_from(eff: u64) -> Vec<String> {
     let has = |bit: u32| eff & (1 << bit) != 0;
+    let granted = |bit: u32| has(bit) || (matches!(bit, 38 | 39) && has(CAP_SYS_ADMIN));
     NEEDED_CAPS
         .iter()
-        .filter(|(bit, _, _)| !has(*bit) && !(matches!(bit, 38 | 39) && has(CAP_SYS_ADMIN)))
+        .filter(|(bit, _, _)| !granted(*bit))
         .map(|(_, name, why)| format!("{name} ({why})"))
         .collect()
 }
