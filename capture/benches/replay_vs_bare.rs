@@ -6,8 +6,10 @@
 //! (parse + encode + publish + wait for acks); then the exact batches it stored are read
 //! back and published again by a bare async-nats loop with the same in-flight window.
 //! A second baseline publishes the JSON-lines file itself, in chunks of whole lines under
-//! 900 KiB, the same way: what shipping the text unparsed would cost. Prints the medians
-//! and the ratios.
+//! 900 KiB, the same way: what shipping the text unparsed would cost. Then the stored
+//! batches are written as a binary recording (`.lnrec`) and `lanner-capture --replay`
+//! publishes that: the same bytes as the bare loop, checked by decoding on the way.
+//! Prints the medians and the ratios.
 
 use std::collections::VecDeque;
 use std::io::Write;
@@ -70,6 +72,9 @@ async fn main() {
     };
 
     let (mut replay_rates, mut bare_rates, mut json_rates) = (Vec::new(), Vec::new(), Vec::new());
+    let mut rec_rates = Vec::new();
+    let rec_dir = tempfile::tempdir().expect("temp dir");
+    let rec_path = rec_dir.path().join("bench.lnrec");
     let mut batch_bytes = 0u64;
     for round in 0..rounds {
         let node = unique("bench-replay");
@@ -146,6 +151,40 @@ async fn main() {
         }
         let json_secs = start.elapsed().as_secs_f64();
         json_rates.push(events as f64 / json_secs);
+
+        // The same batches as a recording, replayed by the binary.
+        {
+            let mut w = lanner_contract::recording::Writer::new(std::io::BufWriter::new(
+                std::fs::File::create(&rec_path).expect("create recording"),
+            ))
+            .expect("recording");
+            for m in &stored {
+                w.write_batch(&m.payload).expect("write frame");
+            }
+            w.flush().expect("flush");
+        }
+        let rec_node = unique("bench-rec");
+        let start = Instant::now();
+        let out = Command::new(env!("CARGO_BIN_EXE_lanner-capture"))
+            .arg("--replay")
+            .arg(&rec_path)
+            .args([
+                "--node",
+                &rec_node,
+                "--nats-url",
+                &nats.url,
+                "--max-in-flight",
+                &IN_FLIGHT.to_string(),
+            ])
+            .output()
+            .expect("run lanner-capture");
+        let rec_secs = start.elapsed().as_secs_f64();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        rec_rates.push(events as f64 / rec_secs);
         let (r, b) = (events as f64 / replay_secs, events as f64 / bare_secs);
         eprintln!(
             "round {round}: replay {r:.0} events/s ({replay_secs:.3}s), bare publish of the same {} batches {b:.0} events/s ({bare_secs:.3}s)",
@@ -155,6 +194,11 @@ async fn main() {
         bare_rates.push(b);
     }
     let (r, b, j) = (median(replay_rates), median(bare_rates), median(json_rates));
+    let rec = median(rec_rates);
+    println!(
+        "replay_vs_bare: recording: replay of the same batches from a .lnrec file {rec:.0} events/s; bare publishing {b:.0} events/s (ratio {:.2})",
+        rec / b
+    );
     println!(
         "replay_vs_bare: {events} events ({:.1} MiB JSON lines, {:.1} MiB encoded): replay {r:.0} events/s; bare JetStream publishing of the encoded batches {b:.0} events/s (ratio {:.2}); bare publishing of the JSON-lines text in {} chunks {j:.0} events/s (ratio {:.2}); medians of {rounds}",
         json_bytes as f64 / 1048576.0,

@@ -1,4 +1,9 @@
-//! `--replay FILE`: publish a JSON-lines event file to `lanner.raw.<node>` in batches.
+//! `--replay FILE`: publish a JSON-lines event file, or a binary recording
+//! (`--record FILE.lnrec`, [`lanner_contract::recording`]), to `lanner.raw.<node>`.
+//!
+//! A recording's batches are checked (decoded) by the parser threads and published as
+//! they are: no text to parse, so replay runs near the speed of bare publishing. A
+//! frame that does not decode is reported by number and skipped, as a malformed line is.
 //!
 //! A reader thread splits the input into chunks, parser threads (one per core) parse
 //! and encode them, and the async side publishes them in file order, keeping up to
@@ -19,7 +24,7 @@ use bytes::Bytes;
 use lanner_contract::bus::{Outgoing, ensure_streams, publish};
 use lanner_contract::share::Pool;
 use lanner_contract::subjects::{self, CONTENT_EVENT_BATCH};
-use lanner_contract::{Event, codec, jsonl};
+use lanner_contract::{Event, codec, jsonl, recording};
 use tokio::sync::mpsc;
 
 /// What a replay did.
@@ -124,6 +129,53 @@ fn read_chunks(
     Ok(())
 }
 
+/// One frame of a recording, numbered from 0 in file order.
+struct Frame {
+    seq: u64,
+    batch: Vec<u8>,
+}
+
+/// Reads a recording's frames and deals them to the checker threads.
+fn read_frames(input: impl Read, workers: &[std::sync::mpsc::SyncSender<Frame>]) -> Result<()> {
+    for (seq, frame) in recording::Reader::new(input)?.enumerate() {
+        let frame = Frame {
+            seq: seq as u64,
+            batch: frame?,
+        };
+        workers[seq % workers.len()]
+            .send(frame)
+            .map_err(|_| anyhow::anyhow!("a checker thread stopped"))?;
+    }
+    Ok(())
+}
+
+/// Decodes each frame to check it, and passes the bytes on unchanged; a frame that
+/// does not decode is reported and skipped (counted as one malformed input).
+fn check_frames(rx: std::sync::mpsc::Receiver<Frame>, tx: mpsc::Sender<Batch>) {
+    for frame in rx {
+        let (events, malformed) = match codec::decode_batch(&frame.batch) {
+            Ok(events) => (events.len() as u64, 0),
+            Err(e) => {
+                eprintln!("frame {}: skipped: {e}", frame.seq + 1);
+                (0, 1)
+            }
+        };
+        let batch = Batch {
+            seq: frame.seq,
+            payload: if malformed == 0 {
+                frame.batch.into()
+            } else {
+                Bytes::new()
+            },
+            events,
+            malformed,
+        };
+        if tx.blocking_send(batch).is_err() {
+            return;
+        }
+    }
+}
+
 /// Parses and encodes chunks: events without `evt.id` get one derived from their line,
 /// events without `evt.hostname` get the node; equal values are shared so each is
 /// written once per batch.
@@ -182,6 +234,9 @@ pub async fn run(cli: &crate::Cli, node: &str, path: &Path) -> Result<Summary> {
     } else {
         Box::new(std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?)
     };
+    // Peek at the first bytes: a recording starts with its magic.
+    let mut input = BufReader::with_capacity(1 << 20, input);
+    let recording = recording::is_recording(input.fill_buf().context("reading the input")?);
     let (tx, mut rx) = mpsc::channel::<Batch>(cli.max_in_flight.max(1));
     let (max_events, max_bytes) = (cli.batch_events.max(1), cli.batch_bytes);
     // Parsing JSON is the expensive part: one parser per core, the reader deals chunks
@@ -189,15 +244,27 @@ pub async fn run(cli: &crate::Cli, node: &str, path: &Path) -> Result<Summary> {
     let parsers = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .clamp(1, 4);
-    let mut inboxes = Vec::with_capacity(parsers);
-    for _ in 0..parsers {
-        let (chunk_tx, chunk_rx) = std::sync::mpsc::sync_channel::<Chunk>(2);
-        let (node, tx) = (node.to_owned(), tx.clone());
-        std::thread::spawn(move || parse_chunks(&node, chunk_rx, tx));
-        inboxes.push(chunk_tx);
-    }
-    drop(tx);
-    let reader = std::thread::spawn(move || read_chunks(input, max_events, max_bytes, &inboxes));
+    let reader = if recording {
+        let mut inboxes = Vec::with_capacity(parsers);
+        for _ in 0..parsers {
+            let (frame_tx, frame_rx) = std::sync::mpsc::sync_channel::<Frame>(4);
+            let tx = tx.clone();
+            std::thread::spawn(move || check_frames(frame_rx, tx));
+            inboxes.push(frame_tx);
+        }
+        drop(tx);
+        std::thread::spawn(move || read_frames(input, &inboxes))
+    } else {
+        let mut inboxes = Vec::with_capacity(parsers);
+        for _ in 0..parsers {
+            let (chunk_tx, chunk_rx) = std::sync::mpsc::sync_channel::<Chunk>(2);
+            let (node, tx) = (node.to_owned(), tx.clone());
+            std::thread::spawn(move || parse_chunks(&node, chunk_rx, tx));
+            inboxes.push(chunk_tx);
+        }
+        drop(tx);
+        std::thread::spawn(move || read_chunks(input, max_events, max_bytes, &inboxes))
+    };
 
     let start = Instant::now();
     let mut summary = Summary {

@@ -160,3 +160,57 @@ async fn the_same_file_replayed_to_another_node_is_stored_there_too() {
     let (batches, events) = stored_events(&nats, &b, 3).await;
     assert_eq!((batches, events.len()), (3, 300));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_binary_recording_replays_its_batches_unchanged_and_once() {
+    let nats = Nats::start();
+    let node = unique("replay-rec");
+    let input: Vec<Event> = Synth::new(43, &node).take(1050).collect();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("capture.lnrec");
+    {
+        let mut w = lanner_contract::recording::Writer::new(std::io::BufWriter::new(
+            std::fs::File::create(&path).expect("create"),
+        ))
+        .expect("magic");
+        for chunk in input.chunks(300) {
+            w.write_events(chunk).expect("write");
+        }
+        w.flush().expect("flush");
+    }
+    let out = replay(&nats, &node, &path, &[]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("replayed 1050 events in 4 batches"),
+        "{stderr}"
+    );
+    let (batches, events) = stored_events(&nats, &node, 4).await;
+    assert_eq!(batches, 4, "one message per recorded batch");
+    assert_eq!(events, input);
+
+    // Again: every batch is a duplicate.
+    let out = replay(&nats, &node, &path, &[]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("(4 already stored)"), "{stderr}");
+
+    // A corrupted frame is reported by number and skipped; a cut file is an error
+    // after the frames before the cut were published.
+    let mut bytes = std::fs::read(&path).expect("read");
+    let second = 8 + 4 + u32::from_le_bytes(bytes[8..12].try_into().expect("len")) as usize;
+    bytes[second + 4] ^= 0xff; // the second frame's magic
+    let bad = dir.path().join("bad.lnrec");
+    std::fs::write(&bad, &bytes[..bytes.len() - 5]).expect("write");
+    let other = unique("replay-rec-bad");
+    let out = replay(&nats, &other, &bad, &[]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("frame 2: skipped: not a lanner event batch"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("frame 4: the file ends inside it"),
+        "{stderr}"
+    );
+}

@@ -15,6 +15,7 @@ pub mod field;
 mod json;
 pub mod jsonl;
 pub mod model;
+pub mod recording;
 pub mod render;
 pub mod share;
 pub mod subjects;

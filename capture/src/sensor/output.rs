@@ -38,7 +38,7 @@ pub struct OutputConfig {
     pub stdout: bool,
     /// Publish to JetStream.
     pub publish: bool,
-    /// Also write JSON lines here.
+    /// Also record events here: a binary recording for `*.lnrec`, else JSON lines.
     pub record: Option<PathBuf>,
     /// Node name.
     pub node: String,
@@ -84,6 +84,41 @@ fn encode(session: &str, events: &[Event], max_bytes: usize, out: &mut Vec<Encod
     });
 }
 
+/// The `--record` file: JSON lines, or a binary recording (batches as on the bus,
+/// [`lanner_contract::recording`]) when the name ends in `.lnrec`.
+enum Record {
+    Lines(std::io::BufWriter<std::fs::File>),
+    Batches(lanner_contract::recording::Writer<std::io::BufWriter<std::fs::File>>),
+}
+
+impl Record {
+    fn create(path: &std::path::Path) -> Result<Record> {
+        let file = std::io::BufWriter::new(
+            std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?,
+        );
+        Ok(if path.extension().is_some_and(|e| e == "lnrec") {
+            Record::Batches(lanner_contract::recording::Writer::new(file)?)
+        } else {
+            Record::Lines(file)
+        })
+    }
+
+    fn write(&mut self, events: &[Event]) -> std::io::Result<()> {
+        match self {
+            Record::Lines(w) => {
+                for ev in events {
+                    jsonl::write_event(&mut *w, ev)?;
+                }
+                w.flush()
+            }
+            Record::Batches(w) => {
+                w.write_events(events)?;
+                w.flush()
+            }
+        }
+    }
+}
+
 /// Consumes batches until the reader stops, then flushes (publishing what is buffered,
 /// for at most 10 s once shutdown was requested).
 pub async fn run(
@@ -94,9 +129,7 @@ pub async fn run(
     shutdown: super::stop::Stop,
 ) -> Result<()> {
     let mut record = match &cfg.record {
-        Some(p) => Some(std::io::BufWriter::new(
-            std::fs::File::create(p).with_context(|| format!("creating {}", p.display()))?,
-        )),
+        Some(p) => Some(Record::create(p)?),
         None => None,
     };
     let buffer = Arc::new(Mutex::new(Buffer::default()));
@@ -127,11 +160,8 @@ pub async fn run(
             }
             out.flush().context("writing to stdout")?;
         }
-        if let Some(w) = record.as_mut() {
-            for ev in &batch.events {
-                jsonl::write_event(&mut *w, ev).context("writing the record file")?;
-            }
-            w.flush().context("writing the record file")?;
+        if let Some(r) = record.as_mut() {
+            r.write(&batch.events).context("writing the record file")?;
         }
         stats
             .emitted
