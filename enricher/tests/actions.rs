@@ -1,6 +1,7 @@
 //! Response actions against a real Docker engine: pause and kill take effect (checked
 //! through the engine) and are audited; an exempt container is refused and audited; a
-//! container that does not exist is reported gone.
+//! container that does not exist is reported gone; and the issue's "done when": a fresh
+//! container's exec event is enriched, a pause request pauses it and is audited.
 
 #![allow(clippy::unwrap_used)]
 
@@ -145,4 +146,84 @@ async fn dry_run_audits_without_acting_and_lanner_containers_are_refused() {
     assert_eq!(outcome("d-pause"), Some(Outcome::DryRun));
     assert_eq!(paused, "false", "dry-run must not pause");
     assert_eq!(outcome("d-own"), Some(Outcome::Refused));
+}
+
+/// The issue's "done when": on a Docker host, the events of an exec into a container that
+/// has just started carry its name, image and labels, and a pause request pauses it and
+/// leaves an audit record. The enricher runs before the container exists, as on a node.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fresh_containers_exec_is_enriched_and_a_pause_request_pauses_it_with_an_audit() {
+    let Some(socket) = docker_engine() else {
+        return;
+    };
+    let enr = start(&socket).await;
+    let name = lanner_tests::unique("lanner-enr-fresh");
+    let image = format!("{IMAGE_REPO}:{IMAGE_TAG}");
+    let id = docker(&[
+        "run",
+        "-d",
+        "--name",
+        &name,
+        "--label",
+        "app=fresh",
+        &image,
+        "/bin/sleep",
+        "120",
+    ]);
+    let started = std::time::Instant::now();
+    docker(&["exec", &name, "/bin/true"]);
+    // The sensor's event of that exec (the sensor is not part of this test).
+    let mut exec = common::event(&id[..12], "execve");
+    exec.proc_name = Some("true".into());
+    enr.publish(&[exec]).await;
+    let out = enr.enriched(1).await;
+    let seen_after = started.elapsed();
+
+    let body = format!(
+        r#"{{"id":"fresh-pause","action":"pause","container_id":"{}","rule":"Terminal shell in container","reason":"done-when test","alert_id":"a-fresh"}}"#,
+        &id[..12]
+    );
+    enr.js
+        .publish(subjects::actions(&enr.node), body.into())
+        .await
+        .expect("publish action")
+        .await
+        .expect("action stored");
+    let audits = lanner_tests::collect(
+        &enr.js,
+        subjects::AUDIT.name,
+        &subjects::audit(&enr.node),
+        1,
+        Duration::from_secs(30),
+    )
+    .await;
+    let paused = docker(&["inspect", "--format", "{{.State.Paused}}", &name]);
+    docker(&["rm", "-f", &name]);
+    enr.stop().await;
+    // A figure, not an assertion: how long after `docker run` returned the enriched event
+    // was read back (exec and NATS round trips included).
+    eprintln!("enriched exec event read {seen_after:?} after the container started");
+
+    let ev = &out[0];
+    assert_eq!(ev.container_name.as_deref(), Some(name.as_str()));
+    assert_eq!(ev.container_image.as_deref(), Some(image.as_str()));
+    assert_eq!(ev.container_image_repository.as_deref(), Some(IMAGE_REPO));
+    assert_eq!(
+        ev.container_labels
+            .as_ref()
+            .and_then(|l| l.get("app"))
+            .map(|v| &**v),
+        Some("fresh")
+    );
+    assert_eq!(paused, "true", "the pause request must pause the container");
+    assert_eq!(audits.len(), 1);
+    let rec: AuditRecord = serde_json::from_slice(&audits[0].payload).expect("audit record");
+    assert_eq!(rec.request.id, "fresh-pause");
+    assert_eq!(rec.outcome, Outcome::Done);
+    assert_eq!(rec.container_name.as_deref(), Some(name.as_str()));
+    assert_eq!(
+        rec.request.rule.as_deref(),
+        Some("Terminal shell in container")
+    );
+    assert!(!rec.time.is_empty());
 }
