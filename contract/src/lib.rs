@@ -3,11 +3,13 @@
 //! The contract between lanner's stages: the [`Event`] model in Falco's vocabulary, the
 //! field accessor ([`FieldRef`], [`Event::get`]), the binary wire [`codec`] for event
 //! batches, the [`jsonl`] form for people and replays, the archive's Arrow schema
-//! (feature `arrow`), the bus [`subjects`], and the JetStream helpers in [`bus`] that
-//! every stage uses to consume, publish, ack and dead-letter.
+//! (feature `arrow`), the bus [`subjects`], the response [`action`] requests and audit
+//! records, and the JetStream helpers in [`bus`] that every stage uses to consume,
+//! publish, ack and dead-letter.
 //!
 //! Stages never import each other; they meet here and on the bus.
 
+pub mod action;
 pub mod bus;
 pub mod codec;
 pub mod config;

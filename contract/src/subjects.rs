@@ -77,6 +77,10 @@ pub const HDR_DLQ_SEQ: &str = "Lanner-Dlq-Stream-Seq";
 
 /// Content type of event batches.
 pub const CONTENT_EVENT_BATCH: &str = "event-batch";
+/// Content type of response action requests ([`crate::action::ActionRequest`]).
+pub const CONTENT_ACTION: &str = "action";
+/// Content type of audit records ([`crate::action::AuditRecord`]).
+pub const CONTENT_AUDIT: &str = "audit";
 
 /// A node name made safe as one subject token (`.`, `*`, `>` and spaces become `_`).
 pub fn token(name: &str) -> String {

@@ -19,25 +19,12 @@
 //! required. Only events inside a container can trigger an action. When several
 //! policies match one alert, one request is made with the strongest action.
 
-use serde::{Deserialize, Serialize};
-
 use lanner_contract::Event;
+pub use lanner_contract::action::{Action, ActionRequest};
 
 use lanner_engine::output::{Alert, alert_id};
 use lanner_engine::rules::Priority;
 use lanner_engine::yaml::{self, Node};
-
-/// A response action, weakest first.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Action {
-    /// Freeze the container's processes.
-    Pause,
-    /// Stop the container (SIGTERM, then SIGKILL after the grace period).
-    Stop,
-    /// Kill the container (SIGKILL).
-    Kill,
-}
 
 /// One policy entry.
 #[derive(Clone, Debug, PartialEq)]
@@ -58,33 +45,6 @@ pub struct Policy {
     pub images: Vec<String>,
     /// Kubernetes namespaces (empty: any).
     pub namespaces: Vec<String>,
-}
-
-/// A request to act on a container, published to `lanner.actions.<node>`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct ActionRequest {
-    /// Deterministic id (also the `Nats-Msg-Id`).
-    pub id: String,
-    /// The action.
-    pub action: Action,
-    /// Policy that asked for it.
-    pub policy: String,
-    /// Node the container runs on.
-    pub node: String,
-    /// Container id.
-    pub container_id: String,
-    /// Container name, if known.
-    pub container_name: Option<String>,
-    /// Image repository, if known.
-    pub image: Option<String>,
-    /// The alert's rule.
-    pub rule: String,
-    /// The alert's priority.
-    pub priority: String,
-    /// The alert's id.
-    pub alert_id: String,
-    /// The alert's time.
-    pub time: String,
 }
 
 /// A loaded policy file.
@@ -261,15 +221,16 @@ impl PolicySet {
         Some(ActionRequest {
             id: alert_id(&format!("action:{:?}", best.action), &alert.uuid),
             action: best.action,
-            policy: best.name.clone(),
-            node: node.to_owned(),
+            policy: Some(best.name.clone()),
+            node: Some(node.to_owned()),
             container_id: container.to_owned(),
             container_name: ev.container_name.as_deref().map(str::to_owned),
             image: ev.container_image_repository.as_deref().map(str::to_owned),
-            rule: alert.rule.clone(),
-            priority: alert.priority.clone(),
-            alert_id: alert.uuid.clone(),
-            time: alert.time.clone(),
+            rule: Some(alert.rule.clone()),
+            priority: Some(alert.priority.clone()),
+            alert_id: Some(alert.uuid.clone()),
+            time: Some(alert.time.clone()),
+            reason: None,
         })
     }
 }
@@ -331,8 +292,8 @@ mod tests {
             .decide(&shell, &ev(&[("app", "web")], "prod"), "node1")
             .expect("matches");
         assert_eq!(
-            (r.action, r.policy.as_str(), r.container_id.as_str()),
-            (Action::Kill, "kill web shells", "0123456789ab")
+            (r.action, r.policy.as_deref(), r.container_id.as_str()),
+            (Action::Kill, Some("kill web shells"), "0123456789ab")
         );
         assert!(
             p.decide(&shell, &ev(&[("app", "db")], "prod"), "n")

@@ -30,7 +30,7 @@ use lanner_engine::rules::{Matching, Priority, Ruleset, load_files_with};
 /// Content type of alert messages (`Lanner-Content` header).
 pub const CONTENT_ALERT: &str = "alert";
 /// Content type of response action requests.
-pub const CONTENT_ACTION: &str = "action";
+pub use lanner_contract::subjects::CONTENT_ACTION;
 
 /// What a replica judges with: the ruleset and the response policy, swapped as one
 /// on SIGHUP.

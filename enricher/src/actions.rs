@@ -1,5 +1,6 @@
-//! Response actions: requests from `lanner.actions.<node>` (JSON, as lanner-detector's
-//! policies publish them) are carried out through the Docker Engine API, and each one
+//! Response actions: requests from `lanner.actions.<node>` (JSON,
+//! [`lanner_contract::action::ActionRequest`], as lanner-detector's policies publish them)
+//! are carried out through the Docker Engine API, and each one
 //! leaves an audit record on `lanner.audit.<node>` (what, on which container, why, when,
 //! result). Idempotent (the audit's `Nats-Msg-Id` is the request id, and acting on a
 //! container already in the wanted state reports so); a dry-run mode; lanner's own
@@ -11,90 +12,15 @@ use async_nats::HeaderMap;
 use bollard::errors::Error as DockerError;
 use bollard::query_parameters::{KillContainerOptionsBuilder, StopContainerOptionsBuilder};
 use bytes::Bytes;
+pub use lanner_contract::action::{Action, ActionRequest, AuditRecord, Outcome};
 use lanner_contract::bus::{Delivery, Outgoing, Stage};
 use lanner_contract::subjects;
-use serde::{Deserialize, Serialize};
 
 use crate::docker::DockerRuntime;
 use crate::metrics::EnrichStats;
 
 /// `Lanner-Content` of audit records.
-pub const CONTENT_AUDIT: &str = "audit";
-
-/// What to do to a container.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Action {
-    /// Freeze its processes.
-    Pause,
-    /// Thaw them.
-    Unpause,
-    /// SIGTERM, then SIGKILL after the grace period.
-    Stop,
-    /// SIGKILL.
-    Kill,
-}
-
-/// A request, as published by lanner-detector's response policies.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct ActionRequest {
-    /// Deterministic request id.
-    pub id: String,
-    /// The action.
-    pub action: Action,
-    /// Container id (short or full) or name.
-    pub container_id: String,
-    /// Policy that asked for it.
-    #[serde(default)]
-    pub policy: Option<String>,
-    /// Rule of the triggering alert.
-    #[serde(default)]
-    pub rule: Option<String>,
-    /// Why (free text).
-    #[serde(default)]
-    pub reason: Option<String>,
-    /// Id of the triggering alert or event.
-    #[serde(default)]
-    pub alert_id: Option<String>,
-    /// When it was requested.
-    #[serde(default)]
-    pub time: Option<String>,
-}
-
-/// How a request ended.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Outcome {
-    /// Carried out.
-    Done,
-    /// The container was already in the wanted state.
-    AlreadyDone,
-    /// Dry-run: what would have been done.
-    DryRun,
-    /// Refused (exempt or lanner's own container).
-    Refused,
-    /// The container does not exist (any more).
-    Gone,
-    /// The engine failed.
-    Failed,
-}
-
-/// The audit record of one request.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct AuditRecord {
-    /// The request.
-    pub request: ActionRequest,
-    /// Node that handled it.
-    pub node: String,
-    /// Container name, when the engine knew it.
-    pub container_name: Option<String>,
-    /// Result.
-    pub outcome: Outcome,
-    /// Details (the engine's message, the refusal's reason).
-    pub detail: String,
-    /// When it was handled (RFC 3339).
-    pub time: String,
-}
+pub use lanner_contract::subjects::CONTENT_AUDIT;
 
 /// Policy of the action handler.
 #[derive(Clone, Debug)]
@@ -311,20 +237,6 @@ mod tests {
         assert_eq!(
             container_id_in_cgroup("9:name=systemd:/\n0::/init.scope\n"),
             None
-        );
-    }
-
-    #[test]
-    fn requests_from_the_detector_decode() {
-        let json = r#"{"id":"x1","action":"kill","policy":"p","node":"n1","container_id":"0123456789ab","container_name":null,"image":null,"rule":"r","priority":"Critical","alert_id":"a1","time":"2026-01-01T00:00:00Z"}"#;
-        let req: ActionRequest = serde_json::from_str(json).expect("decodes");
-        assert_eq!(req.action, Action::Kill);
-        assert_eq!(req.rule.as_deref(), Some("r"));
-        assert!(
-            serde_json::from_str::<ActionRequest>(
-                r#"{"id":"x","action":"explode","container_id":"c"}"#
-            )
-            .is_err()
         );
     }
 }
