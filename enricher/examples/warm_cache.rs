@@ -28,6 +28,17 @@ fn strip(mut ev: Event) -> Event {
     ev
 }
 
+/// CPU time this thread has run, from `/proc/thread-self/schedstat` (immune to the time
+/// other processes hold the cores; `None` where the kernel does not offer it).
+fn thread_cpu() -> Option<Duration> {
+    let s = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    s.split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+        .map(Duration::from_nanos)
+}
+
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
     sorted.get(i).copied().unwrap_or_default()
@@ -89,12 +100,15 @@ async fn main() -> anyhow::Result<()> {
     let mut times = Vec::with_capacity(batches.len());
     let mut base_times = Vec::with_capacity(batches.len());
     let mut enrich_times = Vec::with_capacity(batches.len());
+    let (mut base_cpu, mut stage_cpu) = (Duration::ZERO, Duration::ZERO);
     for bytes in &batches {
         // Baseline: the stage without enrichment.
+        let c0 = thread_cpu();
         let t = Instant::now();
         let events = codec::decode_batch(bytes)?;
         std::hint::black_box(codec::encode_batch(&events));
         base_times.push(t.elapsed());
+        let c1 = thread_cpu();
         // The stage.
         let t = Instant::now();
         let mut events = codec::decode_batch(bytes)?;
@@ -103,6 +117,10 @@ async fn main() -> anyhow::Result<()> {
         enrich_times.push(e.elapsed());
         std::hint::black_box(codec::encode_batch(&events));
         times.push(t.elapsed());
+        if let (Some(c0), Some(c1), Some(c2)) = (c0, c1, thread_cpu()) {
+            base_cpu += c1.saturating_sub(c0);
+            stage_cpu += c2.saturating_sub(c1);
+        }
     }
     let n = EnrichStats::get(&stats.events);
     let rate = |ts: &[Duration]| n as f64 / ts.iter().sum::<Duration>().as_secs_f64();
@@ -122,6 +140,15 @@ async fn main() -> anyhow::Result<()> {
         "decode+enrich+encode: {full_rate:.0} events/s; baseline decode+encode: {base_rate:.0} events/s ({:.2}x of baseline); enrich alone: {enrich_rate:.0} events/s",
         full_rate / base_rate
     );
+    if !base_cpu.is_zero() && !stage_cpu.is_zero() {
+        let per_cpu = |d: Duration| n as f64 / d.as_secs_f64();
+        println!(
+            "per CPU-second (thread CPU time, load-independent): decode+enrich+encode {:.0} events/s; baseline {:.0} events/s ({:.2}x)",
+            per_cpu(stage_cpu),
+            per_cpu(base_cpu),
+            base_cpu.as_secs_f64() / stage_cpu.as_secs_f64()
+        );
+    }
     println!(
         "per batch of {batch}, p50 / p99: decode+enrich+encode {:?} / {:?}; baseline {:?} / {:?}; added by enrichment {:?} / {:?}",
         percentile(&times, 0.5),
