@@ -22,13 +22,15 @@ pub struct Decoder {
     /// The process table.
     pub procs: ProcTable,
     names: Names,
-    node: String,
+    node: Text,
     session: String,
+    /// Capability mask → its rendering (a handful of distinct masks on a host).
+    cap_names: HashMap<u64, Text>,
     next_num: u64,
     boot_to_wall: i64,
     /// cgroup id → short container id.
     cgroups: HashMap<u64, String>,
-    syscall_names: HashMap<u16, &'static str>,
+    syscall_names: HashMap<u16, Text>,
     /// Address → the name a DNS answer gave it (`fd.sip.name`), bounded.
     resolved: HashMap<std::net::IpAddr, Text>,
 }
@@ -120,12 +122,16 @@ impl Decoder {
         Decoder {
             procs,
             names: Names::load(),
-            node: node.to_owned(),
+            node: node.into(),
             session: session.to_owned(),
+            cap_names: HashMap::new(),
             next_num: 1,
             boot_to_wall,
             cgroups: HashMap::new(),
-            syscall_names: nr::NAMES.iter().copied().collect(),
+            syscall_names: nr::NAMES
+                .iter()
+                .map(|(n, name)| (*n, Text::from(*name)))
+                .collect(),
             resolved: HashMap::new(),
         }
     }
@@ -137,7 +143,7 @@ impl Decoder {
         ev.evt_num = Some(num);
         ev.evt_id = txt(format!("{}-{num}", self.session));
         ev.evt_time = Some(ts);
-        ev.evt_hostname = txt(self.node.clone());
+        ev.evt_hostname = Some(self.node.clone());
     }
 
     /// Decodes one record; `Ok(None)` for records that only update the table.
@@ -178,9 +184,8 @@ impl Decoder {
         let name = |n: u16| {
             self.syscall_names
                 .get(&n)
-                .copied()
-                .unwrap_or("unknown")
-                .to_owned()
+                .cloned()
+                .unwrap_or_else(|| Text::from("unknown"))
         };
 
         match h.kind {
@@ -202,7 +207,7 @@ impl Decoder {
                     p.uid = uid;
                     p.gid = gid;
                 }
-                ev.evt_type = txt(name(h.nr));
+                ev.evt_type = Some(name(h.nr));
                 ev.evt_rawres = Some(0);
                 self.fill_proc(&mut ev, tgid, tid, &comm, uid, gid, h.cgroup_id);
                 self.stamp(&mut ev, ts);
@@ -211,7 +216,7 @@ impl Decoder {
             _ => {}
         }
 
-        ev.evt_type = txt(name(h.nr));
+        ev.evt_type = Some(name(h.nr));
         ev.evt_rawres = Some(ret);
         let cwd: String = self
             .procs
@@ -350,6 +355,7 @@ impl Decoder {
                         last.push_str("...");
                     }
                     p.set_argv(argv);
+                    self.procs.touch();
                 }
             }
             nr::chdir => {
@@ -590,6 +596,7 @@ impl Decoder {
                         && let Some(p) = self.procs.get_mut(tgid)
                     {
                         p.comm = Text::from(s0v.as_str());
+                        self.procs.touch();
                     }
                 } else {
                     ev.evt_arg_arg2_int = txt((a[1] as i64).to_string());
@@ -798,38 +805,28 @@ impl Decoder {
         }
         ev.proc_is_exe_from_memfd = Some(p.exe_memfd);
         ev.proc_is_exe_upper_layer = Some(p.exe_upper);
-        ev.thread_cap_effective = p.cap_effective.map(|m| Text::from(caps(m)));
+        ev.thread_cap_effective = p.cap_effective.map(|m| {
+            self.cap_names
+                .entry(m)
+                .or_insert_with(|| Text::from(caps(m)))
+                .clone()
+        });
         ev.user_uid = Some(uid as u64);
-        ev.user_name = txt(self.names.user(uid));
+        ev.user_name = Some(self.names.user(uid));
         ev.group_gid = Some(gid as u64);
-        ev.group_name = txt(self.names.group(gid));
+        ev.group_name = Some(self.names.group(gid));
         ev.user_loginuid = Some(p.loginuid);
-        ev.user_loginname = self.names.login(p.loginuid).map(Text::from);
+        ev.user_loginname = self.names.login(p.loginuid);
         ev.container_id = Some(p.container.clone());
         if let Some(leader) = self.procs.get(p.sid).filter(|_| p.sid != 0) {
             ev.proc_sname = txt(leader.comm.clone());
         }
-        let anc = self.procs.ancestors(tgid);
-        ev.proc_aname = Some(
-            anc.iter()
-                .map(|a| a.comm.clone())
-                .collect::<Vec<_>>()
-                .into(),
-        );
-        ev.proc_apid = Some(anc.iter().map(|a| a.pid as u64).collect::<Vec<_>>().into());
-        ev.proc_aexe = Some(anc.iter().map(|a| a.exe.clone()).collect::<Vec<_>>().into());
-        ev.proc_aexepath = Some(
-            anc.iter()
-                .map(|a| a.exepath.clone())
-                .collect::<Vec<_>>()
-                .into(),
-        );
-        ev.proc_acmdline = Some(
-            anc.iter()
-                .map(|a| a.cmdline.clone())
-                .collect::<Vec<_>>()
-                .into(),
-        );
+        let anc = self.procs.ancestry(tgid);
+        ev.proc_aname = Some(anc.names);
+        ev.proc_apid = Some(anc.pids);
+        ev.proc_aexe = Some(anc.exes);
+        ev.proc_aexepath = Some(anc.exepaths);
+        ev.proc_acmdline = Some(anc.cmdlines);
     }
 }
 
@@ -972,6 +969,7 @@ mod tests {
             names: Names::default(),
             node: "n".into(),
             session: "s".into(),
+            cap_names: HashMap::new(),
             next_num: 1,
             boot_to_wall: 0,
             cgroups: HashMap::new(),

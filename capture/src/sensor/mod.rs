@@ -81,6 +81,10 @@ pub struct SensorArgs {
     /// rate).
     #[arg(long, hide = true)]
     pub count_only: bool,
+    /// Decode events and discard them (measures the decoder: process table, ancestry,
+    /// container, rendering) without any output cost.
+    #[arg(long, hide = true)]
+    pub decode_only: bool,
 }
 
 /// A random 16-hex-digit session id.
@@ -127,6 +131,7 @@ pub async fn run(cli: &crate::Cli, node: &str) -> Result<()> {
         drop_report: Duration::from_secs(args.drop_report_secs.max(1)),
         max_events: args.max_events,
         count_only: args.count_only,
+        decode_only: args.decode_only,
         queue_events: args.queue_events,
     };
     tracing::info!(node, session, "sensor attached; reading events");

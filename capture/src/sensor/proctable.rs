@@ -6,7 +6,7 @@ use std::collections::{HashMap, VecDeque};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use lanner_contract::model::Text;
+use lanner_contract::model::{StrList, Text, U64List};
 use lanner_contract::value::Timestamp;
 
 use super::container;
@@ -64,6 +64,25 @@ pub struct Proc {
     pub exe_memfd: bool,
     /// The executable lives in an overlay upper layer.
     pub exe_upper: bool,
+    /// Ancestry lists built for this process, valid while the table's generation is the
+    /// one recorded with them.
+    pub ancestry: Option<(u64, Ancestry)>,
+}
+
+/// A process's ancestry as events carry it, nearest first: shared lists, so the events
+/// of a process between two changes of the table hand out the same allocations.
+#[derive(Clone, Debug, Default)]
+pub struct Ancestry {
+    /// `proc.aname`.
+    pub names: StrList,
+    /// `proc.apid`.
+    pub pids: U64List,
+    /// `proc.aexe`.
+    pub exes: StrList,
+    /// `proc.aexepath`.
+    pub exepaths: StrList,
+    /// `proc.acmdline`.
+    pub cmdlines: StrList,
 }
 
 impl Proc {
@@ -89,6 +108,9 @@ pub struct ProcTable {
     procs: HashMap<u32, Proc>,
     /// Exited processes (when, pid, start time), forgotten [`EXIT_GRACE`] later.
     exited: VecDeque<(Instant, u32, Option<Timestamp>)>,
+    /// Bumped by every change that can alter some process's ancestry (a process added,
+    /// removed, re-executed or renamed): cached [`Ancestry`] of older generations is stale.
+    generation: u64,
     /// Added to clock ticks since boot to get wall time of process starts.
     boot_wall_ns: i64,
     ticks_per_sec: i64,
@@ -115,6 +137,7 @@ impl ProcTable {
         ProcTable {
             procs: HashMap::new(),
             exited: VecDeque::new(),
+            generation: 0,
             boot_wall_ns,
             ticks_per_sec: 100,
         }
@@ -220,6 +243,7 @@ impl ProcTable {
         if !self.procs.contains_key(&pid) {
             let p = self.read_proc(pid)?;
             self.procs.insert(pid, p);
+            self.generation += 1;
         }
         self.procs.get_mut(&pid)
     }
@@ -244,6 +268,8 @@ impl ProcTable {
         child.ppid = ppid;
         child.vpid = if vpid != 0 { vpid } else { pid };
         child.start = Some(ts);
+        child.ancestry = None;
+        self.generation += 1;
         self.procs.entry(pid).insert_entry(child).into_mut()
     }
 
@@ -263,6 +289,7 @@ impl ProcTable {
             self.exited.pop_front();
             if self.procs.get(&pid).is_some_and(|p| p.start == start) {
                 self.procs.remove(&pid);
+                self.generation += 1;
             }
         }
     }
@@ -286,8 +313,54 @@ impl ProcTable {
         out
     }
 
+    /// Marks every cached [`Ancestry`] stale (after a process's name, path, command line
+    /// or parent changed).
+    pub fn touch(&mut self) {
+        self.generation += 1;
+    }
+
+    /// The ancestry lists of `pid` (empty when unknown), from the cache while nothing
+    /// in the table changed since they were built.
+    pub fn ancestry(&mut self, pid: u32) -> Ancestry {
+        let generation = self.generation;
+        if let Some((g, a)) = self.procs.get(&pid).and_then(|p| p.ancestry.as_ref())
+            && *g == generation
+        {
+            return a.clone();
+        }
+        let anc = self.ancestors(pid);
+        let a = Ancestry {
+            names: anc
+                .iter()
+                .map(|a| a.comm.clone())
+                .collect::<Vec<_>>()
+                .into(),
+            pids: anc
+                .iter()
+                .map(|a| u64::from(a.pid))
+                .collect::<Vec<_>>()
+                .into(),
+            exes: anc.iter().map(|a| a.exe.clone()).collect::<Vec<_>>().into(),
+            exepaths: anc
+                .iter()
+                .map(|a| a.exepath.clone())
+                .collect::<Vec<_>>()
+                .into(),
+            cmdlines: anc
+                .iter()
+                .map(|a| a.cmdline.clone())
+                .collect::<Vec<_>>()
+                .into(),
+        };
+        if let Some(p) = self.procs.get_mut(&pid) {
+            p.ancestry = Some((generation, a.clone()));
+        }
+        a
+    }
+
     /// Forgets processes that no longer exist (their exit event was lost).
     pub fn sweep(&mut self) {
+        self.generation += 1;
         self.procs
             .retain(|pid, _| Path::new("/proc").join(pid.to_string()).exists());
     }
@@ -488,6 +561,15 @@ mod tests {
         let a: Vec<u32> = t.ancestors(20).iter().map(|p| p.pid).collect();
         assert_eq!(a, vec![19, 18, 17, 16, 15, 14, 13, 12]);
         assert_eq!(t.ancestors(1).len(), 0);
+        // Cached lists are shared until the table changes.
+        let (a1, a2) = (t.ancestry(20), t.ancestry(20));
+        assert!(std::sync::Arc::ptr_eq(&a1.names, &a2.names));
+        assert_eq!(&*a1.names[0], "p19");
+        if let Some(p) = t.get_mut(19) {
+            p.comm = "renamed".into();
+        }
+        t.touch();
+        assert_eq!(&*t.ancestry(20).names[0], "renamed");
         // An exited parent still names its children's ancestry for a while.
         t.remove(19);
         t.reap();

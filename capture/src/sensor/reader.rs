@@ -40,6 +40,8 @@ pub struct ReaderConfig {
     pub max_events: Option<u64>,
     /// Only count records.
     pub count_only: bool,
+    /// Decode records, then discard the events.
+    pub decode_only: bool,
     /// Most events waiting for the outputs at once.
     pub queue_events: u64,
 }
@@ -134,6 +136,7 @@ pub fn run(
             count += 1;
             if !cfg.count_only {
                 match dec.decode(&item) {
+                    Ok(Some(_)) if cfg.decode_only => {}
                     Ok(Some(ev)) => pending.push(ev),
                     Ok(None) => {}
                     Err(e) => {

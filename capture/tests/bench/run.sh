@@ -1,64 +1,164 @@
 #!/usr/bin/env bash
-# Benchmarks lanner-capture on this machine (root): events/s the kernel side delivers to
-# userspace on one core, and the overhead the sensor adds to an open/close loop and to a
-# C build, measured in the same run with and without the sensor (medians of RUNS).
+# Benchmarks lanner-capture on this machine (root), each figure against its target:
+#   rate       events/s the kernel side delivers to userspace on one core with zero
+#              drops (target >= 1 M/s): the sensor, pinned to CPU 0, is stopped (SIGSTOP)
+#              while a generator on CPU 1 fills a 256 MiB ring with RATE_EVENTS
+#              header-only records (prctl); then it is continued and timed until it has
+#              read them all (--max-events) and exited: --count-only reads and counts,
+#              --decode-only also decodes each record into an event. Timing the drain
+#              measures the reader, not the generator (which this machine's load slows);
+#   openclose  an open/close loop on CPU 1, with vs without the sensor (target <= 1.5x):
+#              the loop's CPU time (user + system, which includes the eBPF programs that
+#              run in its syscalls) and its wall time, plus the sensor's own CPU;
+#   build      compiling a small C project with make -j2, with vs without (target <= 5 %):
+#              wall time, the build's CPU time, and the sensor's CPU time.
+# On a saturated machine wall time mostly measures time-sharing (anything that uses CPU
+# anywhere slows everything), so the CPU-time ratios are the figures to compare.
+# The machine may be noisy: "with" and "without" runs alternate in pairs (ABBA order),
+# and each figure is the median with the range. The sensor runs on CPU 0 with --stdout
+# to /dev/null (every event decoded and rendered as JSON) unless said otherwise.
 #   capture/tests/bench/run.sh [path/to/lanner-capture]   (default: release build)
+# Environment: SECTIONS ("rate openclose build"), PAIRS (7), ITERS (500000),
+# RATE_EVENTS (1500000), RATE_RUNS (3), BUILD_PAIRS (3), BUILD_FILES (60).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 bin=${1:-${CARGO_TARGET_DIR:-$here/../../../target}/release/lanner-capture}
-runs=${RUNS:-5}
-iters=${ITERS:-1000000}
+sections=${SECTIONS:-rate openclose build}
+pairs=${PAIRS:-7}
+iters=${ITERS:-500000}
+rate_events=${RATE_EVENTS:-1500000}
+rate_runs=${RATE_RUNS:-3}
+build_pairs=${BUILD_PAIRS:-3}
+build_files=${BUILD_FILES:-60}
 work=$(mktemp -d)
-trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
+sensor=
+trap '[[ -n $sensor ]] && kill -INT $sensor 2>/dev/null; rm -rf "$work"' EXIT
 [[ $(id -u) == 0 ]] || { echo "needs root (loads eBPF programs)"; exit 1; }
+[[ -x $bin ]] || { echo "no sensor binary at $bin (cargo build --release -p lanner-capture)"; exit 1; }
 gcc -O2 -o "$work/openclose" "$here/openclose.c"
+gcc -O2 -o "$work/events" "$here/events.c"
 touch "$work/target"
+echo "# $(date -u +%FT%TZ) $(uname -r), $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg)"
 
-median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+# median and range of numbers on stdin: "median (min-max)"
+stats() { sort -g | awk '{a[NR]=$1} END {printf "%s (%s-%s)", a[int((NR+1)/2)], a[1], a[NR]}'; }
+median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.3f", a / b}'; }
 
-start_sensor() { # args: extra flags; waits until attached
-    "$bin" --node bench "$@" >/dev/null 2>"$work/sensor.log" &
+start_sensor() { # flags...; waits until attached; the sensor runs on CPU 0
+    taskset -c 0 "$bin" --node bench "$@" >/dev/null 2>"$work/sensor.log" &
     sensor=$!
-    for _ in $(seq 1 300); do grep -q "process table seeded" "$work/sensor.log" && return; sleep 0.1; done
+    for _ in $(seq 1 600); do
+        grep -q "process table seeded" "$work/sensor.log" && return
+        kill -0 "$sensor" 2>/dev/null || break
+        sleep 0.1
+    done
     echo "sensor did not start:"; cat "$work/sensor.log"; exit 1
 }
-stop_sensor() { kill -INT "$sensor"; wait "$sensor" || true; grep -o "sensor stopped.*" "$work/sensor.log" | sed 's/\x1b\[[0-9;]*m//g'; }
+# CPU seconds the sensor used so far (utime + stime of /proc/<pid>/stat).
+sensor_cpu() { awk -v hz="$(getconf CLK_TCK)" '{print ($14 + $15) / hz}' "/proc/$sensor/stat"; }
+# Stops the sensor (unless it exited) and puts "records dropped" from its summary line
+# in $work/summary.
+stop_sensor() {
+    kill -INT "$sensor" 2>/dev/null || true; wait "$sensor" || true; sensor=
+    summary >"$work/summary"
+}
+summary() {
+    sed 's/\x1b\[[0-9;]*m//g' "$work/sensor.log" | grep -o "sensor stopped.*" |
+        sed -E 's/sensor stopped: ([0-9]+) records.*kernel ring ([0-9]+) \+ kernel pending ([0-9]+) \+ queue ([0-9]+) \+ NATS buffer ([0-9]+).*/\1 \2 \3 \4 \5/' |
+        awk '{print $1, $2 + $3 + $4 + $5}'
+}
+now() { date +%s.%N; }
 
-loop() { taskset -c 1 "$work/openclose" "$work/target" "$iters"; }
+if [[ " $sections " == *" rate "* ]]; then
+    echo "== rate: $rate_events prctl records per run, read by the sensor on CPU 0 (target >= 1000000/s, 0 drops)"
+    for mode in --count-only --decode-only; do
+        : >"$work/rates"
+        for _ in $(seq "$rate_runs"); do
+            start_sensor --stdout "$mode" --ring-bytes 268435456 --max-events "$rate_events"
+            kill -STOP "$sensor"
+            produced=$(taskset -c 1 "$work/events" "$rate_events")
+            t0=$(now); kill -CONT "$sensor"; wait "$sensor" || true; t1=$(now); sensor=
+            read -r records dropped < <(summary)
+            rate=$(awk -v n="$records" -v a="$t0" -v b="$t1" 'BEGIN {printf "%.0f", n / (b - a)}')
+            echo "  $mode: generator $produced/s; sensor read $records records in $(awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.3f", b - a}') s = $rate/s, $dropped dropped"
+            [[ $dropped == 0 && $records -ge $rate_events ]] && echo "$rate" >>"$work/rates"
+        done
+        if [[ -s $work/rates ]]; then
+            echo "$mode: $(stats <"$work/rates") events/s with zero drops ($(wc -l <"$work/rates") of $rate_runs runs lossless)"
+        else
+            echo "$mode: no lossless run"
+        fi
+    done
+fi
 
-echo "== open/close loop, $iters iterations, ns per iteration (median of $runs), loop on CPU 1"
-declare -A res
-for mode in baseline stdout filtered; do
-    case $mode in
-        baseline) ;;
-        stdout) start_sensor --stdout ;;
-        filtered) start_sensor --stdout --drop-read-only-opens ;;
-    esac
-    res[$mode]=$(for _ in $(seq "$runs"); do loop; done | median)
-    [[ $mode == baseline ]] || stop_sensor
-    echo "$mode: ${res[$mode]} ns/iter"
-done
-echo "ratio stdout/baseline: $(echo "${res[stdout]} / ${res[baseline]}" | bc -l | cut -c1-5)"
-echo "ratio filtered/baseline: $(echo "${res[filtered]} / ${res[baseline]}" | bc -l | cut -c1-5)"
+if [[ " $sections " == *" openclose "* ]]; then
+    echo "== open/close: $iters iterations on CPU 1, ns per iteration, $pairs interleaved pairs per mode (target <= 1.5x)"
+    loop() { taskset -c 1 "$work/openclose" "$work/target" "$iters"; }
+    for mode in all filtered; do
+        flags=(--stdout)
+        [[ $mode == filtered ]] && flags+=(--drop-read-only-opens)
+        for f in base_wall base_cpu with_wall with_cpu ratios drops sensor_cpu; do : >"$work/$f"; done
+        for p in $(seq "$pairs"); do
+            order="base with"; ((p % 2 == 0)) && order="with base"
+            for side in $order; do
+                if [[ $side == base ]]; then
+                    read -r bw bc < <(loop); echo "$bw" >>"$work/base_wall"; echo "$bc" >>"$work/base_cpu"
+                else
+                    start_sensor "${flags[@]}"; c0=$(sensor_cpu)
+                    read -r ww wc < <(loop)
+                    sleep 0.5; c1=$(sensor_cpu) # what the sensor spent on these events
+                    stop_sensor; read -r _ dropped <"$work/summary"
+                    echo "$ww" >>"$work/with_wall"; echo "$wc" >>"$work/with_cpu"; echo "$dropped" >>"$work/drops"
+                    awk -v a="$c0" -v b="$c1" -v n="$iters" 'BEGIN {printf "%.0f\n", (b - a) * 1e9 / n}' >>"$work/sensor_cpu"
+                fi
+            done
+            echo "$(ratio "$wc" "$bc")" >>"$work/ratios"
+            echo "  pair $p: without $bw wall / $bc cpu, with $ww wall / $wc cpu ns/iter; sensor $(tail -1 "$work/sensor_cpu") cpu ns/event, $(tail -1 "$work/drops") dropped"
+        done
+        echo "$mode (${flags[*]}): loop CPU without $(stats <"$work/base_cpu"), with $(stats <"$work/with_cpu") ns/iter:" \
+            "ratio of medians $(ratio "$(median <"$work/with_cpu")" "$(median <"$work/base_cpu")")x (per pair $(stats <"$work/ratios"));" \
+            "wall without $(stats <"$work/base_wall"), with $(stats <"$work/with_wall") ns/iter: $(ratio "$(median <"$work/with_wall")" "$(median <"$work/base_wall")")x;" \
+            "sensor CPU $(stats <"$work/sensor_cpu") ns per event; dropped per run $(stats <"$work/drops")"
+    done
+fi
 
-echo "== kernel-to-userspace rate: sensor counting records on CPU 0, open/close on CPU 1"
-start_sensor --stdout --count-only
-taskset -p -c 0 "$sensor" >/dev/null
-t0=$(date +%s.%N); loop >/dev/null; t1=$(date +%s.%N)
-stop_sensor
-echo "loop wall time: $(echo "$t1 - $t0" | bc -l | cut -c1-6) s for $iters opens"
-
-echo "== C build (gcc -O2 -j2 of 120 generated files), seconds (median of 3)"
-mkdir -p "$work/proj"
-for i in $(seq 120); do
-    { echo "#include <stdio.h>"; echo "#include <string.h>"; echo "#include <stdlib.h>";
-      for j in $(seq 40); do echo "int f${i}_$j(int x){char b[64];snprintf(b,sizeof b,\"%d\",x*$j);return (int)strlen(b)+atoi(b)%$((j+1));}"; done
-    } > "$work/proj/f$i.c"
-done
-printf 'OBJS=%s\nall: $(OBJS)\n%%.o: %%.c\n\tgcc -O2 -c $< -o $@\nclean:\n\trm -f *.o\n' "$(cd "$work/proj" && ls *.c | sed 's/\.c$/.o/' | tr '\n' ' ')" > "$work/proj/Makefile"
-build() { make -s -C "$work/proj" clean >/dev/null; local a b; a=$(date +%s.%N); make -s -j2 -C "$work/proj" >/dev/null; b=$(date +%s.%N); echo "$b - $a" | bc -l; }
-base=$(for _ in 1 2 3; do build; done | median)
-start_sensor --stdout
-with=$(for _ in 1 2 3; do build; done | median)
-stop_sensor
-echo "baseline: $base s, with sensor: $with s, ratio $(echo "$with / $base" | bc -l | cut -c1-5)"
+if [[ " $sections " == *" build "* ]]; then
+    echo "== C build: make -j2 of $build_files generated files (gcc -O2), seconds, $build_pairs interleaved pairs (target <= 5 %)"
+    mkdir -p "$work/proj"
+    for i in $(seq "$build_files"); do
+        { echo "#include <stdio.h>"; echo "#include <string.h>"; echo "#include <stdlib.h>"
+          for j in $(seq 40); do echo "int f${i}_$j(int x){char b[64];snprintf(b,sizeof b,\"%d\",x*$j);return (int)strlen(b)+atoi(b)%$((j+1));}"; done
+        } >"$work/proj/f$i.c"
+    done
+    printf 'OBJS=%s\nall: $(OBJS)\n%%.o: %%.c\n\tgcc -O2 -c $< -o $@\nclean:\n\trm -f *.o\n' \
+        "$(cd "$work/proj" && ls ./*.c | sed 's|^\./||; s/\.c$/.o/' | tr '\n' ' ')" >"$work/proj/Makefile"
+    build() { # prints "wall cpu" seconds (cpu = user + system of make and its children)
+        make -s -C "$work/proj" clean >/dev/null
+        /usr/bin/time -f "%e %U %S" -o "$work/time" make -s -j2 -C "$work/proj" >/dev/null
+        awk '{printf "%.2f %.2f\n", $1, $2 + $3}' "$work/time"
+    }
+    build >/dev/null # warm the page cache
+    for f in base_wall base_cpu with_wall with_cpu wratios cratios drops sensor_cpu; do : >"$work/$f"; done
+    for p in $(seq "$build_pairs"); do
+        order="base with"; ((p % 2 == 0)) && order="with base"
+        for side in $order; do
+            if [[ $side == base ]]; then
+                read -r bw bc < <(build); echo "$bw" >>"$work/base_wall"; echo "$bc" >>"$work/base_cpu"
+            else
+                start_sensor --stdout; c0=$(sensor_cpu)
+                read -r ww wc < <(build)
+                sleep 0.5; c1=$(sensor_cpu)
+                stop_sensor; read -r records dropped <"$work/summary"
+                echo "$ww" >>"$work/with_wall"; echo "$wc" >>"$work/with_cpu"; echo "$dropped" >>"$work/drops"
+                sc=$(awk -v a="$c0" -v b="$c1" 'BEGIN {printf "%.2f", b - a}'); echo "$sc" >>"$work/sensor_cpu"
+            fi
+        done
+        echo "$(ratio "$ww" "$bw")" >>"$work/wratios"
+        echo "$(ratio "$(awk -v a="$wc" -v b="$sc" 'BEGIN {print a + b}')" "$bc")" >>"$work/cratios"
+        echo "  pair $p: without $bw s wall / $bc s cpu, with $ww s wall / $wc s cpu + sensor $sc s cpu ($records events)"
+    done
+    echo "build (--stdout, nothing filtered): wall without $(stats <"$work/base_wall"), with $(stats <"$work/with_wall") s: $(ratio "$(median <"$work/with_wall")" "$(median <"$work/base_wall")")x (per pair $(stats <"$work/wratios"));" \
+        "build CPU without $(stats <"$work/base_cpu"), with $(stats <"$work/with_cpu") s: $(ratio "$(median <"$work/with_cpu")" "$(median <"$work/base_cpu")")x;" \
+        "build + sensor CPU vs build CPU per pair $(stats <"$work/cratios"); sensor CPU $(stats <"$work/sensor_cpu") s; dropped per run $(stats <"$work/drops")"
+fi
