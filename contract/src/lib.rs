@@ -27,6 +27,8 @@ mod wire;
 
 #[cfg(feature = "arrow")]
 pub mod arrow;
+#[cfg(feature = "arrow")]
+pub mod arrow_columns;
 
 pub use field::{Field, FieldArg, FieldError, FieldRef};
 pub use model::{Event, STORED_FIELDS, StoredField};

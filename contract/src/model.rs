@@ -233,6 +233,36 @@ macro_rules! event_fields {
             }
         }
 
+        /// Long-lived Arrow builders of the stored fields, one per field in
+        /// [`STORED_FIELDS`] order (see [`crate::arrow_columns`]).
+        #[cfg(feature = "arrow")]
+        pub(crate) struct StoredColumns {
+            $( $ident: <$ty as crate::arrow_columns::ArrowColumn>::Builder, )*
+        }
+
+        #[cfg(feature = "arrow")]
+        impl StoredColumns {
+            pub(crate) fn new(rows: usize) -> Self {
+                use crate::arrow_columns::ArrowColumn;
+                StoredColumns { $( $ident: <$ty as ArrowColumn>::builder(rows), )* }
+            }
+
+            pub(crate) fn append(&mut self, ev: &Event) {
+                use crate::arrow_columns::ArrowColumn;
+                $( <$ty as ArrowColumn>::append(&mut self.$ident, ev.$ident.as_ref()); )*
+            }
+
+            pub(crate) fn bytes(&mut self) -> usize {
+                use crate::arrow_columns::ArrowColumn;
+                0 $( + <$ty as ArrowColumn>::bytes(&mut self.$ident) )*
+            }
+
+            pub(crate) fn finish(&mut self) -> Vec<arrow_array::ArrayRef> {
+                use arrow_array::builder::ArrayBuilder;
+                vec![ $( ArrayBuilder::finish(&mut self.$ident), )* ]
+            }
+        }
+
         #[cfg(feature = "arrow")]
         impl Event {
             /// Events from the stored fields' columns of `batch` (see
