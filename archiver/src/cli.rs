@@ -154,6 +154,13 @@ pub struct RunArgs {
         default_value_t = 256
     )]
     pub pull_batch: usize,
+    /// Files encoded and written at the same time, beside consuming.
+    #[arg(
+        long = "concurrent-writes",
+        env = "LANNER_ARCHIVER_CONCURRENT_WRITES",
+        default_value_t = 2
+    )]
+    pub concurrent_writes: usize,
     /// Roll a file at this many rows.
     #[arg(
         long = "roll-rows",
@@ -222,6 +229,7 @@ impl RunArgs {
             max_age: Duration::from_secs(self.roll_secs),
         };
         c.write = self.write.options();
+        c.concurrent_writes = self.concurrent_writes.max(1);
         c.filter_subject = match table {
             Table::Events => self.events_subject.clone(),
             Table::Alerts => self.alerts_subject.clone(),

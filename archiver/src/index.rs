@@ -1,9 +1,11 @@
 //! Which stream sequences the archive already holds, per partition.
 //!
-//! Consulted only for messages JetStream delivers more than once: their rows may have
-//! been written by a replica that crashed (or lost its ack) before acking. A file's name
-//! bounds the sequences it may hold; its footer (`lanner.seqs`) says exactly which.
-//! Footers are cached (files are immutable); listings are refreshed after a short time.
+//! Consulted for every message taken: its rows may have been written by a replica that
+//! crashed (or lost its ack) before acking, and JetStream's delivery count cannot tell
+//! (see [`crate::sink`]). A file's name bounds the sequences it may hold; its footer
+//! (`lanner.seqs`) says exactly which. Footers are cached (files are immutable); listings
+//! are refreshed after a short time, far shorter than any ack wait, so a file written by
+//! a replica that then crashed is listed before its messages can come back.
 
 use std::collections::HashMap;
 use std::sync::Arc;

@@ -7,6 +7,7 @@
 //!   decodes into rows, and which columns get bloom filters;
 //! - [`alerts`]: the alerts table, from Falco's JSON output shape;
 //! - [`partition`]: hive partitions `dt=YYYY-MM-DD/hour=HH/`;
+//! - [`rows`]: a message's rows per partition, and an open file's Arrow builders;
 //! - [`seqset`] and [`naming`]: the stream sequences a file holds and the object names
 //!   derived from them;
 //! - [`parquet_file`]: encoding a sorted, zstd-compressed Parquet file with statistics,
@@ -36,6 +37,7 @@ pub mod naming;
 pub mod parquet_file;
 pub mod partition;
 pub mod retention;
+pub mod rows;
 pub mod seqset;
 pub mod sink;
 pub mod tables;

@@ -1,7 +1,8 @@
 //! Encoding one archive file, and reading its metadata and rows back.
 //!
 //! Every file is zstd-compressed, sorted by the table's time column (recorded as the
-//! row groups' `sorting_columns`), dictionary-encoded, with page-level statistics and
+//! row groups' `sorting_columns`), dictionary-encoded (columns of distinct values such as
+//! `evt_id` and `evt_time` delta-encoded instead), with page-level statistics and
 //! the page index, bloom filters on the table's id-like columns, and lanner's metadata:
 //! `lanner.schema_version`, `lanner.table`, `lanner.stream`, `lanner.stream_epoch`,
 //! `lanner.seqs` (the stream sequences it holds) and, for compacted files,
@@ -16,14 +17,14 @@ use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt as _};
 use parquet::arrow::ArrowWriter;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-use parquet::basic::{Compression, ZstdLevel};
+use parquet::basic::{Compression, Encoding, ZstdLevel};
 use parquet::file::metadata::{KeyValue, SortingColumn};
 use parquet::file::metadata::{ParquetMetaData, ParquetMetaDataReader};
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::types::ColumnPath;
 
 use crate::seqset::SeqSet;
-use crate::tables::Table;
+use crate::tables::{Table, UniqueKind};
 
 /// Metadata key: table name.
 pub const KEY_TABLE: &str = "lanner.table";
@@ -140,6 +141,16 @@ pub fn encode(
             nulls_first: sort.nulls_first,
         }]))
         .set_key_value_metadata(Some(kv));
+    for (col, kind) in table.unique_columns() {
+        let path = ColumnPath::from(*col);
+        let encoding = match kind {
+            UniqueKind::Text => Encoding::DELTA_BYTE_ARRAY,
+            UniqueKind::Number => Encoding::DELTA_BINARY_PACKED,
+        };
+        props = props
+            .set_column_dictionary_enabled(path.clone(), false)
+            .set_column_encoding(path, encoding);
+    }
     for col in table.bloom_columns() {
         let path = ColumnPath::from(*col);
         props = props

@@ -1,12 +1,19 @@
 //! The archiver's loop for one table: pull from a durable consumer (shared by every
-//! replica), decode, dead-letter what does not decode, buffer rows per partition, roll
-//! files by rows, bytes and age, write each file create-only, and ack a message only
-//! once every file holding its rows is durable.
+//! replica), decode, dead-letter what does not decode, append rows into the open file of
+//! their partition (long-lived Arrow builders, see [`crate::rows`]), roll files by rows,
+//! bytes and age, write each file create-only, and ack a message only once every file
+//! holding its rows is durable.
+//!
+//! Files are encoded and written by background tasks (at most
+//! [`SinkConfig::concurrent_writes`] at a time), so consuming goes on meanwhile; a
+//! message's ack waits for the tasks of all its files. A file whose write failed is
+//! retried with backoff, its rows kept.
 //!
 //! While messages sit in open files they get in-progress acks, so JetStream does not
-//! hand them to another replica. A message delivered again (the replica holding it
-//! crashed, or an ack was lost) is checked against the archive ([`SeqIndex`]): the rows
-//! of partitions that already hold its sequence are not written again. On shutdown the
+//! hand them to another replica. Every message taken is checked against the archive
+//! ([`SeqIndex`]), whatever its delivery count says: the rows of partitions that already
+//! hold its sequence (a replica crashed after writing them, or an ack was lost) are not
+//! written again. On shutdown the
 //! open files are written and their messages acked before [`run_sink`] returns.
 
 use std::collections::{BTreeMap, HashMap};
@@ -14,7 +21,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use arrow_array::RecordBatch;
 use async_nats::jetstream::{self, AckKind};
 use futures::StreamExt;
 use lanner_contract::bus::StageConfig;
@@ -22,6 +28,7 @@ use lanner_contract::bus::dlq::dead_letter;
 use lanner_contract::bus::shutdown::Shutdown;
 use lanner_contract::bus::stage::open_consumer;
 use object_store::path::Path;
+use tokio::task::JoinSet;
 
 use crate::archive::{Archive, Created};
 use crate::index::SeqIndex;
@@ -29,6 +36,7 @@ use crate::metrics::SinkStats;
 use crate::naming::FileName;
 use crate::parquet_file::{Provenance, WriteOptions, encode, read_info};
 use crate::partition::Partition;
+use crate::rows::{Decoded, FileRows};
 use crate::seqset::SeqSet;
 use crate::tables::Table;
 
@@ -72,6 +80,8 @@ pub struct SinkConfig {
     pub roll: RollLimits,
     /// Parquet knobs.
     pub write: WriteOptions,
+    /// Files encoded and written at the same time, beside consuming.
+    pub concurrent_writes: usize,
     /// Crash test hook: abort after writing this many files, before acking.
     pub abort_after_files: Option<u64>,
 }
@@ -88,33 +98,54 @@ impl SinkConfig {
             pull_batch: 256,
             roll: RollLimits::default(),
             write: WriteOptions::default(),
+            concurrent_writes: 2,
             abort_after_files: None,
         }
     }
 }
 
+/// The rows of one partition waiting to be written, and the messages they come from.
 struct OpenFile {
-    batches: Vec<RecordBatch>,
+    rows: FileRows,
     seqs: Vec<u64>,
-    rows: usize,
-    bytes: usize,
     opened: Instant,
-    retry_at: Option<Instant>,
-    failures: u32,
 }
 
 impl OpenFile {
     fn new() -> Self {
         OpenFile {
-            batches: Vec::new(),
+            rows: FileRows::default(),
             seqs: Vec::new(),
-            rows: 0,
-            bytes: 0,
             opened: Instant::now(),
-            retry_at: None,
-            failures: 0,
         }
     }
+}
+
+/// A file whose write failed, waiting to be tried again.
+struct Retry {
+    part: Partition,
+    file: OpenFile,
+    failures: u32,
+    at: Instant,
+}
+
+/// What a write task hands back.
+struct Written {
+    part: Partition,
+    file: OpenFile,
+    failures: u32,
+    started: Instant,
+    result: anyhow::Result<WrittenFile>,
+}
+
+/// A file that is durable in the archive.
+struct WrittenFile {
+    prefix: String,
+    path: Path,
+    name: FileName,
+    seqs: SeqSet,
+    size: u64,
+    rows: usize,
 }
 
 struct HeldMessage {
@@ -129,12 +160,24 @@ struct Sink {
     stream: String,
     epoch: u64,
     open: BTreeMap<Partition, OpenFile>,
+    writes: JoinSet<Written>,
+    retries: Vec<Retry>,
     held: HashMap<u64, HeldMessage>,
     index: SeqIndex,
     stats: Arc<SinkStats>,
 }
 
 const STAGE: &str = "archiver";
+
+/// One turn of the loop.
+enum Step {
+    Shutdown,
+    Tick,
+    Written(Box<Result<Written, tokio::task::JoinError>>),
+    Chunk(Option<Vec<Result<jetstream::Message, MessagesError>>>),
+}
+
+type MessagesError = async_nats::error::Error<jetstream::consumer::pull::MessagesErrorKind>;
 
 /// Runs one table's sink until `shutdown` is set, then writes the open files and acks.
 pub async fn run_sink(
@@ -179,6 +222,8 @@ pub async fn run_sink(
         epoch,
         cfg,
         open: BTreeMap::new(),
+        writes: JoinSet::new(),
+        retries: Vec::new(),
         held: HashMap::new(),
         index: SeqIndex::new(),
         stats,
@@ -188,22 +233,31 @@ pub async fn run_sink(
     let progress_every = sink.cfg.ack_wait / 3;
     let mut last_progress = Instant::now();
     loop {
-        tokio::select! {
+        let writing = !sink.writes.is_empty();
+        let step = tokio::select! {
             biased;
-            _ = shutdown.wait() => break,
-            _ = tick.tick() => {
+            _ = shutdown.wait() => Step::Shutdown,
+            _ = tick.tick() => Step::Tick,
+            Some(done) = sink.writes.join_next(), if writing => Step::Written(Box::new(done)),
+            chunk = chunks.next() => Step::Chunk(chunk),
+        };
+        match step {
+            Step::Shutdown => break,
+            Step::Tick => {
                 sink.roll_aged().await;
+                sink.retry_due().await;
                 if last_progress.elapsed() >= progress_every {
                     sink.progress().await;
                     last_progress = Instant::now();
                 }
                 sink.index.forget_older_than(Duration::from_secs(60));
             }
-            chunk = chunks.next() => {
-                let Some(chunk) = chunk else {
-                    tracing::warn!(table = sink.cfg.table.name(), "message stream ended");
-                    break;
-                };
+            Step::Written(done) => sink.written(*done).await,
+            Step::Chunk(None) => {
+                tracing::warn!(table = sink.cfg.table.name(), "message stream ended");
+                break;
+            }
+            Step::Chunk(Some(chunk)) => {
                 for item in chunk {
                     match item {
                         Ok(msg) => sink.take(msg).await?,
@@ -216,16 +270,18 @@ pub async fn run_sink(
     }
     tracing::info!(
         table = sink.cfg.table.name(),
-        files = sink.open.len(),
+        files = sink.open.len() + sink.retries.len(),
         "shutting down: writing open files"
     );
     let parts: Vec<Partition> = sink.open.keys().copied().collect();
-    let mut failed = 0;
     for p in parts {
-        if !sink.flush(p).await {
-            failed += 1;
-        }
+        sink.flush(p).await;
     }
+    for r in std::mem::take(&mut sink.retries) {
+        sink.start_write(r.part, r.file, r.failures).await;
+    }
+    sink.drain_writes().await;
+    let failed = sink.retries.len();
     anyhow::ensure!(
         failed == 0,
         "{failed} open files could not be written; their messages will be redelivered"
@@ -253,15 +309,18 @@ impl Sink {
             }
         };
         if let Some(h) = self.held.get_mut(&seq) {
-            // Delivered again while its rows sit in an open file: ack the newest delivery later.
+            // Delivered again while its rows wait in an open file or a write: ack the
+            // newest delivery later.
             h.msg = msg;
             return Ok(());
         }
-        let mut parts = match self
-            .table()
-            .decode(msg.subject.as_str(), &msg.payload, published)
-        {
-            Ok(p) => p,
+        let decoded = match Decoded::decode(
+            self.table(),
+            msg.subject.as_str(),
+            &msg.payload,
+            published,
+        ) {
+            Ok(d) => d,
             Err(reason) => {
                 tracing::warn!(subject = %msg.subject, seq, %reason, "undecodable message sent to the DLQ");
                 dead_letter(
@@ -278,19 +337,28 @@ impl Sink {
                 return Ok(());
             }
         };
-        if delivered > 1 && !parts.is_empty() {
-            let mut keep = BTreeMap::new();
-            for (p, batch) in parts {
+        // Every delivery is checked against the archive, the first one too: JetStream's
+        // delivery count is no proof that a message was never handed out before (a
+        // message was seen arriving with count 2 and then again with count 1, and a
+        // recreated consumer starts every count over), and a first delivery with rows
+        // already archived would otherwise be written twice. Cheap when nothing matches:
+        // a cached listing per partition (refreshed every 2 s) and the footers of the files
+        // whose name range covers the sequence.
+        let mut parts = decoded.partitions();
+        if !parts.is_empty() {
+            let mut keep = std::collections::BTreeSet::new();
+            for p in parts {
                 let prefix = p.prefix(self.table().name());
                 if !self
                     .index
                     .holds(&self.archive, &prefix, self.epoch, seq)
                     .await?
                 {
-                    keep.insert(p, batch);
+                    keep.insert(p);
                 }
             }
             if keep.is_empty() {
+                tracing::debug!(seq, delivered, "message already archived");
                 SinkStats::add(&self.stats.already_archived, 1);
             }
             parts = keep;
@@ -307,11 +375,9 @@ impl Sink {
             },
         );
         SinkStats::add(&self.stats.held, 1);
-        for (p, batch) in parts {
+        for p in parts {
             let f = self.open.entry(p).or_insert_with(OpenFile::new);
-            f.rows += batch.num_rows();
-            f.bytes += batch.get_array_memory_size();
-            f.batches.push(batch);
+            decoded.append_to(p, &mut f.rows);
             f.seqs.push(seq);
         }
         Ok(())
@@ -327,18 +393,19 @@ impl Sink {
     }
 
     /// Writes files that reached their row or byte limit, or all of them when the
-    /// archiver holds nearly as many messages as the consumer lets it.
+    /// archiver holds nearly as many messages as the consumer lets it (and no write is
+    /// under way that would release some).
     async fn roll_full(&mut self) {
         let held_limit = (self.cfg.max_ack_pending.max(4) as usize) * 3 / 4;
-        let all = self.held.len() >= held_limit;
+        let all = self.held.len() >= held_limit && self.writes.is_empty();
+        let (max_rows, max_bytes) = (self.cfg.roll.max_rows, self.cfg.roll.max_bytes);
         let full: Vec<Partition> = self
             .open
-            .iter()
-            .filter(|(_, f)| {
-                all || f.rows >= self.cfg.roll.max_rows || f.bytes >= self.cfg.roll.max_bytes
+            .iter_mut()
+            .filter(|(_, f)| !f.seqs.is_empty())
+            .filter_map(|(p, f)| {
+                (all || f.rows.rows() >= max_rows || f.rows.bytes() >= max_bytes).then_some(*p)
             })
-            .filter(|(_, f)| f.retry_at.is_none_or(|t| t <= Instant::now()))
-            .map(|(p, _)| *p)
             .collect();
         for p in full {
             self.flush(p).await;
@@ -346,17 +413,26 @@ impl Sink {
     }
 
     async fn roll_aged(&mut self) {
-        let now = Instant::now();
         let aged: Vec<Partition> = self
             .open
             .iter()
-            .filter(|(_, f)| {
-                f.opened.elapsed() >= self.cfg.roll.max_age && f.retry_at.is_none_or(|t| t <= now)
-            })
+            .filter(|(_, f)| f.opened.elapsed() >= self.cfg.roll.max_age)
             .map(|(p, _)| *p)
             .collect();
         for p in aged {
             self.flush(p).await;
+        }
+    }
+
+    /// Starts writing the failed files whose backoff is over.
+    async fn retry_due(&mut self) {
+        let now = Instant::now();
+        let (due, later): (Vec<Retry>, Vec<Retry>) = std::mem::take(&mut self.retries)
+            .into_iter()
+            .partition(|r| r.at <= now);
+        self.retries = later;
+        for r in due {
+            self.start_write(r.part, r.file, r.failures).await;
         }
     }
 
@@ -368,93 +444,166 @@ impl Sink {
         }
     }
 
-    /// Writes one open file and acks the messages it completes. `false` if it failed
-    /// (the file stays open and is retried later).
-    async fn flush(&mut self, p: Partition) -> bool {
-        let Some(mut f) = self.open.remove(&p) else {
-            return true;
-        };
-        match self.write(p, &f).await {
-            Ok(()) => {
-                if self
-                    .cfg
-                    .abort_after_files
-                    .is_some_and(|n| SinkStats::get(&self.stats.files) >= n)
-                {
-                    tracing::error!(
-                        "aborting after a file write, before acking (--abort-after-files)"
-                    );
-                    std::process::abort();
-                }
-                for seq in &f.seqs {
-                    let done = match self.held.get_mut(seq) {
-                        Some(h) => {
-                            h.pending = h.pending.saturating_sub(1);
-                            h.pending == 0
-                        }
-                        None => false,
-                    };
-                    if done && let Some(h) = self.held.remove(seq) {
-                        self.stats
-                            .held
-                            .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
-                        self.ack(&h.msg).await;
-                    }
-                }
-                true
-            }
-            Err(e) => {
-                SinkStats::add(&self.stats.write_errors, 1);
-                f.failures += 1;
-                let backoff = Duration::from_millis(500u64 << f.failures.min(6));
-                tracing::warn!(table = self.table().name(), partition = %p.prefix(self.table().name()), error = format!("{e:#}"), retry_in = ?backoff, "writing a file failed; retrying");
-                f.retry_at = Some(Instant::now() + backoff);
-                self.open.insert(p, f);
-                false
-            }
+    /// Closes the open file of `p` and starts writing it.
+    async fn flush(&mut self, p: Partition) {
+        if let Some(f) = self.open.remove(&p) {
+            self.start_write(p, f, 0).await;
         }
     }
 
-    async fn write(&mut self, p: Partition, f: &OpenFile) -> anyhow::Result<()> {
-        let started = Instant::now();
-        let table = self.table();
-        let seqs = SeqSet::from_iter(f.seqs.iter().copied());
-        let name = FileName::for_seqs(self.epoch, &seqs);
-        let prefix = p.prefix(table.name());
-        let path = Path::from(format!("{prefix}/{name}"));
-        let prov = Provenance {
-            stream: self.stream.clone(),
-            epoch: self.epoch,
-            seqs: seqs.clone(),
-            compacted_from: Vec::new(),
-        };
-        let batches = f.batches.clone();
-        let opts = self.cfg.write.clone();
-        let (bytes, rows) =
-            tokio::task::spawn_blocking(move || encode(table, &batches, &prov, &opts))
-                .await
-                .context("encoding task")??;
-        let size = bytes.len() as u64;
-        match self.archive.put_create(&path, bytes).await? {
-            Created::Written => {}
-            Created::AlreadyExists => {
-                let info = read_info(&self.archive.store, &path, None).await?;
-                anyhow::ensure!(
-                    info.seqs == seqs,
-                    "{path} exists with other sequences than this file's"
-                );
-                tracing::info!(%path, "file already written (a redelivery of the same messages)");
-            }
+    /// Hands a file to a write task, first waiting for one to finish when as many are
+    /// under way as allowed.
+    async fn start_write(&mut self, part: Partition, mut file: OpenFile, failures: u32) {
+        while self.writes.len() >= self.cfg.concurrent_writes.max(1) {
+            let Some(done) = self.writes.join_next().await else {
+                break;
+            };
+            self.written(done).await;
         }
-        self.index.remember(&prefix, path.clone(), name, size, seqs);
+        let table = self.table();
+        let archive = self.archive.clone();
+        let opts = self.cfg.write.clone();
+        let (stream, epoch) = (self.stream.clone(), self.epoch);
+        let batches = file.rows.batches();
+        let seqs = SeqSet::from_iter(file.seqs.iter().copied());
+        self.writes.spawn(async move {
+            let started = Instant::now();
+            let result = match batches {
+                Ok(batches) => {
+                    write_file(archive, table, stream, epoch, part, seqs, batches, opts).await
+                }
+                Err(e) => Err(anyhow::Error::new(e).context("building the record batch")),
+            };
+            Written {
+                part,
+                file,
+                failures,
+                started,
+                result,
+            }
+        });
+    }
+
+    /// Waits for every write under way.
+    async fn drain_writes(&mut self) {
+        while let Some(done) = self.writes.join_next().await {
+            self.written(done).await;
+        }
+    }
+
+    /// A write task ended: ack the messages it completes, or keep the file for a retry.
+    async fn written(&mut self, done: Result<Written, tokio::task::JoinError>) {
+        let done = match done {
+            Ok(d) => d,
+            Err(e) => {
+                // A panicking task loses its file's rows here; their messages stay
+                // unacked and come back after the ack wait.
+                tracing::error!(error = %e, "write task failed");
+                SinkStats::add(&self.stats.write_errors, 1);
+                return;
+            }
+        };
+        let Written {
+            part,
+            file,
+            failures,
+            started,
+            result,
+        } = done;
+        let w = match result {
+            Ok(w) => w,
+            Err(e) => {
+                SinkStats::add(&self.stats.write_errors, 1);
+                let failures = failures + 1;
+                let backoff = Duration::from_millis(500u64 << failures.min(6));
+                tracing::warn!(table = self.table().name(), partition = %part.prefix(self.table().name()), error = format!("{e:#}"), retry_in = ?backoff, "writing a file failed; retrying");
+                self.retries.push(Retry {
+                    part,
+                    file,
+                    failures,
+                    at: Instant::now() + backoff,
+                });
+                return;
+            }
+        };
+        self.index
+            .remember(&w.prefix, w.path.clone(), w.name, w.size, w.seqs);
         SinkStats::add(&self.stats.files, 1);
-        SinkStats::add(&self.stats.rows, rows as u64);
-        SinkStats::add(&self.stats.bytes, size);
+        SinkStats::add(&self.stats.rows, w.rows as u64);
+        SinkStats::add(&self.stats.bytes, w.size);
         SinkStats::add(
             &self.stats.write_micros,
             started.elapsed().as_micros() as u64,
         );
-        tracing::debug!(%path, rows, bytes = size, "file written");
-        Ok(())
+        tracing::debug!(path = %w.path, rows = w.rows, bytes = w.size, "file written");
+        if self
+            .cfg
+            .abort_after_files
+            .is_some_and(|n| SinkStats::get(&self.stats.files) >= n)
+        {
+            tracing::error!("aborting after a file write, before acking (--abort-after-files)");
+            std::process::abort();
+        }
+        for seq in &file.seqs {
+            let done = match self.held.get_mut(seq) {
+                Some(h) => {
+                    h.pending = h.pending.saturating_sub(1);
+                    h.pending == 0
+                }
+                None => false,
+            };
+            if done && let Some(h) = self.held.remove(seq) {
+                self.stats
+                    .held
+                    .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+                self.ack(&h.msg).await;
+            }
+        }
     }
+}
+
+/// Encodes one file (on a blocking thread) and writes it create-only.
+#[allow(clippy::too_many_arguments)]
+async fn write_file(
+    archive: Archive,
+    table: Table,
+    stream: String,
+    epoch: u64,
+    part: Partition,
+    seqs: SeqSet,
+    batches: Vec<arrow_array::RecordBatch>,
+    opts: WriteOptions,
+) -> anyhow::Result<WrittenFile> {
+    let name = FileName::for_seqs(epoch, &seqs);
+    let prefix = part.prefix(table.name());
+    let path = Path::from(format!("{prefix}/{name}"));
+    let prov = Provenance {
+        stream,
+        epoch,
+        seqs: seqs.clone(),
+        compacted_from: Vec::new(),
+    };
+    let (bytes, rows) = tokio::task::spawn_blocking(move || encode(table, &batches, &prov, &opts))
+        .await
+        .context("encoding task")??;
+    let size = bytes.len() as u64;
+    match archive.put_create(&path, bytes).await? {
+        Created::Written => {}
+        Created::AlreadyExists => {
+            let info = read_info(&archive.store, &path, None).await?;
+            anyhow::ensure!(
+                info.seqs == seqs,
+                "{path} exists with other sequences than this file's"
+            );
+            tracing::info!(%path, "file already written (a redelivery of the same messages)");
+        }
+    }
+    Ok(WrittenFile {
+        prefix,
+        path,
+        name,
+        seqs,
+        size,
+        rows,
+    })
 }

@@ -1,18 +1,25 @@
-//! The archive's two tables and how one bus message turns into their rows.
+//! The archive's two tables (how one bus message turns into their rows is in
+//! [`crate::rows`]).
 //!
 //! | table    | stream          | message                         | time column |
 //! |----------|-----------------|---------------------------------|-------------|
 //! | `events` | `LANNER_EVENTS` | a binary event batch (contract) | `evt_time`  |
 //! | `alerts` | `LANNER_ALERTS` | one alert in Falco's JSON shape | `time`      |
 
-use std::collections::BTreeMap;
-
 use arrow_array::RecordBatch;
 use arrow_schema::SchemaRef;
-use lanner_contract::{Event, codec, subjects};
+use lanner_contract::subjects;
 
-use crate::partition::Partition;
 use crate::{alerts, evolve};
+
+/// What a column of distinct values holds (it picks the delta encoding).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UniqueKind {
+    /// Text: `DELTA_BYTE_ARRAY` (shared prefixes stored once).
+    Text,
+    /// Integers and timestamps: `DELTA_BINARY_PACKED`.
+    Number,
+}
 
 /// Which table.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -88,85 +95,22 @@ impl Table {
         }
     }
 
-    /// Decodes one message into record batches per partition. `fallback_nanos` (the
-    /// message's publish time) places rows that carry no time. An `Err` is the DLQ reason.
-    pub fn decode(
-        self,
-        subject: &str,
-        payload: &[u8],
-        fallback_nanos: i64,
-    ) -> Result<BTreeMap<Partition, RecordBatch>, String> {
+    /// Columns whose values are (nearly) all distinct: no dictionary (it would only cost
+    /// hashing every value before falling back), delta encodings instead, which suit
+    /// rows sorted by time (increasing times and sequence numbers, ids sharing a prefix).
+    pub fn unique_columns(self) -> &'static [(&'static str, UniqueKind)] {
         match self {
-            Table::Events => decode_events(payload, fallback_nanos),
-            Table::Alerts => {
-                let alert = alerts::parse(subject, payload)?;
-                let part = Partition::of_nanos(alert.time);
-                let batch = alerts::to_record_batch(std::slice::from_ref(&alert))
-                    .map_err(|e| format!("alert does not fit the alerts schema: {e}"))?;
-                Ok(BTreeMap::from([(part, batch)]))
-            }
+            Table::Events => &[
+                ("evt_id", UniqueKind::Text),
+                ("evt_time", UniqueKind::Number),
+                ("evt_num", UniqueKind::Number),
+            ],
+            Table::Alerts => &[("alert_id", UniqueKind::Text), ("time", UniqueKind::Number)],
         }
     }
 
     /// Brings a batch read from an older file to the current schema.
     pub fn evolve(self, batch: &RecordBatch) -> Result<RecordBatch, arrow_schema::ArrowError> {
         evolve::to_schema(batch, &self.schema())
-    }
-}
-
-fn decode_events(
-    payload: &[u8],
-    fallback_nanos: i64,
-) -> Result<BTreeMap<Partition, RecordBatch>, String> {
-    let events =
-        codec::decode_batch(payload).map_err(|e| format!("undecodable event batch: {e}"))?;
-    let part_of =
-        |e: &Event| Partition::of_nanos(e.evt_time.map(|t| t.0).unwrap_or(fallback_nanos));
-    let to_batch = |evs: &[Event]| {
-        lanner_contract::arrow::to_record_batch(evs)
-            .map_err(|e| format!("events do not fit the archive schema: {e}"))
-    };
-    let mut out = BTreeMap::new();
-    let Some(first) = events.first().map(part_of) else {
-        return Ok(out);
-    };
-    if events.iter().all(|e| part_of(e) == first) {
-        out.insert(first, to_batch(&events)?);
-        return Ok(out);
-    }
-    let mut groups: BTreeMap<Partition, Vec<Event>> = BTreeMap::new();
-    for ev in events {
-        groups.entry(part_of(&ev)).or_default().push(ev);
-    }
-    for (p, evs) in groups {
-        out.insert(p, to_batch(&evs)?);
-    }
-    Ok(out)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use lanner_contract::Timestamp;
-
-    #[test]
-    fn a_batch_spanning_two_hours_splits_into_two_partitions() {
-        let ev = |ns: i64| Event {
-            evt_time: Some(Timestamp(ns)),
-            ..Default::default()
-        };
-        let hour = 3_600_000_000_000;
-        let payload =
-            codec::encode_batch(&[ev(hour - 1), ev(hour), ev(hour + 1), Event::default()]);
-        let parts = Table::Events
-            .decode("lanner.events.n", &payload, 0)
-            .expect("decodes");
-        let rows: Vec<usize> = parts.values().map(|b| b.num_rows()).collect();
-        assert_eq!(rows, vec![2, 2], "hour 0 holds the timeless event too");
-        assert!(
-            Table::Events
-                .decode("lanner.events.n", b"garbage", 0)
-                .is_err()
-        );
     }
 }

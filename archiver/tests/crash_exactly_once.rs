@@ -111,6 +111,69 @@ async fn kill_9_mid_run_then_restart_keeps_every_event_once() {
     );
 }
 
+/// JetStream's delivery count is no proof that a message was never delivered before (the
+/// crash test above once got a message archived by the aborted replica back with count
+/// 1, and wrote it again). A recreated consumer makes that deterministic: it hands out
+/// every message of the stream again, each with count 1. The archive must still hold
+/// every event once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn messages_delivered_again_with_count_1_are_not_written_twice() {
+    let nats = Nats::start();
+    let js = jetstream(&nats).await;
+    let node = unique("arch-recreated");
+    let durable = unique("arch-recreated");
+    let consumer = format!("{durable}-events");
+    let dir = tempfile::tempdir().unwrap();
+    let archive = dir.path().to_str().unwrap().to_owned();
+    let total = 4_000;
+    let evs = events(
+        32,
+        &node,
+        1_767_225_600_000_000_000 + 5 * HOUR_NS - 100_000_000,
+        total,
+    );
+    publish_events(&js, &node, &evs, 200, "p").await;
+    let mut args = archiver_args(&node, &durable, &archive, &nats);
+    args.extend(["--tables", "events", "--roll-secs", "1"].map(String::from));
+
+    let mut a = Archiver::start(&args, &[]);
+    wait_drained(&js, "LANNER_EVENTS", &consumer, Duration::from_secs(120)).await;
+    a.terminate();
+    let first = read_archive("events", "evt_id", "evt_time", &["--dir", &archive]);
+    assert_eq!(num(&first, "rows"), total as u64, "{first}");
+
+    // The same durable name, a new consumer: all 20 messages again, delivery count 1.
+    js.get_stream("LANNER_EVENTS")
+        .await
+        .unwrap()
+        .delete_consumer(&consumer)
+        .await
+        .unwrap();
+    let port = free_port();
+    let at = args.iter().position(|a| a == "--metrics-addr").unwrap();
+    args[at + 1] = format!("127.0.0.1:{port}");
+    let mut b = Archiver::start(&args, &[]);
+    wait_drained(&js, "LANNER_EVENTS", &consumer, Duration::from_secs(120)).await;
+    let metrics = http_get(port, "/metrics").await;
+    b.terminate();
+
+    let ev = read_archive("events", "evt_id", "evt_time", &["--dir", &archive]);
+    assert_eq!(num(&ev, "files"), num(&first, "files"), "no new file: {ev}");
+    assert_eq!(
+        num(&ev, "rows"),
+        total as u64,
+        "every event exactly once: {ev}"
+    );
+    assert_eq!(num(&ev, "distinct_ids"), total as u64);
+    let already: u64 = metrics
+        .lines()
+        .find(|l| l.starts_with("lanner_archiver_already_archived_total{table=\"events\"}"))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no already_archived counter in {metrics}"));
+    assert!(already >= 20, "every message was found archived: {already}");
+}
+
 async fn http_get(port: u16, path: &str) -> String {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
