@@ -3,7 +3,8 @@
 //! `cargo bench -p lanner-capture --bench replay_vs_bare [-- EVENTS ROUNDS]`
 //!
 //! Each round: `lanner-capture --replay` publishes a JSON-lines file of synthetic events
-//! (parse + encode + publish + wait for acks); then the exact batches it stored are read
+//! (parse + encode + publish + wait for acks; its rate is the one its summary reports,
+//! from first publish to last ack, as the bare loops are timed); then the exact batches it stored are read
 //! back and published again by a bare async-nats loop with the same in-flight window.
 //! A second baseline publishes the JSON-lines file itself, in chunks of whole lines under
 //! 900 KiB, the same way: what shipping the text unparsed would cost. Then the stored
@@ -23,6 +24,16 @@ use lanner_contract::{jsonl, synth::Synth};
 use lanner_tests::{Nats, collect, unique};
 
 const IN_FLIGHT: usize = 64;
+
+/// The publishing rate `lanner-capture --replay` reports in its summary (from its first
+/// publish to its last ack: like the bare loop, without process start and connect).
+fn reported_rate(stderr: &[u8]) -> f64 {
+    let text = String::from_utf8_lossy(stderr);
+    text.rsplit_once(" events/s")
+        .and_then(|(head, _)| head.rsplit_once('(').map(|(_, n)| n.trim().to_owned()))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no rate in the replay summary: {text}"))
+}
 
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
@@ -79,7 +90,7 @@ async fn main() {
     for round in 0..rounds {
         let node = unique("bench-replay");
         let start = Instant::now();
-        let out = Command::new(env!("CARGO_BIN_EXE_lanner-capture"))
+        let out_json = Command::new(env!("CARGO_BIN_EXE_lanner-capture"))
             .arg("--replay")
             .arg(file.path())
             .args([
@@ -94,9 +105,9 @@ async fn main() {
             .expect("run lanner-capture");
         let replay_secs = start.elapsed().as_secs_f64();
         assert!(
-            out.status.success(),
+            out_json.status.success(),
             "{}",
-            String::from_utf8_lossy(&out.stderr)
+            String::from_utf8_lossy(&out_json.stderr)
         );
 
         let stored = collect(
@@ -184,8 +195,10 @@ async fn main() {
             "{}",
             String::from_utf8_lossy(&out.stderr)
         );
-        rec_rates.push(events as f64 / rec_secs);
-        let (r, b) = (events as f64 / replay_secs, events as f64 / bare_secs);
+        let _ = rec_secs;
+        rec_rates.push(reported_rate(&out.stderr));
+        let (r, b) = (reported_rate(&out_json.stderr), events as f64 / bare_secs);
+        let _ = replay_secs;
         eprintln!(
             "round {round}: replay {r:.0} events/s ({replay_secs:.3}s), bare publish of the same {} batches {b:.0} events/s ({bare_secs:.3}s)",
             stored.len()
