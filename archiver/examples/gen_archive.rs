@@ -130,7 +130,11 @@ const IMAGES: &[Image] = &[
                 "/usr/lib/postgresql/16/bin/postgres",
                 "-D /var/lib/postgresql/data",
             ),
-            ("postgres", "/usr/lib/postgresql/16/bin/postgres", "walwriter"),
+            (
+                "postgres",
+                "/usr/lib/postgresql/16/bin/postgres",
+                "walwriter",
+            ),
         ],
         files: &[
             "/var/lib/postgresql/data/base/16384/2619",
@@ -144,7 +148,11 @@ const IMAGES: &[Image] = &[
         repo: "ghcr.io/acme/shop-worker",
         tag: "2.4.1",
         procs: &[("node", "/usr/local/bin/node", "/srv/worker.js")],
-        files: &["/srv/worker.js", "/srv/node_modules/pg/lib/index.js", "/tmp/job.json"],
+        files: &[
+            "/srv/worker.js",
+            "/srv/node_modules/pg/lib/index.js",
+            "/tmp/job.json",
+        ],
         domains: &[
             "db.shop.internal",
             "queue.shop.internal",
@@ -224,7 +232,11 @@ const IMAGES: &[Image] = &[
         tag: "v1.31.2",
         procs: &[("envoy", "/usr/local/bin/envoy", "-c /etc/envoy/envoy.yaml")],
         files: &["/etc/envoy/envoy.yaml", "/dev/stdout"],
-        domains: &["api.shop.internal", "auth.shop.internal", "web.shop.internal"],
+        domains: &[
+            "api.shop.internal",
+            "auth.shop.internal",
+            "web.shop.internal",
+        ],
     },
     Image {
         service: "auth",
@@ -273,7 +285,11 @@ const ETC_WRITES: &[&str] = &[
 /// Programs execed by the containers' own processes.
 const EXECS: &[(&str, &str, &str)] = &[
     ("sh", "/bin/sh", "-c /app/healthcheck.sh"),
-    ("curl", "/usr/bin/curl", "-fsS http://localhost:8080/healthz"),
+    (
+        "curl",
+        "/usr/bin/curl",
+        "-fsS http://localhost:8080/healthz",
+    ),
     ("ls", "/bin/ls", "-la /app"),
     ("date", "/bin/date", "+%s"),
     ("cat", "/bin/cat", "/proc/meminfo"),
@@ -464,7 +480,10 @@ impl Shaper {
                 let (path, write) = if r < 2 {
                     (f.etc_writes[self.below(f.etc_writes.len())].clone(), true)
                 } else if r < 300 {
-                    (f.common_files[self.below(f.common_files.len())].clone(), false)
+                    (
+                        f.common_files[self.below(f.common_files.len())].clone(),
+                        false,
+                    )
                 } else {
                     let files = &f.image_files[c.image];
                     (files[self.below(files.len())].clone(), r % 5 == 0)
@@ -597,7 +616,11 @@ fn params_file(out: &Path) -> PathBuf {
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let params = serde_json::to_string_pretty(&args)?;
-    if std::fs::read_to_string(params_file(&args.out)).ok().as_deref() == Some(params.as_str()) {
+    if std::fs::read_to_string(params_file(&args.out))
+        .ok()
+        .as_deref()
+        == Some(params.as_str())
+    {
         println!("{} already holds this archive; kept", args.out.display());
         return Ok(());
     }
@@ -634,9 +657,7 @@ fn main() -> anyhow::Result<()> {
             .map(|w| w.join().map_err(|_| anyhow::anyhow!("worker panicked"))?)
             .collect::<anyhow::Result<Vec<_>>>()
     })?;
-    let (rows, bytes) = totals
-        .iter()
-        .fold((0, 0), |a, t| (a.0 + t.0, a.1 + t.1));
+    let (rows, bytes) = totals.iter().fold((0, 0), |a, t| (a.0 + t.0, a.1 + t.1));
     std::fs::write(params_file(&args.out), params)?;
     let secs = start.elapsed().as_secs_f64();
     println!(
