@@ -486,7 +486,7 @@ impl Shaper {
                     )
                 } else {
                     let files = &f.image_files[c.image];
-                    (files[self.below(files.len())].clone(), r % 5 == 0)
+                    (files[self.below(files.len())].clone(), r.is_multiple_of(5))
                 };
                 ev.fd_name = Some(path.clone());
                 ev.fd_nameraw = Some(path);
@@ -495,7 +495,7 @@ impl Shaper {
             }
             Some("connect") | Some("sendto") => {
                 let domains = &f.image_domains[c.image];
-                let domain: Text = if domains.is_empty() || self.next() % 100 == 0 {
+                let domain: Text = if domains.is_empty() || self.next().is_multiple_of(100) {
                     // The long tail: CDNs, telemetry, the odd unknown host.
                     format!("{:x}.cdn.example.net", self.next() % 4096).into()
                 } else {
