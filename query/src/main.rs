@@ -1,11 +1,161 @@
-//! `lanner-query`: answers SQL over the Parquet archive.
+//! `lanner-query`: SQL over lanner's Parquet archive (see the library docs).
 //!
-//! Not built yet (issue #7): this binary only says so, so the workspace has one
-//! binary per stage from the start.
+//! - `lanner-query [serve]`: the HTTP API (`--http`, with `/metrics` and `/healthz`) and
+//!   the Postgres wire server (`--pg`) over one shared, read-only session;
+//! - `lanner-query sql "SELECT ..."`: one query, printed as a table, CSV, JSON, or
+//!   written as Parquet/Arrow with `--output`.
 
-fn main() {
-    eprintln!(
-        "lanner-query is not built yet (issue #7): stage role: answers SQL over the Parquet archive."
+use std::io::Write as _;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use clap::Parser as _;
+use lanner_contract::bus::shutdown::Shutdown;
+use lanner_query::archive::Archive;
+use lanner_query::cli::{Cli, Command, ServeArgs, SqlArgs};
+use lanner_query::engine::Engine;
+use lanner_query::format::{self, Format};
+use lanner_query::metrics::Metrics;
+use lanner_query::pg::{self, PgConfig};
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    match cli.command {
+        None => serve(cli.serve).await,
+        Some(Command::Serve(args)) => serve(args).await,
+        Some(Command::Sql(args)) => sql(args).await,
+    }
+}
+
+/// One query: run, print or write, exit non-zero with the message on error.
+async fn sql(args: SqlArgs) -> anyhow::Result<()> {
+    if matches!(args.format, Format::Parquet | Format::Arrow) && args.output.is_none() {
+        anyhow::bail!("--format {:?} is binary: give --output FILE", args.format);
+    }
+    let archive = Archive::open(&args.archive.archive, &args.archive.s3)?;
+    let limits = args.limits.limits();
+    if !limits.timeout.is_zero() {
+        // A watchdog outside the runtime: a busy query can keep every worker thread,
+        // timers included, from running.
+        std::thread::spawn(move || {
+            std::thread::sleep(limits.timeout);
+            eprintln!(
+                "Error: {}",
+                lanner_query::guard::LimitError::Timeout(limits.timeout)
+            );
+            std::process::exit(1);
+        });
+    }
+    let engine = Engine::new(&archive, limits)
+        .await
+        .context("setting up the session")?;
+    let result = match engine.collect(&args.sql).await {
+        Ok(r) => r,
+        Err(e) => {
+            // Exit at once: a timed-out query may still be busy on a worker thread, and
+            // dropping the runtime would wait for it.
+            eprintln!("Error: {e}");
+            std::process::exit(1);
+        }
+    };
+    match &args.output {
+        Some(path) => {
+            let file = std::fs::File::create(path)
+                .with_context(|| format!("creating {}", path.display()))?;
+            format::write(
+                args.format,
+                &result.schema,
+                &result.batches,
+                std::io::BufWriter::new(file),
+            )?;
+            eprintln!("{} rows written to {}", result.num_rows(), path.display());
+        }
+        None => {
+            let stdout = std::io::stdout();
+            format::write(
+                args.format,
+                &result.schema,
+                &result.batches,
+                std::io::BufWriter::new(stdout),
+            )?;
+            std::io::stdout().flush()?;
+        }
+    }
+    Ok(())
+}
+
+/// The servers, until SIGTERM/SIGINT.
+async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        !args.http.is_empty() || !args.pg.is_empty(),
+        "nothing to serve: both --http and --pg are empty"
     );
-    std::process::exit(2);
+    let archive = Archive::open(&args.archive.archive, &args.archive.s3)?;
+    let limits = args.limits.limits();
+    let engine = Engine::new(&archive, limits)
+        .await
+        .context("setting up the session")?;
+    let metrics = Arc::new(Metrics::default());
+    let shutdown = Shutdown::on_signals();
+    tracing::info!(archive = %archive.root, ?limits, "lanner-query starting");
+
+    let mut tasks = tokio::task::JoinSet::new();
+    if !args.http.is_empty() {
+        let listener = tokio::net::TcpListener::bind(&args.http)
+            .await
+            .with_context(|| format!("listening on --http {}", args.http))?;
+        tracing::info!(addr = %args.http, "HTTP API on POST /v1/query, /metrics, /healthz");
+        let router = lanner_query::http::router(
+            engine.clone(),
+            args.http_token.clone(),
+            Arc::clone(&metrics),
+        );
+        let stop = shutdown.clone();
+        tasks.spawn(async move {
+            lanner_query::http::serve(listener, router, async move { stop.wait().await })
+                .await
+                .context("HTTP server")
+        });
+    }
+    if !args.pg.is_empty() {
+        pg::setup_catalog(engine.context())?;
+        let config = PgConfig {
+            addr: args.pg.clone(),
+            login: args
+                .pg_password
+                .clone()
+                .filter(|p| !p.is_empty())
+                .map(|p| (args.pg_user.clone(), p)),
+            tls: args.pg_tls_cert.clone().zip(args.pg_tls_key.clone()),
+        };
+        tracing::info!(addr = %args.pg, password = config.login.is_some(), "Postgres wire protocol");
+        let ctx = Arc::new(engine.context().clone());
+        let metrics = Arc::clone(&metrics);
+        tasks.spawn(async move {
+            pg::serve(ctx, config, metrics)
+                .await
+                .map_err(anyhow::Error::from)
+        });
+    }
+    tokio::select! {
+        () = shutdown.wait() => {
+            tracing::info!("shutting down");
+            Ok(())
+        }
+        Some(done) = tasks.join_next() => {
+            match done {
+                Ok(Ok(())) => Ok(()),
+                Ok(Err(e)) => Err(e),
+                Err(e) => Err(anyhow::anyhow!("server task failed: {e}")),
+            }
+        }
+    }
 }

@@ -1,0 +1,224 @@
+//! `--archive URL`: where the archiver writes, read the same way: a local directory (the
+//! default, `./lanner-data`), `file:///dir`, or an S3-compatible bucket
+//! (`s3://bucket/prefix`).
+//!
+//! The S3 flags and environment variables are the archiver's (`--s3-endpoint`,
+//! `--s3-region`, `--s3-access-key-id`, `--s3-secret-access-key`, `--s3-allow-http`,
+//! `LANNER_S3_*`, and the usual `AWS_*` variables as fallback), so one set of settings
+//! serves both.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use datafusion::datasource::listing::ListingTableUrl;
+use datafusion::prelude::SessionContext;
+use object_store::ObjectStore;
+use object_store::aws::AmazonS3Builder;
+use url::Url;
+
+/// S3 flags (each with the usual AWS environment variable as fallback).
+#[derive(Clone, Debug, Default, clap::Args)]
+pub struct S3Args {
+    /// S3 endpoint (for MinIO, s3s-fs, ...): `http://127.0.0.1:9000`.
+    #[arg(long = "s3-endpoint", env = "LANNER_S3_ENDPOINT")]
+    pub endpoint: Option<String>,
+    /// S3 region.
+    #[arg(long = "s3-region", env = "LANNER_S3_REGION")]
+    pub region: Option<String>,
+    /// S3 access key id.
+    #[arg(long = "s3-access-key-id", env = "LANNER_S3_ACCESS_KEY_ID")]
+    pub access_key_id: Option<String>,
+    /// S3 secret access key.
+    #[arg(
+        long = "s3-secret-access-key",
+        env = "LANNER_S3_SECRET_ACCESS_KEY",
+        hide_env_values = true
+    )]
+    pub secret_access_key: Option<String>,
+    /// Allow plain HTTP to the endpoint (implied by an `http://` endpoint).
+    #[arg(long = "s3-allow-http", env = "LANNER_S3_ALLOW_HTTP")]
+    pub allow_http: bool,
+}
+
+/// Where the archive is.
+#[derive(Clone, Debug, clap::Args)]
+pub struct ArchiveArgs {
+    /// Archive location: a directory, `file:///dir` or `s3://bucket/prefix`.
+    #[arg(
+        long = "archive",
+        env = "LANNER_ARCHIVE",
+        default_value = "./lanner-data"
+    )]
+    pub archive: String,
+    /// S3 settings.
+    #[command(flatten)]
+    pub s3: S3Args,
+}
+
+/// Errors opening an archive.
+#[derive(Debug, thiserror::Error)]
+pub enum ArchiveError {
+    /// The URL is not one we read.
+    #[error("unsupported archive URL {0:?} (use a directory, file:///dir or s3://bucket/prefix)")]
+    Unsupported(String),
+    /// `s3://` without a bucket.
+    #[error("archive URL {0:?} names no bucket")]
+    NoBucket(String),
+    /// The S3 client could not be configured.
+    #[error("configuring S3 for {url}: {source}")]
+    S3 {
+        /// The archive URL.
+        url: String,
+        /// Why.
+        source: object_store::Error,
+    },
+    /// A local path that cannot be used.
+    #[error("archive directory {path}: {reason}")]
+    Local {
+        /// The path.
+        path: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// An archive location, ready to be registered with a DataFusion session.
+#[derive(Clone, Debug)]
+pub struct Archive {
+    /// Root URL with a trailing slash: `file:///var/lib/lanner/` or `s3://bucket/prefix/`.
+    pub root: Url,
+    /// The object store serving an `s3://` root (local roots use DataFusion's own).
+    store: Option<(Url, Arc<dyn ObjectStore>)>,
+}
+
+impl Archive {
+    /// Opens `url`: `s3://bucket[/prefix]`, `file:///dir` or a plain directory path.
+    /// Nothing is read yet; a local directory that does not exist yet reads as empty.
+    pub fn open(url: &str, s3: &S3Args) -> Result<Self, ArchiveError> {
+        if let Some(rest) = url.strip_prefix("s3://") {
+            let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+            if bucket.is_empty() {
+                return Err(ArchiveError::NoBucket(url.to_owned()));
+            }
+            let mut b = AmazonS3Builder::from_env().with_bucket_name(bucket);
+            if let Some(e) = &s3.endpoint {
+                b = b.with_endpoint(e);
+                if e.starts_with("http://") {
+                    b = b.with_allow_http(true);
+                }
+            }
+            if let Some(r) = &s3.region {
+                b = b.with_region(r);
+            }
+            if let Some(k) = &s3.access_key_id {
+                b = b.with_access_key_id(k);
+            }
+            if let Some(k) = &s3.secret_access_key {
+                b = b.with_secret_access_key(k);
+            }
+            if s3.allow_http {
+                b = b.with_allow_http(true);
+            }
+            let store: Arc<dyn ObjectStore> =
+                Arc::new(b.build().map_err(|source| ArchiveError::S3 {
+                    url: url.to_owned(),
+                    source,
+                })?);
+            let bad = || ArchiveError::Unsupported(url.to_owned());
+            let bucket_url = Url::parse(&format!("s3://{bucket}")).map_err(|_| bad())?;
+            let prefix = prefix.trim_matches('/');
+            let root = if prefix.is_empty() {
+                format!("s3://{bucket}/")
+            } else {
+                format!("s3://{bucket}/{prefix}/")
+            };
+            let root = Url::parse(&root).map_err(|_| bad())?;
+            return Ok(Archive {
+                root,
+                store: Some((bucket_url, store)),
+            });
+        }
+        if url.contains("://") && !url.starts_with("file://") {
+            return Err(ArchiveError::Unsupported(url.to_owned()));
+        }
+        let dir = PathBuf::from(url.strip_prefix("file://").unwrap_or(url));
+        let local = |reason: String| ArchiveError::Local {
+            path: dir.display().to_string(),
+            reason,
+        };
+        let dir_abs = if dir.is_absolute() {
+            dir.clone()
+        } else {
+            std::env::current_dir()
+                .map_err(|e| local(format!("no current directory: {e}")))?
+                .join(&dir)
+        };
+        let dir_abs = match dir_abs.canonicalize() {
+            Ok(d) if d.is_dir() => d,
+            Ok(_) => return Err(local("is not a directory".into())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                tracing::warn!(archive = %dir_abs.display(), "archive directory does not exist yet; tables read as empty until the archiver writes");
+                dir_abs
+            }
+            Err(e) => return Err(local(e.to_string())),
+        };
+        let root = Url::from_directory_path(&dir_abs)
+            .map_err(|()| local("cannot be made into a file:// URL".into()))?;
+        Ok(Archive { root, store: None })
+    }
+
+    /// The listing URL of a table's folder (`<root>/<table>/`).
+    pub fn table_url(&self, table: &str) -> datafusion::error::Result<ListingTableUrl> {
+        let url = self
+            .root
+            .join(&format!("{table}/"))
+            .map_err(|e| datafusion::error::DataFusionError::External(Box::new(e)))?;
+        ListingTableUrl::try_new(url, None)
+    }
+
+    /// Registers the archive's object store with `ctx` (S3 only; local files need none).
+    pub fn register_store(&self, ctx: &SessionContext) {
+        if let Some((url, store)) = &self.store {
+            ctx.register_object_store(url, Arc::clone(store));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_map_to_table_folders() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let a =
+            Archive::open(&dir.path().display().to_string(), &S3Args::default()).expect("opens");
+        let t = a.table_url("events").expect("url");
+        assert!(t.as_str().starts_with("file:///"), "{t}");
+        assert!(t.as_str().ends_with("/events/"), "{t}");
+
+        let s3 = S3Args {
+            endpoint: Some("http://127.0.0.1:1".into()),
+            region: Some("us-east-1".into()),
+            access_key_id: Some("k".into()),
+            secret_access_key: Some("s".into()),
+            allow_http: false,
+        };
+        let a = Archive::open("s3://bucket/lake/x/", &s3).expect("opens");
+        assert_eq!(a.root.as_str(), "s3://bucket/lake/x/");
+        assert_eq!(
+            a.table_url("alerts").expect("url").as_str(),
+            "s3://bucket/lake/x/alerts/"
+        );
+        assert!(matches!(
+            Archive::open("s3:///x", &s3),
+            Err(ArchiveError::NoBucket(_))
+        ));
+        assert!(matches!(
+            Archive::open("gs://b/x", &s3),
+            Err(ArchiveError::Unsupported(_))
+        ));
+        let missing = dir.path().join("not-yet");
+        assert!(Archive::open(&missing.display().to_string(), &s3).is_ok());
+    }
+}

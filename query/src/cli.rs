@@ -1,0 +1,140 @@
+//! Command-line flags (each with a `LANNER_*` environment override) and the commands:
+//! `serve` (the default: the HTTP API and the Postgres server) and `sql` (one query,
+//! printed).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::archive::ArchiveArgs;
+use crate::format::Format;
+use crate::guard::Limits;
+
+/// `lanner-query`: SQL over lanner's Parquet archive.
+#[derive(Debug, clap::Parser)]
+#[command(name = "lanner-query", version, args_conflicts_with_subcommands = true)]
+pub struct Cli {
+    /// What to do (default: serve).
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    /// Flags of `serve` when no command is given.
+    #[command(flatten)]
+    pub serve: ServeArgs,
+}
+
+/// The commands.
+#[derive(Debug, clap::Subcommand)]
+#[allow(clippy::large_enum_variant)] // parsed once
+pub enum Command {
+    /// Serve SQL over HTTP and the Postgres wire protocol (the default).
+    Serve(ServeArgs),
+    /// Run one query and print its result.
+    Sql(SqlArgs),
+}
+
+/// Limits every query runs under.
+#[derive(Clone, Debug, clap::Args)]
+pub struct LimitArgs {
+    /// Memory all running queries may use together, in MiB (0: unbounded).
+    #[arg(
+        long = "memory-mib",
+        env = "LANNER_QUERY_MEMORY_MIB",
+        default_value_t = 2048
+    )]
+    pub memory_mib: usize,
+    /// Longest a query may run, in seconds (0: no limit).
+    #[arg(long = "timeout", env = "LANNER_QUERY_TIMEOUT", default_value_t = 60)]
+    pub timeout_secs: u64,
+    /// Most rows a query may return (0: no limit).
+    #[arg(
+        long = "max-rows",
+        env = "LANNER_QUERY_MAX_ROWS",
+        default_value_t = 1_000_000
+    )]
+    pub max_rows: usize,
+}
+
+impl LimitArgs {
+    /// The limits.
+    pub fn limits(&self) -> Limits {
+        Limits {
+            memory_bytes: self.memory_mib.saturating_mul(1 << 20),
+            timeout: Duration::from_secs(self.timeout_secs),
+            max_rows: self.max_rows,
+        }
+    }
+}
+
+/// Flags of `serve`.
+#[derive(Clone, Debug, clap::Args)]
+pub struct ServeArgs {
+    /// Archive location.
+    #[command(flatten)]
+    pub archive: ArchiveArgs,
+    /// Query limits.
+    #[command(flatten)]
+    pub limits: LimitArgs,
+    /// Address of the HTTP API, `/metrics` and `/healthz` (empty: off).
+    #[arg(
+        long = "http",
+        env = "LANNER_QUERY_HTTP",
+        default_value = "127.0.0.1:9470"
+    )]
+    pub http: String,
+    /// Bearer token `POST /v1/query` requires (empty: none).
+    #[arg(
+        long = "http-token",
+        env = "LANNER_QUERY_HTTP_TOKEN",
+        hide_env_values = true
+    )]
+    pub http_token: Option<String>,
+    /// Address of the Postgres wire protocol server (empty: off).
+    #[arg(long = "pg", env = "LANNER_QUERY_PG", default_value = "127.0.0.1:5433")]
+    pub pg: String,
+    /// User name Postgres clients log in with (checked when --pg-password is set).
+    #[arg(
+        long = "pg-user",
+        env = "LANNER_QUERY_PG_USER",
+        default_value = "lanner"
+    )]
+    pub pg_user: String,
+    /// Password Postgres clients must give (empty: no authentication).
+    #[arg(
+        long = "pg-password",
+        env = "LANNER_QUERY_PG_PASSWORD",
+        hide_env_values = true
+    )]
+    pub pg_password: Option<String>,
+    /// TLS certificate (PEM) for the Postgres server.
+    #[arg(
+        long = "pg-tls-cert",
+        env = "LANNER_QUERY_PG_TLS_CERT",
+        requires = "pg_tls_key"
+    )]
+    pub pg_tls_cert: Option<String>,
+    /// TLS private key (PEM, PKCS#8) for the Postgres server.
+    #[arg(
+        long = "pg-tls-key",
+        env = "LANNER_QUERY_PG_TLS_KEY",
+        requires = "pg_tls_cert"
+    )]
+    pub pg_tls_key: Option<String>,
+}
+
+/// Flags of `sql`.
+#[derive(Clone, Debug, clap::Args)]
+pub struct SqlArgs {
+    /// The query.
+    pub sql: String,
+    /// Archive location.
+    #[command(flatten)]
+    pub archive: ArchiveArgs,
+    /// Query limits.
+    #[command(flatten)]
+    pub limits: LimitArgs,
+    /// Output format (parquet and arrow need --output).
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: Format,
+    /// Write the result to this file instead of standard output.
+    #[arg(long, short = 'o')]
+    pub output: Option<PathBuf>,
+}

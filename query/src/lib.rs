@@ -1,0 +1,29 @@
+//! # lanner-query
+//!
+//! SQL over lanner's Parquet archive with DataFusion, through the clients security teams
+//! already use: psql and BI tools (Postgres wire), curl (HTTP), and a one-shot CLI.
+//!
+//! - [`archive`]: `--archive URL` (a directory or `s3://bucket/prefix`), the same flags
+//!   as the archiver's;
+//! - [`tables`]: the `events` and `alerts` tables: hive partitions `dt`/`hour`, the
+//!   files' sort order, pruning, no listing cache (new files are seen at once);
+//! - [`views`]: hunting views and table functions (process tree, DNS history, file
+//!   access, outbound connections, exec sessions, forensic timeline);
+//! - [`guard`]: read-only rules, and the timeout and row limit every plan runs under;
+//! - [`engine`]: the session every client shares ([`engine::Engine`]), built by
+//!   [`engine::build_context`] so benchmarks and tests get the same tables;
+//! - [`format`]: result formats (aligned table, CSV, JSON, NDJSON, Arrow IPC, Parquet);
+//! - [`http`], [`pg`]: the HTTP API and the Postgres wire server;
+//! - [`metrics`]: counters for `/metrics`;
+//! - [`cli`]: flags and commands.
+
+pub mod archive;
+pub mod cli;
+pub mod engine;
+pub mod format;
+pub mod guard;
+pub mod http;
+pub mod metrics;
+pub mod pg;
+pub mod tables;
+pub mod views;

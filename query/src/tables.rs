@@ -1,0 +1,299 @@
+//! The `events` and `alerts` tables over the archive.
+//!
+//! Each is a DataFusion listing table over `<archive>/<table>/dt=YYYY-MM-DD/hour=HH/*.parquet`:
+//!
+//! - the hive partitions are columns: `dt` (a `DATE`) and `hour` (an `INT`, 0–23), so
+//!   `WHERE dt = '2026-01-01' AND hour = 7` lists and reads one folder only;
+//! - the files' declared sort order (`evt_time`, `time` for alerts, ascending, nulls
+//!   first, as the archiver writes them) lets DataFusion skip sorts and merge instead;
+//! - row groups and pages are pruned by their statistics, bloom filters and the page
+//!   index, and filters are evaluated during the scan (late materialization);
+//! - the schema is the archive's current one: files written before a column existed
+//!   read it as nulls;
+//! - nothing caches the listing (the session's list-files cache is off, see
+//!   [`crate::engine`]), so files the archiver writes are seen by the next query.
+//!
+//! [`ArchiveTable`] wraps the listing table for one reason: DataFusion turns an
+//! equality on a partition column into a listing prefix by printing the value, and
+//! `hour = 7` would print `hour=7`, which is not the folder `hour=07`. The wrapper
+//! hands `hour = 7` to the listing table as `hour BETWEEN 7 AND 7`: the same rows, the
+//! day folder listed (24 small folders) and the other hours pruned by value.
+
+use std::collections::HashMap;
+use std::sync::{Arc, LazyLock};
+
+use async_trait::async_trait;
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use datafusion::catalog::{ScanArgs, ScanResult, Session, TableProvider};
+use datafusion::common::config::TableParquetOptions;
+use datafusion::common::tree_node::{Transformed, TreeNode};
+use datafusion::common::{Constraints, Statistics};
+use datafusion::datasource::file_format::parquet::ParquetFormat;
+use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTableConfig};
+use datafusion::error::Result;
+use datafusion::logical_expr::expr::{Between, BinaryExpr};
+use datafusion::logical_expr::{
+    Expr, Operator, SortExpr, TableProviderFilterPushDown, TableType, col,
+};
+use datafusion::physical_plan::ExecutionPlan;
+use datafusion::prelude::SessionContext;
+
+use crate::archive::Archive;
+
+/// Name of the events table (and its folder).
+pub const EVENTS: &str = "events";
+/// Name of the alerts table (and its folder).
+pub const ALERTS: &str = "alerts";
+
+/// `output_fields` keys the archiver pulls out into alert columns (Falco name with `_`).
+/// Kept equal to the archiver's `alerts::PULLED_FIELDS` (a test checks).
+const ALERT_PULLED: &[&str] = &[
+    "evt_id",
+    "evt_type",
+    "evt_time",
+    "container_id",
+    "container_name",
+    "container_image_repository",
+    "k8s_ns_name",
+    "k8s_pod_name",
+    "proc_name",
+    "proc_cmdline",
+    "proc_pid",
+    "user_name",
+    "fd_name",
+];
+
+static ALERTS_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
+    let text = |n: &str| Field::new(n, DataType::Utf8, true);
+    let mut fields = vec![
+        Field::new(
+            "time",
+            DataType::Timestamp(TimeUnit::Nanosecond, Some("UTC".into())),
+            false,
+        ),
+        Field::new("rule", DataType::Utf8, false),
+        text("priority"),
+        text("source"),
+        Field::new(
+            "tags",
+            DataType::List(Arc::new(Field::new_list_field(DataType::Utf8, true))),
+            true,
+        ),
+        text("hostname"),
+        text("output"),
+        text("output_fields"),
+        text("alert_id"),
+        text("node"),
+    ];
+    fields.extend(ALERT_PULLED.iter().map(|f| text(f)));
+    let metadata = HashMap::from([(
+        lanner_contract::arrow::SCHEMA_VERSION_KEY.to_owned(),
+        "1".to_owned(),
+    )]);
+    Arc::new(Schema::new_with_metadata(fields, metadata))
+});
+
+/// Schema of the archive's `alerts` files (the archiver's `alerts` table, Falco's JSON
+/// output shape with the fields hunts join on pulled out into columns).
+pub fn alerts_file_schema() -> SchemaRef {
+    ALERTS_SCHEMA.clone()
+}
+
+/// Schema of the archive's `events` files.
+pub fn events_file_schema() -> SchemaRef {
+    lanner_contract::arrow::schema()
+}
+
+/// The hive partition columns, outermost first.
+pub fn partition_columns() -> Vec<(String, DataType)> {
+    vec![
+        ("dt".to_owned(), DataType::Date32),
+        ("hour".to_owned(), DataType::Int32),
+    ]
+}
+
+/// How the archive's Parquet files are read: statistics, page index and bloom filters
+/// for pruning, filters pushed into the scan and reordered by cost.
+pub fn parquet_options() -> TableParquetOptions {
+    let mut o = TableParquetOptions::default();
+    o.global.pruning = true;
+    o.global.enable_page_index = true;
+    o.global.bloom_filter_on_read = true;
+    o.global.pushdown_filters = true;
+    o.global.reorder_filters = true;
+    o
+}
+
+/// One archive table: its folder name, file schema and time (sort) column.
+#[derive(Clone, Copy, Debug)]
+pub struct TableDef {
+    /// Table and folder name.
+    pub name: &'static str,
+    /// Column the rows of each file are sorted by.
+    pub time_column: &'static str,
+    /// Schema of the files.
+    pub schema: fn() -> SchemaRef,
+}
+
+/// The archive's tables.
+pub const TABLES: [TableDef; 2] = [
+    TableDef {
+        name: EVENTS,
+        time_column: "evt_time",
+        schema: events_file_schema,
+    },
+    TableDef {
+        name: ALERTS,
+        time_column: "time",
+        schema: alerts_file_schema,
+    },
+];
+
+/// The listing table of `def` in `archive`.
+pub fn listing_table(archive: &Archive, def: &TableDef) -> Result<ListingTable> {
+    let sort: Vec<SortExpr> = vec![col(def.time_column).sort(true, true)];
+    let format = ParquetFormat::default().with_options(parquet_options());
+    let options = ListingOptions::new(Arc::new(format))
+        .with_file_extension(".parquet")
+        .with_table_partition_cols(partition_columns())
+        .with_file_sort_order(vec![sort]);
+    let config = ListingTableConfig::new(archive.table_url(def.name)?)
+        .with_listing_options(options)
+        .with_schema((def.schema)());
+    ListingTable::try_new(config)
+}
+
+/// Registers `events` and `alerts` of `archive` (and its object store) with `ctx`.
+/// Reusable by benchmarks: this is exactly what the server registers.
+pub fn register_tables(ctx: &SessionContext, archive: &Archive) -> Result<()> {
+    archive.register_store(ctx);
+    for def in &TABLES {
+        let table = ArchiveTable {
+            inner: listing_table(archive, def)?,
+        };
+        ctx.register_table(def.name, Arc::new(table))?;
+    }
+    Ok(())
+}
+
+/// `hour = v` as `hour BETWEEN v AND v` (see the module doc), anywhere in `filter`.
+pub fn padded_hour_safe(filter: &Expr) -> Expr {
+    let rewritten = filter.clone().transform_up(|e| {
+        if let Expr::BinaryExpr(BinaryExpr {
+            left,
+            op: Operator::Eq,
+            right,
+        }) = &e
+        {
+            let (column, value) = match (left.as_ref(), right.as_ref()) {
+                (Expr::Column(c), v @ Expr::Literal(..))
+                | (v @ Expr::Literal(..), Expr::Column(c)) => (c, v),
+                _ => return Ok(Transformed::no(e)),
+            };
+            if column.name == "hour" {
+                let between = Expr::Between(Between::new(
+                    Box::new(Expr::Column(column.clone())),
+                    false,
+                    Box::new(value.clone()),
+                    Box::new(value.clone()),
+                ));
+                return Ok(Transformed::yes(between));
+            }
+        }
+        Ok(Transformed::no(e))
+    });
+    match rewritten {
+        Ok(t) => t.data,
+        Err(_) => filter.clone(),
+    }
+}
+
+/// An archive table: the listing table, with partition filters made safe for the
+/// archive's zero-padded hour folders.
+#[derive(Debug)]
+pub struct ArchiveTable {
+    inner: ListingTable,
+}
+
+#[async_trait]
+impl TableProvider for ArchiveTable {
+    fn schema(&self) -> SchemaRef {
+        self.inner.schema()
+    }
+
+    fn constraints(&self) -> Option<&Constraints> {
+        self.inner.constraints()
+    }
+
+    fn table_type(&self) -> TableType {
+        self.inner.table_type()
+    }
+
+    async fn scan(
+        &self,
+        state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
+        limit: Option<usize>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        let filters: Vec<Expr> = filters.iter().map(padded_hour_safe).collect();
+        self.inner.scan(state, projection, &filters, limit).await
+    }
+
+    async fn scan_with_args<'a>(
+        &self,
+        state: &dyn Session,
+        args: ScanArgs<'a>,
+    ) -> Result<ScanResult> {
+        let filters: Vec<Expr> = args
+            .filters()
+            .unwrap_or(&[])
+            .iter()
+            .map(padded_hour_safe)
+            .collect();
+        let args = ScanArgs::default()
+            .with_projection(args.projection())
+            .with_filters(Some(&filters))
+            .with_limit(args.limit())
+            .with_statistics_requests(args.statistics_requests());
+        self.inner.scan_with_args(state, args).await
+    }
+
+    fn supports_filters_pushdown(
+        &self,
+        filters: &[&Expr],
+    ) -> Result<Vec<TableProviderFilterPushDown>> {
+        self.inner.supports_filters_pushdown(filters)
+    }
+
+    fn statistics(&self) -> Option<Statistics> {
+        self.inner.statistics()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use datafusion::logical_expr::lit;
+
+    #[test]
+    fn alerts_schema_is_the_archivers() {
+        assert_eq!(alerts_file_schema(), lanner_archiver::alerts::schema());
+        assert_eq!(
+            events_file_schema(),
+            lanner_archiver::tables::Table::Events.schema()
+        );
+    }
+
+    #[test]
+    fn hour_equality_becomes_a_range() {
+        let f = col("dt")
+            .eq(lit("2026-01-01"))
+            .and(col("hour").eq(lit(7)))
+            .and(col("proc_pid").eq(lit(7)));
+        let got = padded_hour_safe(&f).to_string();
+        assert!(got.contains("hour BETWEEN Int32(7) AND Int32(7)"), "{got}");
+        assert!(got.contains("dt = Utf8(\"2026-01-01\")"), "{got}");
+        assert!(got.contains("proc_pid = Int32(7)"), "{got}");
+    }
+}

@@ -1,0 +1,147 @@
+//! New archive files are visible to the next query without a restart (no listing
+//! cache), files written with an older, narrower schema read their missing columns as
+//! nulls, an empty or missing archive reads as empty tables, and the query limits hold.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use lanner_archiver::naming::FileName;
+use lanner_archiver::parquet_file::{Provenance, WriteOptions, encode};
+use lanner_archiver::partition::Partition;
+use lanner_archiver::seqset::SeqSet;
+use lanner_archiver::tables::Table;
+use lanner_contract::Event;
+use lanner_query::archive::{Archive, S3Args};
+use lanner_query::engine::{Engine, ErrorKind};
+use lanner_query::guard::Limits;
+
+/// Writes `events` as one archive file, the archiver's way (its encoder and naming).
+fn write_file(root: &std::path::Path, events: &[Event], seq: u64) {
+    let batch = lanner_contract::arrow::to_record_batch(events).unwrap();
+    let prov = Provenance {
+        stream: "LANNER_EVENTS".into(),
+        epoch: 1,
+        seqs: SeqSet::from_iter([seq]),
+        compacted_from: vec![],
+    };
+    let (bytes, _) = encode(Table::Events, &[batch], &prov, &WriteOptions::default()).unwrap();
+    let part = Partition::of_nanos(events[0].evt_time.unwrap().0);
+    let dir = root.join(part.prefix("events"));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join(FileName::for_seqs(1, &prov.seqs).to_string()),
+        bytes,
+    )
+    .unwrap();
+}
+
+async fn count(e: &Engine, sql: &str) -> i64 {
+    let r = e.collect(sql).await.unwrap();
+    use datafusion::arrow::array::AsArray;
+    r.batches[0]
+        .column(0)
+        .as_primitive::<datafusion::arrow::datatypes::Int64Type>()
+        .value(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn new_files_are_seen_without_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("lake");
+    let a = Archive::open(root.to_str().unwrap(), &S3Args::default()).unwrap();
+    let e = Engine::new(&a, Limits::default()).await.unwrap();
+    // Nothing yet (the directory does not even exist): empty tables, views work.
+    assert_eq!(count(&e, "SELECT count(*) FROM events").await, 0);
+    assert_eq!(count(&e, "SELECT count(*) FROM alerts").await, 0);
+    assert_eq!(count(&e, "SELECT count(*) FROM timeline").await, 0);
+
+    write_file(&root, &synthetic(1)[..100], 1);
+    assert_eq!(count(&e, "SELECT count(*) FROM events").await, 100);
+    write_file(&root, &synthetic(2)[..50], 2);
+    assert_eq!(count(&e, "SELECT count(*) FROM events").await, 150);
+    assert_eq!(
+        count(&e, "SELECT count(*) FROM events WHERE hour = 2").await,
+        50
+    );
+    write_file(&root, &scenario(), 3);
+    assert_eq!(
+        count(
+            &e,
+            "SELECT count(*) FROM exec_sessions WHERE container_id = '5b1e0c7d2f3a'"
+        )
+        .await,
+        1
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn older_files_read_missing_columns_as_null() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    // A file whose schema lacks the last columns (as one written before they existed).
+    let evs = &synthetic(1)[..10];
+    let full = lanner_contract::arrow::to_record_batch(evs).unwrap();
+    let keep = full.num_columns() - 3;
+    let narrow = full.project(&(0..keep).collect::<Vec<_>>()).unwrap();
+    let part = Partition::of_nanos(evs[0].evt_time.unwrap().0);
+    let fdir = root.join(part.prefix("events"));
+    std::fs::create_dir_all(&fdir).unwrap();
+    let file = std::fs::File::create(fdir.join("old.parquet")).unwrap();
+    let mut w = parquet::arrow::ArrowWriter::try_new(file, narrow.schema(), None).unwrap();
+    w.write(&narrow).unwrap();
+    w.close().unwrap();
+
+    let a = Archive::open(root.to_str().unwrap(), &S3Args::default()).unwrap();
+    let e = Engine::new(&a, Limits::default()).await.unwrap();
+    let last = full.schema().field(full.num_columns() - 1).name().clone();
+    assert_eq!(
+        count(
+            &e,
+            &format!("SELECT count(*) FROM events WHERE {last} IS NULL")
+        )
+        .await,
+        10
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_memory_limit_holds() {
+    let fx = archive();
+    let a = Archive::open(fx.dir.to_str().unwrap(), &S3Args::default()).unwrap();
+    // A hash join's build side cannot spill: 64 KiB is not enough for 9000 rows.
+    let e = Engine::new(
+        &a,
+        Limits {
+            memory_bytes: 64 << 10,
+            timeout: Duration::ZERO,
+            max_rows: 0,
+        },
+    )
+    .await
+    .unwrap();
+    let err = e
+        .collect("SELECT count(*) FROM events a JOIN events b ON a.evt_id = b.evt_id")
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind, ErrorKind::Limit, "{err}");
+    assert!(err.message.contains("--memory-mib"), "{err}");
+}
+
+/// A query of 7e11 rows cannot finish within a second: the CLI says it timed out and
+/// exits (its own process, so the busy worker it leaves behind cannot hold up the test).
+#[test]
+fn the_timeout_holds() {
+    let fx = archive();
+    let out = cli(
+        &fx.dir,
+        "SELECT sum(a.evt_num + b.evt_num + c.evt_num) FROM events a \
+         CROSS JOIN events b CROSS JOIN (SELECT evt_num FROM events LIMIT 1000) c",
+        &["--timeout", "1"],
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("timed out after 1s"), "{err}");
+}
