@@ -233,7 +233,7 @@ impl NoopStartupHandler for Open {
 
 enum Startup {
     Open(Open),
-    Password(CleartextPasswordAuthStartupHandler<OnePassword, DefaultServerParameterProvider>),
+    Password(Box<CleartextPasswordAuthStartupHandler<OnePassword, DefaultServerParameterProvider>>),
 }
 
 #[async_trait]
@@ -335,7 +335,7 @@ pub async fn serve(
         None => Startup::Open(Open {
             connections: Arc::clone(&connections),
         }),
-        Some((user, password)) => Startup::Password(
+        Some((user, password)) => Startup::Password(Box::new(
             CleartextPasswordAuthStartupHandler::new(
                 OnePassword {
                     user: user.clone(),
@@ -344,7 +344,7 @@ pub async fn serve(
                 DefaultServerParameterProvider::default(),
             )
             .with_connection_manager(Arc::clone(&connections)),
-        ),
+        )),
     };
     let handlers = Arc::new(Handlers {
         service,
