@@ -283,17 +283,24 @@ impl Decoder {
                     {
                         exepath = p.exepath.to_string();
                     }
-                    // Symlinks resolved inside the process's root (its own while it
-                    // lives, else its parent's, which is the same for an exec).
-                    let canonical = [tgid, h.ppid]
-                        .iter()
-                        .filter(|_| !exepath.starts_with("/proc/"))
-                        .find_map(|pid| {
-                            proctable::canonical_in(
-                                std::path::Path::new(&format!("/proc/{pid}/root")),
-                                &exepath,
-                            )
-                        });
+                    // Symlinks resolved inside the process's root: its own while it
+                    // lives, else its parent's (the same for an exec), else that of
+                    // another process of its container (a short-lived exec whose
+                    // parent, runc, has exited too by the time the event is read).
+                    let cgroup_container = self.container_of(tgid, h.cgroup_id);
+                    let roots = if exepath.starts_with("/proc/") {
+                        Vec::new()
+                    } else {
+                        let mut roots = vec![tgid, h.ppid];
+                        roots.extend(self.procs.in_container(&cgroup_container, 8));
+                        roots
+                    };
+                    let canonical = roots.iter().find_map(|pid| {
+                        proctable::canonical_in(
+                            std::path::Path::new(&format!("/proc/{pid}/root")),
+                            &exepath,
+                        )
+                    });
                     if let Some(c) = &canonical {
                         exepath.clone_from(c);
                     }
@@ -304,7 +311,6 @@ impl Decoder {
                         h.loginuid as i64
                     };
                     let parent_known = self.procs.get(h.ppid).is_some();
-                    let cgroup_container = self.container_of(tgid, h.cgroup_id);
                     // What /proc says now, unless the process has exec'd again since
                     // (this event waited in the ring buffer): then /proc describes a
                     // later program, and its executable facts must not be taken.

@@ -258,6 +258,17 @@ impl ProcTable {
         self.procs.get(&pid)
     }
 
+    /// Up to `max` known processes of `container` (short id, or `host`): where to look
+    /// for that container's root directory once the process of interest has exited.
+    pub fn in_container(&self, container: &str, max: usize) -> Vec<u32> {
+        self.procs
+            .values()
+            .filter(|p| &*p.container == container)
+            .map(|p| p.pid)
+            .take(max)
+            .collect()
+    }
+
     /// A new process forked from `ppid`: a copy of the parent with new ids.
     pub fn fork(&mut self, pid: u32, ppid: u32, vpid: u32, ts: Timestamp) -> &mut Proc {
         let mut child = match self.procs.get(&ppid) {
