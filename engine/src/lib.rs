@@ -12,7 +12,8 @@
 //!   the compiled [`rules::Ruleset`] indexed by `evt.type`;
 //! - [`output`]: Falco output formats and the alert JSON;
 //! - [`alert`]: turning matches into alerts ([`alert::AlertBuilder`]);
-//! - [`mix`]: a realistic event mix for benchmarks.
+//! - [`mix`]: a realistic event mix for benchmarks;
+//! - [`cases`]: an event firing each upstream stable rule, and a near miss.
 //!
 //! ```
 //! use lanner_engine::alert::AlertBuilder;
@@ -39,6 +40,7 @@
 //! //! ```
 
 pub mod alert;
+pub mod cases;
 pub mod compile;
 pub mod condition;
 pub mod evttype;

@@ -1,6 +1,7 @@
 //! Command-line flags (each with a `LANNER_*` environment override) and the commands:
-//! `serve` (the default: the HTTP API and the Postgres server) and `sql` (one query,
-//! printed).
+//! `serve` (the default: the HTTP API and the Postgres server), `sql` (one query,
+//! printed) and `hunt` (rules over the archive, printing the alerts they would have
+//! raised).
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -29,6 +30,9 @@ pub enum Command {
     Serve(ServeArgs),
     /// Run one query and print its result.
     Sql(SqlArgs),
+    /// Retro-hunt: run Falco rules over the archived events of a time window and print
+    /// the alerts they would have raised (Falco's JSON, one per line).
+    Hunt(HuntArgs),
 }
 
 /// Limits every query runs under.
@@ -137,4 +141,60 @@ pub struct SqlArgs {
     /// Write the result to this file instead of standard output.
     #[arg(long, short = 'o')]
     pub output: Option<PathBuf>,
+}
+
+/// How `hunt` prints alerts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum HuntFormat {
+    /// Falco's JSON output, one alert per line (as the detector's `--output stdout`).
+    Json,
+    /// Falco's text output: the `output` line of each alert.
+    Text,
+}
+
+/// Flags of `hunt`.
+#[derive(Clone, Debug, clap::Args)]
+pub struct HuntArgs {
+    /// Rule files (or directories), loaded in order as one ruleset, as the detector's.
+    #[arg(
+        long = "rules",
+        env = "LANNER_HUNT_RULES",
+        value_delimiter = ',',
+        required = true
+    )]
+    pub rules: Vec<PathBuf>,
+    /// Start of the window: an RFC 3339 time or a duration before now (30m, 2h, 7d).
+    #[arg(long)]
+    pub since: String,
+    /// End of the window (excluded): an RFC 3339 time or a duration before now
+    /// (default: now).
+    #[arg(long, default_value = "")]
+    pub until: String,
+    /// Which rules fire when several match one event (the detector's setting).
+    #[arg(long, value_enum, default_value = "first")]
+    pub rule_matching: lanner_engine::rules::Matching,
+    /// Disable rules less severe than this (Falco's `priority` setting).
+    #[arg(long, default_value = "debug", value_parser = parse_priority)]
+    pub min_priority: lanner_engine::rules::Priority,
+    /// Appended to every rule output (Falco's `append_output`; the detector's default).
+    #[arg(long, default_value = lanner_engine::DEFAULT_APPEND_OUTPUT)]
+    pub append_output: String,
+    /// Archive location.
+    #[command(flatten)]
+    pub archive: ArchiveArgs,
+    /// Limits: the timeout bounds the hunt, --max-rows the alerts.
+    #[command(flatten)]
+    pub limits: LimitArgs,
+    /// How alerts are printed.
+    #[arg(long, value_enum, default_value = "json")]
+    pub format: HuntFormat,
+}
+
+/// A priority name, as the detector's `--min-priority` takes it.
+pub fn parse_priority(s: &str) -> Result<lanner_engine::rules::Priority, String> {
+    lanner_engine::rules::Priority::parse(s).ok_or_else(|| {
+        format!(
+            "unknown priority {s:?} (emergency, alert, critical, error, warning, notice, informational, debug)"
+        )
+    })
 }

@@ -75,6 +75,9 @@ pub fn read_only() -> SQLOptions {
         .with_allow_statements(false)
 }
 
+/// Name of [`GuardRule`] among the session's physical optimizer rules.
+pub const GUARD_RULE: &str = "lanner_guard";
+
 /// Physical optimizer rule that puts a [`GuardExec`] on top of every plan.
 #[derive(Debug)]
 pub struct GuardRule {
@@ -103,7 +106,7 @@ impl PhysicalOptimizerRule for GuardRule {
     }
 
     fn name(&self) -> &str {
-        "lanner_guard"
+        GUARD_RULE
     }
 
     fn schema_check(&self) -> bool {

@@ -4,6 +4,13 @@
 //! (`{"error": "...", "kind": "bad_sql"}`) with status 400 (401 without the bearer
 //! token, when one is configured). `GET /metrics` and `GET /healthz` are served on the
 //! same address, without the token.
+//!
+//! `POST /v1/hunt` runs a retro-hunt ([`crate::hunt`]): the body is
+//! `{"rules": "<Falco rules YAML>", "since": "2h", "until": "", "rule_matching":
+//! "first", "min_priority": "debug"}` (only `rules` and `since` are required) and the
+//! answer is the alerts as NDJSON (Falco's JSON, one per line), with the number of
+//! events judged in `x-lanner-events`. Rules are sent, never read from the server's
+//! disk.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -44,6 +51,7 @@ pub fn router(engine: Engine, token: Option<String>, metrics: Arc<Metrics>) -> R
     };
     Router::new()
         .route("/v1/query", post(query))
+        .route("/v1/hunt", post(hunt))
         .route("/metrics", get(metrics_text))
         .route("/healthz", get(|| async { "ok\n" }))
         .with_state(state)
@@ -165,6 +173,134 @@ async fn query(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -
         HeaderValue::from_static(format.content_type()),
     );
     h.insert("x-lanner-rows", HeaderValue::from(rows as u64));
+    resp
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HuntBody {
+    rules: String,
+    since: String,
+    #[serde(default)]
+    until: String,
+    #[serde(default)]
+    rule_matching: Option<String>,
+    #[serde(default)]
+    min_priority: Option<String>,
+    #[serde(default)]
+    append_output: Option<String>,
+}
+
+async fn hunt(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    use crate::hunt::{self, Hunt, HuntError, Window};
+    use lanner_engine::rules::Matching;
+    if !authorized(&state, &headers) {
+        return error(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "missing or wrong bearer token (Authorization: Bearer <token>)",
+        );
+    }
+    let req: HuntBody = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(e) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "bad_request",
+                &format!(
+                    "the body must be JSON {{\"rules\": \"<yaml>\", \"since\": \"2h\", \"until\": \"\"}}: {e}"
+                ),
+            );
+        }
+    };
+    let matching = match req.rule_matching.as_deref() {
+        None | Some("first") => Matching::First,
+        Some("all") => Matching::All,
+        Some(other) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "bad_request",
+                &format!("rule_matching: {other:?} is neither \"first\" nor \"all\""),
+            );
+        }
+    };
+    let min_priority = match req.min_priority.as_deref().map(crate::cli::parse_priority) {
+        None => None,
+        Some(Ok(p)) => Some(p),
+        Some(Err(e)) => return error(StatusCode::BAD_REQUEST, "bad_request", &e),
+    };
+    let window = match Window::parse(&req.since, &req.until, chrono::Utc::now()) {
+        Ok(w) => w,
+        Err(e) => return error(StatusCode::BAD_REQUEST, "bad_request", &e.to_string()),
+    };
+    let append = req
+        .append_output
+        .as_deref()
+        .unwrap_or(lanner_engine::DEFAULT_APPEND_OUTPUT);
+    let rules = match hunt::load_rules(&[("request", &req.rules)], append, min_priority) {
+        Ok(r) => r,
+        Err(e) => return error(StatusCode::BAD_REQUEST, "bad_rules", &e.to_string()),
+    };
+    let start = Instant::now();
+    let engine = state.engine.clone();
+    let task = tokio::spawn(async move {
+        hunt::run(
+            &engine,
+            Hunt {
+                rules: &rules,
+                matching,
+                window,
+            },
+        )
+        .await
+    });
+    let found = match task.await {
+        Ok(Ok(found)) => found,
+        Ok(Err(e)) => {
+            let (status, kind) = match &e {
+                HuntError::Limit(_) => (StatusCode::BAD_REQUEST, ErrorKind::Limit),
+                _ => (StatusCode::INTERNAL_SERVER_ERROR, ErrorKind::Execution),
+            };
+            state.metrics.query(Client::Http, Err(kind));
+            tracing::warn!(error = %e, "hunt failed");
+            return error(status, kind.name(), &e.to_string());
+        }
+        Err(e) => {
+            state.metrics.query(Client::Http, Err(ErrorKind::Execution));
+            return error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "execution",
+                &format!("hunt task failed: {e}"),
+            );
+        }
+    };
+    let mut body = Vec::new();
+    for a in &found.alerts {
+        if serde_json::to_writer(&mut body, a).is_ok() {
+            body.push(b'\n');
+        }
+    }
+    state.metrics.query(Client::Http, Ok(()));
+    state
+        .metrics
+        .finished(Client::Http, found.alerts.len(), start.elapsed());
+    tracing::info!(
+        events = found.events,
+        alerts = found.alerts.len(),
+        took = ?found.elapsed,
+        "hunt"
+    );
+    let mut resp = (StatusCode::OK, body).into_response();
+    let h = resp.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/x-ndjson"),
+    );
+    h.insert("x-lanner-events", HeaderValue::from(found.events));
+    h.insert(
+        "x-lanner-rows",
+        HeaderValue::from(found.alerts.len() as u64),
+    );
     resp
 }
 

@@ -12,6 +12,8 @@
 //! - [`guard`]: read-only rules, and the timeout and row limit every plan runs under;
 //! - [`engine`]: the session every client shares ([`engine::Engine`]), built by
 //!   [`engine::build_context`] so benchmarks and tests get the same tables;
+//! - [`hunt`]: retro-hunt: Falco rules over the archive with the detector's engine,
+//!   giving the alerts they would have raised live;
 //! - [`format`]: result formats (aligned table, CSV, JSON, NDJSON, Arrow IPC, Parquet);
 //! - [`http`], [`pg`]: the HTTP API and the Postgres wire server;
 //! - [`metrics`]: counters for `/metrics`;
@@ -23,6 +25,7 @@ pub mod engine;
 pub mod format;
 pub mod guard;
 pub mod http;
+pub mod hunt;
 pub mod metrics;
 pub mod pg;
 pub mod tables;

@@ -3,7 +3,9 @@
 //! - `lanner-query [serve]`: the HTTP API (`--http`, with `/metrics` and `/healthz`) and
 //!   the Postgres wire server (`--pg`) over one shared, read-only session;
 //! - `lanner-query sql "SELECT ..."`: one query, printed as a table, CSV, JSON, or
-//!   written as Parquet/Arrow with `--output`.
+//!   written as Parquet/Arrow with `--output`;
+//! - `lanner-query hunt --rules FILE --since 2h`: retro-hunt, the alerts the rules would
+//!   have raised over the archived events of the window.
 
 use std::io::Write as _;
 use std::sync::Arc;
@@ -12,7 +14,7 @@ use anyhow::Context as _;
 use clap::Parser as _;
 use lanner_contract::bus::shutdown::Shutdown;
 use lanner_query::archive::Archive;
-use lanner_query::cli::{Cli, Command, ServeArgs, SqlArgs};
+use lanner_query::cli::{Cli, Command, HuntArgs, HuntFormat, ServeArgs, SqlArgs};
 use lanner_query::engine::Engine;
 use lanner_query::format::{self, Format};
 use lanner_query::metrics::Metrics;
@@ -32,7 +34,64 @@ async fn main() -> anyhow::Result<()> {
         None => serve(cli.serve).await,
         Some(Command::Serve(args)) => serve(args).await,
         Some(Command::Sql(args)) => sql(args).await,
+        Some(Command::Hunt(args)) => hunt(args).await,
     }
+}
+
+/// A retro-hunt: alerts on stdout, a summary on stderr.
+async fn hunt(args: HuntArgs) -> anyhow::Result<()> {
+    use lanner_query::hunt::{self, Hunt, Window};
+    let window = Window::parse(&args.since, &args.until, chrono::Utc::now())?;
+    let (rules, report) = lanner_engine::rules::load_files_with(
+        &args.rules,
+        &args.append_output,
+        Some(args.min_priority),
+    )
+    .map_err(|e| anyhow::anyhow!("rule files do not load:\n{e}"))?;
+    for d in &report.disabled {
+        tracing::warn!(rule = %d.name, at = %d.loc, reason = %d.reason, "rule disabled");
+    }
+    let archive = Archive::open(&args.archive.archive, &args.archive.s3)?;
+    let engine = Engine::new(&archive, args.limits.limits())
+        .await
+        .context("setting up the session")?;
+    let found = hunt::run(
+        &engine,
+        Hunt {
+            rules: &rules,
+            matching: args.rule_matching,
+            window,
+        },
+    )
+    .await?;
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    for a in &found.alerts {
+        match args.format {
+            HuntFormat::Json => serde_json::to_writer(&mut out, a)?,
+            HuntFormat::Text => out.write_all(a.output.as_bytes())?,
+        }
+        out.write_all(b"\n")?;
+    }
+    out.flush()?;
+    let secs = found.elapsed.as_secs_f64();
+    eprintln!(
+        "hunt: {} rules over {} events ({}) from {} to {}: {} alerts in {:.2} s ({:.0} events/s)",
+        rules.rules().len(),
+        found.events,
+        found
+            .types
+            .as_ref()
+            .map_or_else(|| "every type".to_owned(), |t| format!("{} types", t.len())),
+        window.since.to_rfc3339(),
+        window.until.to_rfc3339(),
+        found.alerts.len(),
+        secs,
+        found.events as f64 / secs.max(1e-9),
+    );
+    for (rule, n) in found.by_rule() {
+        eprintln!("{n:>8}  {rule}");
+    }
+    Ok(())
 }
 
 /// One query: run, print or write, exit non-zero with the message on error.

@@ -146,7 +146,8 @@ pub async fn build_archive(archive: &str, env: &[(String, String)]) {
     assert!(status.success(), "archiver exited with {status}");
 }
 
-async fn wait_drained(js: &jetstream::Context, stream: &str, durable: &str) {
+/// Waits until the durable consumer `durable` on `stream` has everything acked.
+pub async fn wait_drained(js: &jetstream::Context, stream: &str, durable: &str) {
     let start = Instant::now();
     loop {
         if let Ok(s) = js.get_stream(stream).await
@@ -222,6 +223,16 @@ impl Server {
         body: &serde_json::Value,
         headers: &[(&str, &str)],
     ) -> (u16, String, Vec<u8>) {
+        self.post_to("/v1/query", body, headers)
+    }
+
+    /// `POST path` with `body`, extra headers; returns status, content type, body.
+    pub fn post_to(
+        &self,
+        path: &str,
+        body: &serde_json::Value,
+        headers: &[(&str, &str)],
+    ) -> (u16, String, Vec<u8>) {
         let mut cmd = Command::new("curl");
         cmd.args([
             "-s",
@@ -238,7 +249,7 @@ impl Server {
             cmd.args(["-H", &format!("{k}: {v}")]);
         }
         let out = cmd
-            .arg(format!("{}/v1/query", self.http))
+            .arg(format!("{}{path}", self.http))
             .output()
             .expect("curl");
         split_curl(out.stdout)
