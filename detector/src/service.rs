@@ -81,7 +81,7 @@ pub struct RunArgs {
     )]
     pub rule_matching: Matching,
     /// Disable rules less severe than this (Falco's `priority` setting).
-    #[arg(long, env = "LANNER_DETECTOR_MIN_PRIORITY", default_value = "debug", value_parser = parse_priority)]
+    #[arg(long, env = "LANNER_DETECTOR_MIN_PRIORITY", default_value = "debug", value_parser = Priority::parse_arg)]
     pub min_priority: Priority,
     /// Appended to every rule output (Falco's `append_output`).
     #[arg(long, env = "LANNER_DETECTOR_APPEND_OUTPUT", default_value = DEFAULT_APPEND_OUTPUT)]
@@ -133,10 +133,6 @@ pub struct RunArgs {
     /// Stream settings.
     #[command(flatten)]
     pub streams: StreamSettings,
-}
-
-fn parse_priority(s: &str) -> Result<Priority, String> {
-    Priority::parse(s).ok_or_else(|| format!("unknown priority {s:?} (emergency, alert, critical, error, warning, notice, informational, debug)"))
 }
 
 /// Counters of one replica.

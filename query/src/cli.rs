@@ -174,7 +174,7 @@ pub struct HuntArgs {
     #[arg(long, value_enum, default_value = "first")]
     pub rule_matching: lanner_engine::rules::Matching,
     /// Disable rules less severe than this (Falco's `priority` setting).
-    #[arg(long, default_value = "debug", value_parser = parse_priority)]
+    #[arg(long, default_value = "debug", value_parser = lanner_engine::rules::Priority::parse_arg)]
     pub min_priority: lanner_engine::rules::Priority,
     /// Appended to every rule output (Falco's `append_output`; the detector's default).
     #[arg(long, default_value = lanner_engine::DEFAULT_APPEND_OUTPUT)]
@@ -188,13 +188,4 @@ pub struct HuntArgs {
     /// How alerts are printed.
     #[arg(long, value_enum, default_value = "json")]
     pub format: HuntFormat,
-}
-
-/// A priority name, as the detector's `--min-priority` takes it.
-pub fn parse_priority(s: &str) -> Result<lanner_engine::rules::Priority, String> {
-    lanner_engine::rules::Priority::parse(s).ok_or_else(|| {
-        format!(
-            "unknown priority {s:?} (emergency, alert, critical, error, warning, notice, informational, debug)"
-        )
-    })
 }

@@ -224,7 +224,11 @@ async fn hunt(State(state): State<AppState>, headers: HeaderMap, body: Bytes) ->
             );
         }
     };
-    let min_priority = match req.min_priority.as_deref().map(crate::cli::parse_priority) {
+    let min_priority = match req
+        .min_priority
+        .as_deref()
+        .map(lanner_engine::rules::Priority::parse_arg)
+    {
         None => None,
         Some(Ok(p)) => Some(p),
         Some(Err(e)) => return error(StatusCode::BAD_REQUEST, "bad_request", &e),

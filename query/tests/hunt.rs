@@ -13,7 +13,7 @@ use std::time::Duration;
 use async_nats::jetstream;
 use common::*;
 use lanner_contract::bus::{StreamSettings, ensure_streams};
-use lanner_contract::{Event, Timestamp, codec, subjects};
+use lanner_contract::{Event, Timestamp, subjects};
 use serde_json::{Value, json};
 
 fn rules_file() -> PathBuf {
@@ -82,16 +82,7 @@ async fn hunting_the_archive_gives_the_alerts_the_detector_gave_live() {
     let subject = subjects::events(&node);
     let alerts_subject = subjects::alerts(&node);
     let events = events();
-    for (i, b) in events.chunks(500).enumerate() {
-        let msg = jetstream::message::PublishMessage::build()
-            .payload(codec::encode_batch(b).into())
-            .message_id(format!("{node}-{i}"));
-        js.send_publish(subject.clone(), msg)
-            .await
-            .expect("publish")
-            .await
-            .expect("ack");
-    }
+    publish_batches(&js, &subject, events.chunks(500)).await;
 
     // Live: the detector judges, the archiver archives, both from the same stream.
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(unique("hunt-archive"));

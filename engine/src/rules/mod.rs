@@ -94,6 +94,16 @@ impl Priority {
         })
     }
 
+    /// Parses a priority for a command line or an API: the message of an unknown one
+    /// lists the known ones.
+    pub fn parse_arg(s: &str) -> Result<Priority, String> {
+        Priority::parse(s).ok_or_else(|| {
+            format!(
+                "unknown priority {s:?} (emergency, alert, critical, error, warning, notice, informational, debug)"
+            )
+        })
+    }
+
     /// Falco's rendering (`Critical`).
     pub fn as_str(self) -> &'static str {
         match self {

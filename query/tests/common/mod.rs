@@ -87,16 +87,7 @@ pub async fn build_archive(archive: &str, env: &[(String, String)]) {
     for h in 1..=3 {
         batches.extend(synthetic(h).chunks(500).map(<[Event]>::to_vec));
     }
-    for (i, b) in batches.iter().enumerate() {
-        let msg = jetstream::message::PublishMessage::build()
-            .payload(codec::encode_batch(b).into())
-            .message_id(format!("{node}-{i}"));
-        js.send_publish(subject.clone(), msg)
-            .await
-            .expect("publish")
-            .await
-            .expect("ack");
-    }
+    publish_batches(&js, &subject, batches.iter().map(Vec::as_slice)).await;
     let alert = serde_json::json!({
         "time": "2026-01-01T00:00:00.274Z", "rule": "Read sensitive file untrusted",
         "priority": "Warning", "source": "syscall", "tags": ["filesystem"], "hostname": "node-a",
@@ -144,6 +135,25 @@ pub async fn build_archive(archive: &str, env: &[(String, String)]) {
         .status();
     let status = child.wait().expect("archiver exits");
     assert!(status.success(), "archiver exited with {status}");
+}
+
+/// Publishes event batches to `subject`, each with a message id made from the subject
+/// and its index, waiting for JetStream's ack of each.
+pub async fn publish_batches<'a>(
+    js: &jetstream::Context,
+    subject: &str,
+    batches: impl IntoIterator<Item = &'a [Event]>,
+) {
+    for (i, b) in batches.into_iter().enumerate() {
+        let msg = jetstream::message::PublishMessage::build()
+            .payload(codec::encode_batch(b).into())
+            .message_id(format!("{subject}-{i}"));
+        js.send_publish(subject.to_owned(), msg)
+            .await
+            .expect("publish")
+            .await
+            .expect("ack");
+    }
 }
 
 /// Waits until the durable consumer `durable` on `stream` has everything acked.
