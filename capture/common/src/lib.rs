@@ -216,7 +216,8 @@ pub struct Config {
     pub own_tgid: u32,
     /// [`filter`] bits.
     pub filters: u32,
-    /// Wake userspace once this many bytes are waiting in the ring buffer.
+    /// Wake userspace when the bytes waiting in the ring buffer reach this many (once per
+    /// crossing; 0 acts as 1: wake when the ring stops being empty).
     pub wake_bytes: u64,
     /// 1 for each syscall number to record.
     pub syscalls: [u8; NR_SYSCALLS],

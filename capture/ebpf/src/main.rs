@@ -1,10 +1,11 @@
 //! lanner's kernel programs: raw tracepoints on `sys_enter`/`sys_exit` save the arguments
-//! of the syscalls the sensor records and, at exit, write one record per syscall (header,
+//! of the syscalls the sensor records (except path syscalls such as opens, whose
+//! arguments are read from the registers at exit) and, at exit, write one record per syscall (header,
 //! paths read at exit, argv, socket address or DNS payload) into a ring buffer; a raw
 //! tracepoint on `sched_process_exit` reports process exits.
 //!
-//! Records are submitted without waking the reader until [`Config::wake_bytes`] are
-//! waiting (the reader also polls on a short timer), and every record the ring buffer
+//! Records are submitted without waking the reader, except the one that makes the data
+//! waiting cross [`Config::wake_bytes`] (the reader also polls on a short timer), and every record the ring buffer
 //! could not take is counted per CPU in `DROPS`.
 
 #![no_std]
@@ -133,32 +134,39 @@ fn wanted(id: u64) -> bool {
     (id as usize) < NR_SYSCALLS && c.syscalls[id as usize] != 0
 }
 
+/// Reads a `T` of kernel memory; zeros when the read faults. The destination is not
+/// zeroed first: the helper writes every byte (it zeroes the destination itself on
+/// error), and zero-initialising an array here compiled to a call of a byte-by-byte
+/// `memset` loop (64 iterations for the syscall arguments).
 #[inline(always)]
-unsafe fn read_kernel<T: Copy + Default>(src: *const u8) -> T {
-    let mut v = T::default();
-    // SAFETY: bpf_probe_read_kernel faults safely; on error v stays default.
+unsafe fn read_kernel<T: Copy>(src: *const u8) -> T {
+    let mut v = core::mem::MaybeUninit::<T>::uninit();
+    // SAFETY: bpf_probe_read_kernel faults safely and fills all size_of::<T>() bytes
+    // (with zeros on error); T is plain data for which any bytes are valid.
     unsafe {
         bpf_probe_read_kernel(
-            (&mut v as *mut T).cast::<c_void>(),
+            v.as_mut_ptr().cast::<c_void>(),
             core::mem::size_of::<T>() as u32,
             src.cast::<c_void>(),
-        )
-    };
-    v
+        );
+        v.assume_init()
+    }
 }
 
+/// Reads a `T` of user memory; zeros when the read faults (as [`read_kernel`]).
 #[inline(always)]
-unsafe fn read_user<T: Copy + Default>(src: u64) -> T {
-    let mut v = T::default();
-    // SAFETY: bpf_probe_read_user faults safely; on error v stays default.
+unsafe fn read_user<T: Copy>(src: u64) -> T {
+    let mut v = core::mem::MaybeUninit::<T>::uninit();
+    // SAFETY: bpf_probe_read_user faults safely and fills all size_of::<T>() bytes
+    // (with zeros on error); T is plain data for which any bytes are valid.
     unsafe {
         bpf_probe_read_user(
-            (&mut v as *mut T).cast::<c_void>(),
+            v.as_mut_ptr().cast::<c_void>(),
             core::mem::size_of::<T>() as u32,
             src as *const c_void,
-        )
-    };
-    v
+        );
+        v.assume_init()
+    }
 }
 
 /// Reads the six syscall arguments from `pt_regs` (x86_64: di, si, dx, r10, r8, r9).
@@ -173,7 +181,7 @@ unsafe fn syscall_args(regs: *const u8) -> [u64; 6] {
 #[raw_tracepoint(tracepoint = "sys_enter")]
 pub fn sys_enter(ctx: RawTracePointContext) -> i32 {
     let id: u64 = ctx.arg(1);
-    if !wanted(id) {
+    if !wanted(id) || args_at_exit(id as u16) {
         return 0;
     }
     // SAFETY: helper without arguments.
@@ -205,6 +213,42 @@ pub fn sys_enter(ctx: RawTracePointContext) -> i32 {
         count_drop(drops::PENDING_FULL);
     }
     0
+}
+
+/// Syscalls recorded from `sys_exit` alone: their arguments are still in the task's
+/// `pt_regs` at exit (a syscall only writes `ax`; tracers and seccomp change registers
+/// before `sys_enter` runs or after `sys_exit` has run), and nothing about them must be
+/// decided at entry. They skip the in-flight map: no insert at entry, no lookup and
+/// delete at exit, which was most of the in-kernel cost of a recorded open. Not exec
+/// (the new image's registers replace the caller's), not clone (the child's side), not
+/// the calls filtered or remembered at entry (signals, prctl, DNS I/O, sockets).
+#[inline(always)]
+fn args_at_exit(id: u16) -> bool {
+    matches!(
+        id,
+        nr::open
+            | nr::openat
+            | nr::openat2
+            | nr::creat
+            | nr::unlink
+            | nr::unlinkat
+            | nr::mkdir
+            | nr::mkdirat
+            | nr::rmdir
+            | nr::chmod
+            | nr::fchmodat
+            | nr::fchmodat2
+            | nr::chown
+            | nr::lchown
+            | nr::fchownat
+            | nr::rename
+            | nr::renameat
+            | nr::renameat2
+            | nr::link
+            | nr::linkat
+            | nr::symlink
+            | nr::symlinkat
+    )
 }
 
 /// Volume control for calls that are frequent and say nothing about security: signals a
@@ -319,6 +363,15 @@ pub fn sys_exit(ctx: RawTracePointContext) -> i32 {
     // SAFETY: helper without arguments.
     let pid_tgid = unsafe { bpf_get_current_pid_tgid() };
     let ret: i64 = ctx.arg(1);
+    if args_at_exit(id as u16) {
+        if (pid_tgid >> 32) as u32 == config().own_tgid {
+            return 0;
+        }
+        // SAFETY: regs is the tracepoint's pt_regs.
+        let args = unsafe { syscall_args(regs) };
+        let _ = emit_syscall(pid_tgid, id as u16, &args, ret);
+        return 0;
+    }
     // SAFETY: plain map lookup; copied out before removal.
     let pending = match unsafe { PENDING.get(&pid_tgid) } {
         Some(p) => {
@@ -824,11 +877,16 @@ fn kept_path(buf: &[u8; MAX_RECORD], cfg: &Config) -> bool {
 }
 
 /// Copies the first `size` bytes of `buf` into the ring buffer, waking the reader only
-/// once enough data waits.
+/// when this record makes the waiting data cross [`Config::wake_bytes`]. Past the
+/// threshold the reader is awake (or its 20 ms poll timer is about to fire): waking it
+/// again for every record, as the first figures did while it lagged, cost a self-IPI
+/// and a cross-CPU wake-up per record.
 #[inline(always)]
 fn submit(buf: &[u8; MAX_RECORD], size: usize) {
     let size = if size > MAX_RECORD { MAX_RECORD } else { size };
-    let wake = if EVENTS.query(BPF_RB_AVAIL_DATA as u64) >= config().wake_bytes {
+    let threshold = config().wake_bytes.max(1);
+    let before = EVENTS.query(BPF_RB_AVAIL_DATA as u64);
+    let wake = if before < threshold && before + size as u64 >= threshold {
         BPF_RB_FORCE_WAKEUP
     } else {
         BPF_RB_NO_WAKEUP
