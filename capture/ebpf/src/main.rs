@@ -448,15 +448,20 @@ fn header<'a>(
     hdr.args = *args;
     hdr.kind = kind;
     hdr.nr = nr;
-    hdr.parts = 0;
-    hdr.len_extra = 0;
-    hdr.len0 = 0;
-    hdr.len1 = 0;
-    hdr.ppid = 0;
-    hdr.vpid = 0;
     hdr.loginuid = u32::MAX;
-    hdr.tty = 0;
-    hdr.pad = 0;
+    // Volatile: plain zero stores to these adjacent fields were merged into a call of
+    // the byte-by-byte `memset` loop.
+    // SAFETY: fields of the header in map memory.
+    unsafe {
+        core::ptr::write_volatile(&mut hdr.parts, 0);
+        core::ptr::write_volatile(&mut hdr.len_extra, 0);
+        core::ptr::write_volatile(&mut hdr.ppid, 0);
+        core::ptr::write_volatile(&mut hdr.vpid, 0);
+        core::ptr::write_volatile(&mut hdr.len0, 0);
+        core::ptr::write_volatile(&mut hdr.len1, 0);
+        core::ptr::write_volatile(&mut hdr.tty, 0);
+        core::ptr::write_volatile(&mut hdr.pad, 0);
+    }
     hdr
 }
 
