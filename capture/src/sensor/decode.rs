@@ -29,7 +29,7 @@ pub struct Decoder {
     next_num: u64,
     boot_to_wall: i64,
     /// cgroup id → short container id.
-    cgroups: HashMap<u64, String>,
+    cgroups: HashMap<u64, Text>,
     syscall_names: HashMap<u16, Text>,
     /// Address → the name a DNS answer gave it (`fd.sip.name`), bounded.
     resolved: HashMap<std::net::IpAddr, Text>,
@@ -95,9 +95,22 @@ fn resolve(dir: &str, path: &str) -> String {
     normalize(&format!("{}/{path}", dir.trim_end_matches('/')))
 }
 
+/// Whether an absolute path is already normal: no empty, `.` or `..` segment and no
+/// trailing slash (most paths programs pass), so [`normalize`] can copy it as it is.
+fn is_normal(path: &str) -> bool {
+    let b = path.as_bytes();
+    b.first() == Some(&b'/')
+        && (b.len() == 1 || b[b.len() - 1] != b'/')
+        && !path.contains("//")
+        && !path.contains("/./")
+        && !path.contains("/../")
+        && !path.ends_with("/.")
+        && !path.ends_with("/..")
+}
+
 /// Removes `.`, `..` and duplicate slashes, as Falco does for resolved paths.
 fn normalize(path: &str) -> String {
-    if !path.starts_with('/') {
+    if !path.starts_with('/') || is_normal(path) {
         return path.to_owned();
     }
     let mut out: Vec<&str> = Vec::new();
@@ -218,11 +231,11 @@ impl Decoder {
 
         ev.evt_type = Some(name(h.nr));
         ev.evt_rawres = Some(ret);
-        let cwd: String = self
+        let cwd: Text = self
             .procs
             .get_or_load(tgid)
-            .map(|p| p.cwd.to_string())
-            .unwrap_or_default();
+            .map(|p| p.cwd.clone())
+            .unwrap_or_else(|| Text::from(""));
         let rel = |dirfd: u64, path: &str| -> String {
             if path.starts_with('/')
                 || dirfd as i64 == AT_FDCWD
@@ -246,10 +259,14 @@ impl Decoder {
                     nr::openat2 => (a[0], 0, 0),
                     _ => (AT_FDCWD as u64, 0o1101, a[1]),
                 };
-                let path = rel(dirfd, &s0v);
-                ev.fd_nameraw = txt(s0v.clone());
-                ev.fd_name = txt(path.clone());
-                ev.evt_arg_name = txt(path);
+                let path: Text = rel(dirfd, &s0v).into();
+                ev.fd_nameraw = Some(if *path == *s0v {
+                    path.clone()
+                } else {
+                    s0v.as_str().into()
+                });
+                ev.fd_name = Some(path.clone());
+                ev.evt_arg_name = Some(path);
                 if h.nr != nr::openat2 {
                     ev.evt_arg_flags = txt(render::open_flags(flags));
                     if flags & 0o100 != 0 {
@@ -316,7 +333,7 @@ impl Decoder {
                     // later program, and its executable facts must not be taken.
                     let mut fresh = self
                         .procs
-                        .read_proc(tgid)
+                        .read_exec_facts(tgid, &cgroup_container)
                         .filter(|f| &*f.comm == comm.as_str());
                     if self.procs.get(tgid).is_none() {
                         self.procs.fork(tgid, h.ppid, h.vpid, ts);
@@ -335,7 +352,7 @@ impl Decoder {
                     if h.vpid != 0 {
                         p.vpid = h.vpid;
                     }
-                    p.container = cgroup_container.into();
+                    p.container = cgroup_container;
                     // The kernel's view, taken at the exec itself.
                     p.tty = u64::from(h.tty);
                     if let Some(f) = fresh.take() {
@@ -733,7 +750,7 @@ impl Decoder {
 
     /// Short container id for the task's cgroup (cached per cgroup id): from the path of
     /// the cgroup v2 directory whose inode is the id, else `/proc/<pid>/cgroup`.
-    fn container_of(&mut self, tgid: u32, cgroup_id: u64) -> String {
+    fn container_of(&mut self, tgid: u32, cgroup_id: u64) -> Text {
         if let Some(c) = self.cgroups.get(&cgroup_id) {
             return c.clone();
         }
@@ -749,13 +766,14 @@ impl Decoder {
         tracing::debug!(tgid, cgroup_id, ?found, "new cgroup");
         match found {
             Some(c) => {
+                let c = Text::from(c);
                 self.cgroups.insert(cgroup_id, c.clone());
                 c
             }
             None => self
                 .procs
                 .get(tgid)
-                .map(|p| p.container.to_string())
+                .map(|p| p.container.clone())
                 .unwrap_or_else(|| "host".into()),
         }
     }
@@ -781,7 +799,7 @@ impl Decoder {
             p.uid = uid;
             p.gid = gid;
             if p.container.is_empty() || &*p.container == "host" {
-                p.container = container.as_str().into();
+                p.container = container;
             }
         }
         let Some(p) = self.procs.get(tgid) else {
@@ -966,6 +984,24 @@ mod tests {
         assert_eq!(resolve("/home/a/", "../b/./c"), "/home/b/c");
         assert_eq!(resolve("/x/", "/etc//shadow"), "/etc/shadow");
         assert_eq!(resolve("", "rel"), "rel");
+    }
+
+    #[test]
+    fn normal_paths_are_kept_and_others_normalized() {
+        for (path, want) in [
+            ("/", "/"),
+            ("/etc/shadow", "/etc/shadow"),
+            ("/etc/", "/etc"),
+            ("//etc", "/etc"),
+            ("/etc/.", "/etc"),
+            ("/etc/..", "/"),
+            ("/a/./b", "/a/b"),
+            ("/a/../b", "/b"),
+            ("/.hidden/x..y/.z", "/.hidden/x..y/.z"),
+        ] {
+            assert_eq!(normalize(path), want, "{path}");
+            assert_eq!(is_normal(path), path == want, "{path}");
+        }
     }
 
     #[test]
