@@ -10,35 +10,12 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use futures::TryStreamExt;
-use object_store::aws::AmazonS3Builder;
 use object_store::local::LocalFileSystem;
 use object_store::path::Path;
 use object_store::prefix::PrefixStore;
 use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload};
 
-/// S3 flags (each with the usual AWS environment variable as fallback).
-#[derive(Clone, Debug, Default, clap::Args)]
-pub struct S3Args {
-    /// S3 endpoint (for MinIO, s3s-fs, ...): `http://127.0.0.1:9000`.
-    #[arg(long = "s3-endpoint", env = "LANNER_S3_ENDPOINT")]
-    pub endpoint: Option<String>,
-    /// S3 region.
-    #[arg(long = "s3-region", env = "LANNER_S3_REGION")]
-    pub region: Option<String>,
-    /// S3 access key id.
-    #[arg(long = "s3-access-key-id", env = "LANNER_S3_ACCESS_KEY_ID")]
-    pub access_key_id: Option<String>,
-    /// S3 secret access key.
-    #[arg(
-        long = "s3-secret-access-key",
-        env = "LANNER_S3_SECRET_ACCESS_KEY",
-        hide_env_values = true
-    )]
-    pub secret_access_key: Option<String>,
-    /// Allow plain HTTP to the endpoint (implied by an `http://` endpoint).
-    #[arg(long = "s3-allow-http", env = "LANNER_S3_ALLOW_HTTP")]
-    pub allow_http: bool,
-}
+pub use lanner_contract::archive_args::S3Args;
 
 /// An opened archive.
 #[derive(Clone, Debug)]
@@ -63,33 +40,13 @@ pub enum Created {
 impl Archive {
     /// Opens `url`: `s3://bucket[/prefix]`, `file:///dir` or a plain directory path.
     pub fn open(url: &str, s3: &S3Args) -> anyhow::Result<Self> {
-        if let Some(rest) = url.strip_prefix("s3://") {
-            let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
-            anyhow::ensure!(!bucket.is_empty(), "archive URL {url:?} names no bucket");
-            let mut b = AmazonS3Builder::from_env().with_bucket_name(bucket);
-            if let Some(e) = &s3.endpoint {
-                b = b.with_endpoint(e);
-                if e.starts_with("http://") {
-                    b = b.with_allow_http(true);
-                }
-            }
-            if let Some(r) = &s3.region {
-                b = b.with_region(r);
-            }
-            if let Some(k) = &s3.access_key_id {
-                b = b.with_access_key_id(k);
-            }
-            if let Some(k) = &s3.secret_access_key {
-                b = b.with_secret_access_key(k);
-            }
-            if s3.allow_http {
-                b = b.with_allow_http(true);
-            }
+        if url.starts_with("s3://") {
+            let (bucket, prefix) = lanner_contract::archive_args::s3_bucket_and_prefix(url)
+                .with_context(|| format!("archive URL {url:?} names no bucket"))?;
             let s3store: Arc<dyn ObjectStore> = Arc::new(
-                b.build()
+                s3.store(bucket)
                     .with_context(|| format!("configuring S3 for {url}"))?,
             );
-            let prefix = prefix.trim_matches('/');
             let store: Arc<dyn ObjectStore> = if prefix.is_empty() {
                 s3store
             } else {

@@ -5,7 +5,6 @@ use std::time::Duration;
 
 use lanner_contract::bus::{NatsArgs, StreamSettings};
 
-use crate::archive::S3Args;
 use crate::compact::CompactOptions;
 use crate::parquet_file::WriteOptions;
 use crate::sink::{RollLimits, SinkConfig};
@@ -39,20 +38,7 @@ pub enum Command {
     Retain(RetainArgs),
 }
 
-/// Where the archive is.
-#[derive(Clone, Debug, clap::Args)]
-pub struct ArchiveArgs {
-    /// Archive location: a directory, `file:///dir` or `s3://bucket/prefix`.
-    #[arg(
-        long = "archive",
-        env = "LANNER_ARCHIVE",
-        default_value = "./lanner-data"
-    )]
-    pub archive: String,
-    /// S3 settings.
-    #[command(flatten)]
-    pub s3: S3Args,
-}
+pub use lanner_contract::archive_args::ArchiveArgs;
 
 /// Parquet writer flags.
 #[derive(Clone, Debug, clap::Args)]

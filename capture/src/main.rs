@@ -62,13 +62,7 @@ static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[tokio::main]
 async fn main() -> Result<()> {
     let cli: Cli = lanner_contract::config::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("LANNER_LOG")
-                .unwrap_or_else(|_| "info".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    lanner_contract::logging::init();
     let node = cli.node.clone().unwrap_or_else(node::hostname);
     match &cli.replay {
         Some(path) => {

@@ -10,12 +10,14 @@
 //! Stages never import each other; they meet here and on the bus.
 
 pub mod action;
+pub mod archive_args;
 pub mod bus;
 pub mod codec;
 pub mod config;
 pub mod field;
 mod json;
 pub mod jsonl;
+pub mod logging;
 pub mod model;
 pub mod recording;
 pub mod render;

@@ -13,47 +13,9 @@ use std::sync::Arc;
 use datafusion::datasource::listing::ListingTableUrl;
 use datafusion::prelude::SessionContext;
 use object_store::ObjectStore;
-use object_store::aws::AmazonS3Builder;
 use url::Url;
 
-/// S3 flags (each with the usual AWS environment variable as fallback).
-#[derive(Clone, Debug, Default, clap::Args)]
-pub struct S3Args {
-    /// S3 endpoint (for MinIO, s3s-fs, ...): `http://127.0.0.1:9000`.
-    #[arg(long = "s3-endpoint", env = "LANNER_S3_ENDPOINT")]
-    pub endpoint: Option<String>,
-    /// S3 region.
-    #[arg(long = "s3-region", env = "LANNER_S3_REGION")]
-    pub region: Option<String>,
-    /// S3 access key id.
-    #[arg(long = "s3-access-key-id", env = "LANNER_S3_ACCESS_KEY_ID")]
-    pub access_key_id: Option<String>,
-    /// S3 secret access key.
-    #[arg(
-        long = "s3-secret-access-key",
-        env = "LANNER_S3_SECRET_ACCESS_KEY",
-        hide_env_values = true
-    )]
-    pub secret_access_key: Option<String>,
-    /// Allow plain HTTP to the endpoint (implied by an `http://` endpoint).
-    #[arg(long = "s3-allow-http", env = "LANNER_S3_ALLOW_HTTP")]
-    pub allow_http: bool,
-}
-
-/// Where the archive is.
-#[derive(Clone, Debug, clap::Args)]
-pub struct ArchiveArgs {
-    /// Archive location: a directory, `file:///dir` or `s3://bucket/prefix`.
-    #[arg(
-        long = "archive",
-        env = "LANNER_ARCHIVE",
-        default_value = "./lanner-data"
-    )]
-    pub archive: String,
-    /// S3 settings.
-    #[command(flatten)]
-    pub s3: S3Args,
-}
+pub use lanner_contract::archive_args::{ArchiveArgs, S3Args};
 
 /// Errors opening an archive.
 #[derive(Debug, thiserror::Error)]
@@ -95,38 +57,16 @@ impl Archive {
     /// Opens `url`: `s3://bucket[/prefix]`, `file:///dir` or a plain directory path.
     /// Nothing is read yet; a local directory that does not exist yet reads as empty.
     pub fn open(url: &str, s3: &S3Args) -> Result<Self, ArchiveError> {
-        if let Some(rest) = url.strip_prefix("s3://") {
-            let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
-            if bucket.is_empty() {
-                return Err(ArchiveError::NoBucket(url.to_owned()));
-            }
-            let mut b = AmazonS3Builder::from_env().with_bucket_name(bucket);
-            if let Some(e) = &s3.endpoint {
-                b = b.with_endpoint(e);
-                if e.starts_with("http://") {
-                    b = b.with_allow_http(true);
-                }
-            }
-            if let Some(r) = &s3.region {
-                b = b.with_region(r);
-            }
-            if let Some(k) = &s3.access_key_id {
-                b = b.with_access_key_id(k);
-            }
-            if let Some(k) = &s3.secret_access_key {
-                b = b.with_secret_access_key(k);
-            }
-            if s3.allow_http {
-                b = b.with_allow_http(true);
-            }
+        if url.starts_with("s3://") {
+            let (bucket, prefix) = lanner_contract::archive_args::s3_bucket_and_prefix(url)
+                .ok_or_else(|| ArchiveError::NoBucket(url.to_owned()))?;
             let store: Arc<dyn ObjectStore> =
-                Arc::new(b.build().map_err(|source| ArchiveError::S3 {
+                Arc::new(s3.store(bucket).map_err(|source| ArchiveError::S3 {
                     url: url.to_owned(),
                     source,
                 })?);
             let bad = || ArchiveError::Unsupported(url.to_owned());
             let bucket_url = Url::parse(&format!("s3://{bucket}")).map_err(|_| bad())?;
-            let prefix = prefix.trim_matches('/');
             let root = if prefix.is_empty() {
                 format!("s3://{bucket}/")
             } else {

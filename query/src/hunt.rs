@@ -24,7 +24,7 @@ use chrono::{DateTime, Utc};
 use datafusion::common::ScalarValue;
 use datafusion::error::DataFusionError;
 use datafusion::execution::session_state::SessionStateBuilder;
-use datafusion::prelude::{SessionContext, col, lit};
+use datafusion::prelude::{DataFrame, SessionContext, col, lit};
 use futures::StreamExt;
 use lanner_contract::arrow::from_record_batch;
 use lanner_contract::model::STORED_FIELDS;
@@ -145,6 +145,10 @@ pub struct HuntReport {
     pub events: u64,
     /// Wall time.
     pub elapsed: Duration,
+    /// Of which: turning Arrow rows back into events.
+    pub convert: Duration,
+    /// Of which: judging the events and building alerts (the rest is reading).
+    pub judge: Duration,
     /// The event types read (`None`: every type).
     pub types: Option<Vec<String>>,
 }
@@ -164,7 +168,7 @@ impl HuntReport {
 
 /// The engine's session without the row limit (a hunt reads any number of events; its
 /// alerts are limited instead), sharing its tables and memory pool.
-fn unlimited_rows(engine: &Engine) -> SessionContext {
+pub fn unlimited_rows(engine: &Engine) -> SessionContext {
     let state = engine.context().state();
     let rules: Vec<_> = state
         .physical_optimizers()
@@ -222,6 +226,18 @@ fn filter(hunt: &Hunt<'_>, types: Option<&[&str]>) -> datafusion::prelude::Expr 
     filter
 }
 
+/// The events a hunt reads: the window's rows of the rules' event types, every stored
+/// column.
+pub async fn window_frame(ctx: &SessionContext, hunt: &Hunt<'_>) -> Result<DataFrame, HuntError> {
+    let types = hunt.rules.event_types();
+    let columns: Vec<&str> = STORED_FIELDS.iter().map(|f| f.column).collect();
+    Ok(ctx
+        .table(EVENTS)
+        .await?
+        .filter(filter(hunt, types.as_deref()))?
+        .select_columns(&columns)?)
+}
+
 async fn judge_window(
     ctx: &SessionContext,
     hunt: Hunt<'_>,
@@ -229,20 +245,18 @@ async fn judge_window(
 ) -> Result<HuntReport, HuntError> {
     let started = Instant::now();
     let types = hunt.rules.event_types();
-    let columns: Vec<&str> = STORED_FIELDS.iter().map(|f| f.column).collect();
-    let df = ctx
-        .table(EVENTS)
-        .await?
-        .filter(filter(&hunt, types.as_deref()))?
-        .select_columns(&columns)?;
-    let mut stream = df.execute_stream().await?;
+    let mut stream = window_frame(ctx, &hunt).await?.execute_stream().await?;
     let builder = AlertBuilder::new(hunt.matching);
     let mut report = HuntReport {
         types: types.map(|t| t.into_iter().map(str::to_owned).collect()),
         ..HuntReport::default()
     };
     while let Some(batch) = stream.next().await {
-        let events = from_record_batch(&batch?)?;
+        let batch = batch?;
+        let t0 = Instant::now();
+        let events = from_record_batch(&batch)?;
+        let t1 = Instant::now();
+        report.convert += t1 - t0;
         report.events += events.len() as u64;
         for ev in &events {
             // Archived events carry their node and id; the fallbacks only matter for
@@ -251,6 +265,7 @@ async fn judge_window(
                 report.alerts.push(a)
             });
         }
+        report.judge += t1.elapsed();
         if max_alerts > 0 && report.alerts.len() > max_alerts {
             return Err(HuntError::Limit(LimitError::TooManyRows(max_alerts)));
         }

@@ -22,13 +22,7 @@ use lanner_query::pg::{self, PgConfig};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    lanner_contract::logging::init();
     let cli = Cli::parse();
     match cli.command {
         None => serve(cli.serve).await,
@@ -87,6 +81,12 @@ async fn hunt(args: HuntArgs) -> anyhow::Result<()> {
         found.alerts.len(),
         secs,
         found.events as f64 / secs.max(1e-9),
+    );
+    eprintln!(
+        "hunt: reading {:.2} s, events from Arrow {:.2} s, judging {:.2} s",
+        (found.elapsed.saturating_sub(found.convert + found.judge)).as_secs_f64(),
+        found.convert.as_secs_f64(),
+        found.judge.as_secs_f64(),
     );
     for (rule, n) in found.by_rule() {
         eprintln!("{n:>8}  {rule}");

@@ -5,73 +5,16 @@
 
 mod common;
 
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+use std::process::Command;
 
 use common::*;
-
-/// `LANNER_TEST_S3_*` from scripts/test, or a private s3s-fs.
-struct S3 {
-    endpoint: String,
-    key: String,
-    secret: String,
-    root: std::path::PathBuf,
-    child: Option<Child>,
-    _dir: Option<tempfile::TempDir>,
-}
-
-impl S3 {
-    fn start() -> S3 {
-        if let (Ok(endpoint), Ok(root)) = (
-            std::env::var("LANNER_TEST_S3_ENDPOINT"),
-            std::env::var("LANNER_TEST_S3_ROOT"),
-        ) {
-            return S3 {
-                endpoint,
-                key: std::env::var("LANNER_TEST_S3_ACCESS_KEY").unwrap_or_else(|_| "lanner".into()),
-                secret: std::env::var("LANNER_TEST_S3_SECRET_KEY")
-                    .unwrap_or_else(|_| "lanner-secret".into()),
-                root: root.into(),
-                child: None,
-                _dir: None,
-            };
-        }
-        let dir = tempfile::tempdir().unwrap();
-        let port = free_port();
-        let child = Command::new("s3s-fs")
-            .args(["--host", "127.0.0.1", "--port", &port.to_string()])
-            .args(["--access-key", "lanner", "--secret-key", "lanner-secret"])
-            .arg(dir.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("s3s-fs (scripts/install-s3s-fs installs it)");
-        wait_for_port(port, Duration::from_secs(15));
-        S3 {
-            endpoint: format!("http://127.0.0.1:{port}"),
-            key: "lanner".into(),
-            secret: "lanner-secret".into(),
-            root: dir.path().to_owned(),
-            child: Some(child),
-            _dir: Some(dir),
-        }
-    }
-}
-
-impl Drop for S3 {
-    fn drop(&mut self) {
-        if let Some(c) = &mut self.child {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
+use lanner_tests::S3;
 
 #[test]
 fn queries_an_s3_archive() {
     let s3 = S3::start();
     let bucket = "lanner-query-test";
-    std::fs::create_dir_all(s3.root.join(bucket)).unwrap();
+    s3.bucket(bucket);
     let url = format!("s3://{bucket}/{}", unique("lake"));
     // The archiver takes its S3 settings from the environment here.
     let env: Vec<(String, String)> = [

@@ -14,7 +14,7 @@ use lanner_contract::synth::Synth;
 use lanner_contract::{Event, codec};
 
 #[allow(unused_imports)]
-pub use lanner_tests::{Nats, free_port, unique, wait_for_port};
+pub use lanner_tests::{Nats, S3, free_port, unique, wait_drained, wait_for_port};
 
 /// Connects to the test server and makes sure lanner's streams exist.
 pub async fn jetstream(nats: &Nats) -> jetstream::Context {
@@ -73,29 +73,6 @@ pub async fn publish_raw(js: &jetstream::Context, subject: &str, payload: &[u8])
         .expect("publish")
         .await
         .expect("publish ack");
-}
-
-/// Waits until the durable consumer has delivered and got acks for everything.
-pub async fn wait_drained(js: &jetstream::Context, stream: &str, durable: &str, timeout: Duration) {
-    let start = Instant::now();
-    loop {
-        if let Ok(s) = js.get_stream(stream).await
-            && let Ok(mut c) = s
-                .get_consumer::<jetstream::consumer::pull::Config>(durable)
-                .await
-            && let Ok(info) = c.info().await
-            && info.num_pending == 0
-            && info.num_ack_pending == 0
-            && info.delivered.stream_sequence > 0
-        {
-            return;
-        }
-        assert!(
-            start.elapsed() < timeout,
-            "consumer {durable} on {stream} did not drain within {timeout:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
 }
 
 /// The archiver binary running as a child process.
@@ -212,75 +189,6 @@ pub fn read_archive(table: &str, id: &str, time: &str, location: &[&str]) -> ser
         String::from_utf8_lossy(&out.stderr)
     );
     serde_json::from_slice(&out.stdout).expect("reader prints JSON")
-}
-
-/// A real S3 server: `LANNER_TEST_S3_ENDPOINT` (with `LANNER_TEST_S3_ACCESS_KEY`,
-/// `LANNER_TEST_S3_SECRET_KEY` and `LANNER_TEST_S3_ROOT`, the server's data directory in
-/// which buckets are folders), or a private `s3s-fs` on a free port.
-pub struct S3 {
-    /// `http://127.0.0.1:PORT`
-    pub endpoint: String,
-    /// Access key.
-    pub key: String,
-    /// Secret key.
-    pub secret: String,
-    /// Data directory of the server (a bucket is a folder in it).
-    pub root: std::path::PathBuf,
-    child: Option<Child>,
-    _dir: Option<tempfile::TempDir>,
-}
-
-impl S3 {
-    /// Uses the configured server or starts s3s-fs.
-    pub fn start() -> S3 {
-        if let (Ok(endpoint), Ok(root)) = (
-            std::env::var("LANNER_TEST_S3_ENDPOINT"),
-            std::env::var("LANNER_TEST_S3_ROOT"),
-        ) {
-            return S3 {
-                endpoint,
-                key: std::env::var("LANNER_TEST_S3_ACCESS_KEY").unwrap_or_else(|_| "lanner".into()),
-                secret: std::env::var("LANNER_TEST_S3_SECRET_KEY")
-                    .unwrap_or_else(|_| "lanner-secret".into()),
-                root: root.into(),
-                child: None,
-                _dir: None,
-            };
-        }
-        let dir = tempfile::tempdir().expect("temporary directory for s3s-fs");
-        let port = free_port();
-        let child = Command::new("s3s-fs")
-            .args(["--host", "127.0.0.1", "--port", &port.to_string()])
-            .args(["--access-key", "lanner", "--secret-key", "lanner-secret"])
-            .arg(dir.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("cannot start s3s-fs: run scripts/install-s3s-fs (cargo install s3s-fs@0.14.1 --features binary --locked)");
-        wait_for_port(port, Duration::from_secs(15));
-        S3 {
-            endpoint: format!("http://127.0.0.1:{port}"),
-            key: "lanner".into(),
-            secret: "lanner-secret".into(),
-            root: dir.path().to_owned(),
-            child: Some(child),
-            _dir: Some(dir),
-        }
-    }
-
-    /// Creates a bucket (a folder of the server's data directory).
-    pub fn bucket(&self, name: &str) {
-        std::fs::create_dir_all(self.root.join(name)).expect("create bucket folder");
-    }
-}
-
-impl Drop for S3 {
-    fn drop(&mut self) {
-        if let Some(c) = &mut self.child {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
 }
 
 /// Reads a JSON number.

@@ -301,15 +301,28 @@ impl Decoder {
                         exepath = p.exepath.to_string();
                     }
                     // Symlinks resolved inside the process's root: its own while it
-                    // lives, else its parent's (the same for an exec), else that of
-                    // another process of its container (a short-lived exec whose
-                    // parent, runc, has exited too by the time the event is read).
+                    // lives, else that of another process of its container, or of its
+                    // parent when that is in the same container. (Not any parent:
+                    // `docker exec`'s parent is runc on the host, whose root would turn
+                    // the container's /bin/sh into the host's /usr/bin/dash.)
                     let cgroup_container = self.container_of(tgid, h.cgroup_id);
                     let roots = if exepath.starts_with("/proc/") {
                         Vec::new()
                     } else {
-                        let mut roots = vec![tgid, h.ppid];
-                        roots.extend(self.procs.in_container(&cgroup_container, 8));
+                        let mut roots = vec![tgid];
+                        roots.extend(
+                            self.procs
+                                .in_container(&cgroup_container, 8)
+                                .into_iter()
+                                .filter(|&p| p != tgid),
+                        );
+                        if self
+                            .procs
+                            .get(h.ppid)
+                            .is_some_and(|p| *p.container == *cgroup_container)
+                        {
+                            roots.push(h.ppid);
+                        }
                         roots
                     };
                     let canonical = roots.iter().find_map(|pid| {

@@ -7,7 +7,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use async_nats::jetstream;
 use lanner_contract::bus::{StreamSettings, ensure_streams};
@@ -158,25 +158,7 @@ pub async fn publish_batches<'a>(
 
 /// Waits until the durable consumer `durable` on `stream` has everything acked.
 pub async fn wait_drained(js: &jetstream::Context, stream: &str, durable: &str) {
-    let start = Instant::now();
-    loop {
-        if let Ok(s) = js.get_stream(stream).await
-            && let Ok(mut c) = s
-                .get_consumer::<jetstream::consumer::pull::Config>(durable)
-                .await
-            && let Ok(info) = c.info().await
-            && info.num_pending == 0
-            && info.num_ack_pending == 0
-            && info.delivered.stream_sequence > 0
-        {
-            return;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(120),
-            "{durable} on {stream} did not drain"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    lanner_tests::wait_drained(js, stream, durable, Duration::from_secs(120)).await;
 }
 
 /// The query binary.
