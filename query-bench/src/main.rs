@@ -1,0 +1,347 @@
+//! # lanner-query-bench
+//!
+//! Times the hunting queries ([`queries::QUERIES`]) on one archive with lanner-query
+//! (the session the server builds, [`lanner_query::engine::Engine`], each query run as
+//! a client's query is: planned, checked read-only, collected) and with DuckDB (PyPI
+//! `duckdb`, reading the same files with `read_parquet(..., hive_partitioning = true)`,
+//! in a Python worker), in the same run:
+//!
+//! ```text
+//! scripts/bench-query --reps 3      # builds the archive when missing, then runs this
+//! cargo run --release -p lanner-query-bench -- --archive /var/tmp/lanner-bench-archive
+//! ```
+//!
+//! Both engines first run every query once untimed, and their results are compared
+//! row by row ([`canon`]): a query whose answers differ fails the run. Then `--reps`
+//! rounds run every query on both engines, interleaved (the order alternates each
+//! round), and the table reports the median times, their ratio (lanner-query / DuckDB)
+//! and the row counts. Both engines get `--threads` threads.
+
+mod canon;
+mod queries;
+
+use std::io::{BufRead as _, BufReader, Write as _};
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, bail};
+use clap::Parser;
+use datafusion::arrow::array::{Array, AsArray};
+use datafusion::arrow::datatypes::UInt64Type;
+use datafusion::arrow::record_batch::RecordBatch;
+use lanner_query::archive::{Archive, S3Args};
+use lanner_query::engine::Engine;
+use lanner_query::guard::Limits;
+
+const DUCKDB_WORKER: &str = include_str!("duckdb_worker.py");
+
+/// Flags.
+#[derive(Parser, Debug)]
+#[command(about = "Hunting queries timed with lanner-query and DuckDB on the same archive")]
+struct Args {
+    /// Archive directory (holding `events/dt=.../hour=.../*.parquet`).
+    #[arg(
+        long,
+        env = "LANNER_BENCH_ARCHIVE",
+        default_value = "/var/tmp/lanner-bench-archive"
+    )]
+    archive: String,
+    /// Timed rounds.
+    #[arg(long, default_value_t = 5)]
+    reps: usize,
+    /// Threads of each engine (DataFusion target partitions and tokio workers, DuckDB
+    /// threads).
+    #[arg(long, default_value_t = 2)]
+    threads: usize,
+    /// Only the queries whose names contain one of these (comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    only: Vec<String>,
+    /// Extra DataFusion setting `KEY=VALUE` on top of lanner-query's (repeatable).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    settings: Vec<String>,
+    /// Python with duckdb and pyarrow.
+    #[arg(long, default_value = "python3")]
+    python: String,
+    /// Print each query's DataFusion plan with metrics (EXPLAIN ANALYZE) and exit.
+    #[arg(long)]
+    explain: bool,
+}
+
+/// The DuckDB worker process.
+struct Duck {
+    child: Child,
+    stdin: ChildStdin,
+    stdout: BufReader<ChildStdout>,
+}
+
+/// One DuckDB answer.
+struct DuckAnswer {
+    ms: f64,
+    rows: usize,
+    canon: Option<Vec<String>>,
+}
+
+impl Duck {
+    fn start(python: &str, archive: &str, threads: usize) -> anyhow::Result<Self> {
+        let mut child = Command::new(python)
+            .args(["-u", "-c", DUCKDB_WORKER, archive, &threads.to_string()])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .with_context(|| format!("starting {python} with duckdb"))?;
+        let stdin = child.stdin.take().context("worker stdin")?;
+        let stdout = BufReader::new(child.stdout.take().context("worker stdout")?);
+        Ok(Duck {
+            child,
+            stdin,
+            stdout,
+        })
+    }
+
+    fn run(&mut self, sql: &str, check: bool) -> anyhow::Result<DuckAnswer> {
+        let req = serde_json::json!({"sql": sql, "check": check});
+        writeln!(self.stdin, "{req}")?;
+        let mut line = String::new();
+        if self.stdout.read_line(&mut line)? == 0 {
+            bail!("the duckdb worker exited (is the Python package duckdb installed?)");
+        }
+        let v: serde_json::Value = serde_json::from_str(&line)?;
+        if let Some(e) = v.get("error") {
+            bail!("duckdb: {e}");
+        }
+        Ok(DuckAnswer {
+            ms: v["ms"].as_f64().context("ms")?,
+            rows: usize::try_from(v["rows"].as_u64().context("rows")?)?,
+            canon: v.get("canon").and_then(|c| {
+                c.as_array().map(|a| {
+                    a.iter()
+                        .filter_map(|s| s.as_str().map(str::to_owned))
+                        .collect()
+                })
+            }),
+        })
+    }
+}
+
+impl Drop for Duck {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs `sql` as a lanner-query client's query: milliseconds, and the result batches.
+async fn df_run(engine: &Engine, sql: &str) -> anyhow::Result<(f64, Vec<RecordBatch>)> {
+    let t = Instant::now();
+    let c = engine.collect(sql).await?;
+    Ok((t.elapsed().as_secs_f64() * 1000.0, c.batches))
+}
+
+/// The first value of the first column, as text.
+async fn first_text(engine: &Engine, sql: &str) -> anyhow::Result<Option<String>> {
+    let (_, b) = df_run(engine, sql).await?;
+    Ok(b.iter().find(|b| b.num_rows() > 0).and_then(|b| {
+        b.column(0)
+            .as_string_opt::<i32>()
+            .map(|a| a.value(0).to_owned())
+            .or_else(|| {
+                b.column(0)
+                    .as_string_view_opt()
+                    .map(|a| a.value(0).to_owned())
+            })
+    }))
+}
+
+/// The values the queries need, read from the archive: its first day, the id of
+/// container shop-api-1 and the pid of its main process at 02:00.
+async fn discover(engine: &Engine) -> anyhow::Result<(String, String, u64)> {
+    let day = first_text(engine, "SELECT CAST(min(dt) AS VARCHAR) AS d FROM events")
+        .await?
+        .context("the archive has no events")?;
+    let window =
+        format!("evt_time >= TIMESTAMP '{day} 02:00:00' AND evt_time < TIMESTAMP '{day} 02:10:00'");
+    let cid = first_text(
+        engine,
+        &format!(
+            "SELECT container_id FROM events WHERE {window} \
+             AND container_name = 'shop-api-1' LIMIT 1"
+        ),
+    )
+    .await?
+    .context("no container shop-api-1 at 02:00 (not a generated archive?)")?;
+    let (_, b) = df_run(
+        engine,
+        &format!("SELECT min(proc_pid) FROM events WHERE container_id = '{cid}' AND {window}"),
+    )
+    .await?;
+    let pid = b
+        .iter()
+        .find(|b| b.num_rows() > 0)
+        .and_then(|b| {
+            b.column(0)
+                .as_primitive_opt::<UInt64Type>()
+                .filter(|a| a.is_valid(0))
+                .map(|a| a.value(0))
+        })
+        .context("no main pid")?;
+    Ok((day, cid, pid))
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(f64::total_cmp);
+    match v.len() {
+        0 => f64::NAN,
+        n if n % 2 == 1 => v[n / 2],
+        n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
+    }
+}
+
+fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_default()
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(args.threads.max(1))
+        .enable_all()
+        .build()?
+        .block_on(run(args))
+}
+
+async fn run(args: Args) -> anyhow::Result<()> {
+    let archive = Archive::open(&args.archive, &S3Args::default())?;
+    // The server's limits, without the timeout: a slow run is a figure, not an error.
+    let limits = Limits {
+        timeout: Duration::ZERO,
+        ..Limits::default()
+    };
+    let engine = Engine::new(&archive, limits).await?;
+    {
+        let state = engine.context().state_ref();
+        let mut state = state.write();
+        let options = state.config_mut().options_mut();
+        options.execution.target_partitions = args.threads.max(1);
+        for kv in &args.settings {
+            let (k, v) = kv
+                .split_once('=')
+                .with_context(|| format!("--set {kv}: expected KEY=VALUE"))?;
+            options.set(k, v)?;
+        }
+    }
+    let (day, cid, pid) = discover(&engine).await?;
+    let queries: Vec<_> = queries::QUERIES
+        .iter()
+        .filter(|q| args.only.is_empty() || args.only.iter().any(|o| q.name.contains(o.as_str())))
+        .map(|q| (q, queries::fill(q.sql, &day, &cid, pid)))
+        .collect();
+    if args.explain {
+        for (q, sql) in &queries {
+            let (ms, b) = df_run(&engine, &format!("EXPLAIN ANALYZE {sql}")).await?;
+            println!("== {} ({ms:.0} ms)", q.name);
+            println!(
+                "{}",
+                datafusion::arrow::util::pretty::pretty_format_batches(&b)?
+            );
+        }
+        return Ok(());
+    }
+    println!(
+        "archive {} (day {day}, container {cid}, pid {pid}); {} threads each; extra settings: {:?}",
+        args.archive, args.threads, args.settings
+    );
+    let start_load = loadavg();
+    let mut duck = Duck::start(&args.python, &args.archive, args.threads)?;
+
+    // Warm-up and check: both engines answer each query the same.
+    let mut rows = Vec::new();
+    for (q, sql) in &queries {
+        let (_, batches) = df_run(&engine, sql)
+            .await
+            .with_context(|| format!("lanner-query, {}", q.name))?;
+        let ours = canon::rows(&batches)?;
+        let theirs = duck
+            .run(sql, true)
+            .with_context(|| q.name.to_owned())?
+            .canon
+            .unwrap_or_default();
+        if ours != theirs {
+            let diff = ours
+                .iter()
+                .zip(&theirs)
+                .find(|(a, b)| a != b)
+                .map(|(a, b)| {
+                    format!("first difference:\n  lanner-query: {a:?}\n  duckdb:       {b:?}")
+                })
+                .unwrap_or_default();
+            bail!(
+                "{}: lanner-query returned {} rows, duckdb {}; {diff}",
+                q.name,
+                ours.len(),
+                theirs.len()
+            );
+        }
+        rows.push(ours.len());
+    }
+    println!("results checked: both engines return the same rows for every query");
+
+    let mut times: Vec<(Vec<f64>, Vec<f64>)> = vec![(Vec::new(), Vec::new()); queries.len()];
+    for rep in 0..args.reps {
+        for (i, (q, sql)) in queries.iter().enumerate() {
+            for side in 0..2 {
+                // Alternate which engine goes first, round by round.
+                if (side + rep) % 2 == 0 {
+                    let (ms, b) = df_run(&engine, sql).await?;
+                    let n: usize = b.iter().map(RecordBatch::num_rows).sum();
+                    anyhow::ensure!(n == rows[i], "{}: row count changed", q.name);
+                    times[i].0.push(ms);
+                } else {
+                    let a = duck.run(sql, false)?;
+                    anyhow::ensure!(a.rows == rows[i], "{}: duckdb row count changed", q.name);
+                    times[i].1.push(a.ms);
+                }
+            }
+        }
+    }
+    println!("load average: {start_load} at start, {} at end", loadavg());
+    println!();
+    println!("| query | lanner-query ms | DuckDB ms | ratio | rows | target met |");
+    println!("|---|---:|---:|---:|---:|---|");
+    let mut ratios = Vec::new();
+    for (i, (q, _)) in queries.iter().enumerate() {
+        let df = median(&mut times[i].0);
+        let dk = median(&mut times[i].1);
+        let ratio = df / dk;
+        ratios.push(ratio);
+        let mut met = Vec::new();
+        if ratio <= 1.0 {
+            met.push("ratio ≤ 1");
+        }
+        if q.interactive {
+            met.push(if df < 1000.0 { "< 1 s" } else { "not < 1 s" });
+        }
+        let met = if met.is_empty() {
+            "no".to_owned()
+        } else {
+            met.join(", ")
+        };
+        let name = if q.interactive {
+            format!("{} (interactive)", q.name)
+        } else {
+            q.name.to_owned()
+        };
+        println!(
+            "| {name} | {df:.0} | {dk:.0} | {ratio:.2} | {} | {met} |",
+            rows[i]
+        );
+    }
+    let geo = (ratios.iter().map(|r| r.ln()).sum::<f64>() / ratios.len().max(1) as f64).exp();
+    println!();
+    println!(
+        "geometric mean ratio {geo:.2}; medians of {} interleaved rounds",
+        args.reps
+    );
+    Ok(())
+}
