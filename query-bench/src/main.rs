@@ -30,7 +30,7 @@ use datafusion::arrow::array::{Array, AsArray};
 use datafusion::arrow::datatypes::UInt64Type;
 use datafusion::arrow::record_batch::RecordBatch;
 use lanner_query::archive::{Archive, S3Args};
-use lanner_query::engine::Engine;
+use lanner_query::engine::{Engine, session_config};
 use lanner_query::guard::Limits;
 
 const DUCKDB_WORKER: &str = include_str!("duckdb_worker.py");
@@ -56,7 +56,8 @@ struct Args {
     /// Only the queries whose names contain one of these (comma-separated).
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
-    /// Extra DataFusion setting `KEY=VALUE` on top of lanner-query's (repeatable).
+    /// Extra session setting `KEY=VALUE` on top of lanner-query's (repeatable):
+    /// `datafusion.*`, or `lanner.time_partitions=false`.
     #[arg(long = "set", value_name = "KEY=VALUE")]
     settings: Vec<String>,
     /// Python with duckdb and pyarrow.
@@ -218,19 +219,14 @@ async fn run(args: Args) -> anyhow::Result<()> {
         timeout: Duration::ZERO,
         ..Limits::default()
     };
-    let engine = Engine::new(&archive, limits).await?;
-    {
-        let state = engine.context().state_ref();
-        let mut state = state.write();
-        let options = state.config_mut().options_mut();
-        options.execution.target_partitions = args.threads.max(1);
-        for kv in &args.settings {
-            let (k, v) = kv
-                .split_once('=')
-                .with_context(|| format!("--set {kv}: expected KEY=VALUE"))?;
-            options.set(k, v)?;
-        }
+    let mut config = session_config().with_target_partitions(args.threads.max(1));
+    for kv in &args.settings {
+        let (k, v) = kv
+            .split_once('=')
+            .with_context(|| format!("--set {kv}: expected KEY=VALUE"))?;
+        config.options_mut().set(k, v)?;
     }
+    let engine = Engine::with_config(&archive, limits, config).await?;
     let (day, cid, pid) = discover(&engine).await?;
     let queries: Vec<_> = queries::QUERIES
         .iter()

@@ -1,9 +1,9 @@
 //! The DataFusion session every client shares, and running one client query on it.
 //!
 //! [`build_context`] makes the session: the memory pool, no listing cache (new archive
-//! files are seen at once), the Parquet reading options, information_schema, the
-//! [`GuardRule`], then the archive's tables and the hunting views. Benchmarks build
-//! the same session with it.
+//! files are seen at once), the Parquet reading options ([`session_config`]),
+//! information_schema, the [`GuardRule`], then the archive's tables and the hunting
+//! views. Benchmarks build the same session with it.
 
 use std::sync::Arc;
 
@@ -18,6 +18,7 @@ use futures::TryStreamExt;
 
 use crate::archive::Archive;
 use crate::guard::{GuardRule, Limits, limit_error, read_only};
+use crate::prune::LannerOptions;
 use crate::{tables, views};
 
 /// What kind of failure a query met (decides the HTTP status and the log level).
@@ -93,20 +94,43 @@ impl QueryError {
     }
 }
 
+/// lanner-query's session settings: information_schema, and the archive's Parquet
+/// files read with pruning by statistics, page index and bloom filters, filters pushed
+/// into the scan and reordered by cost (the tables take their Parquet options from
+/// here), time windows pruning hour folders ([`LannerOptions`]).
+pub fn session_config() -> SessionConfig {
+    let mut config = SessionConfig::new().with_information_schema(true);
+    {
+        let o = config.options_mut();
+        let p = &mut o.execution.parquet;
+        p.pruning = true;
+        p.enable_page_index = true;
+        p.bloom_filter_on_read = true;
+        p.pushdown_filters = true;
+        p.reorder_filters = true;
+        o.extensions.insert(LannerOptions::default());
+    }
+    config
+}
+
 /// Builds the session: limits, archive tables, hunting views and table functions.
 pub async fn build_context(
     archive: &Archive,
     limits: Limits,
 ) -> Result<SessionContext, DataFusionError> {
+    build_context_with(archive, limits, session_config()).await
+}
+
+/// [`build_context`] with other settings than [`session_config`]'s (benchmarks vary
+/// them; the tables read Parquet as `config` says).
+pub async fn build_context_with(
+    archive: &Archive,
+    limits: Limits,
+    config: SessionConfig,
+) -> Result<SessionContext, DataFusionError> {
     let mut runtime = RuntimeEnvBuilder::new().with_object_list_cache_limit(0);
     if limits.memory_bytes > 0 {
         runtime = runtime.with_memory_limit(limits.memory_bytes, 1.0);
-    }
-    let mut config = SessionConfig::new().with_information_schema(true);
-    {
-        let o = config.options_mut();
-        o.execution.parquet.pushdown_filters = true;
-        o.execution.parquet.reorder_filters = true;
     }
     let state = SessionStateBuilder::new()
         .with_config(config)
@@ -148,6 +172,18 @@ impl Engine {
     pub async fn new(archive: &Archive, limits: Limits) -> Result<Self, DataFusionError> {
         Ok(Engine {
             ctx: build_context(archive, limits).await?,
+            limits,
+        })
+    }
+
+    /// An engine over `archive` with other settings than [`session_config`]'s.
+    pub async fn with_config(
+        archive: &Archive,
+        limits: Limits,
+        config: SessionConfig,
+    ) -> Result<Self, DataFusionError> {
+        Ok(Engine {
+            ctx: build_context_with(archive, limits, config).await?,
             limits,
         })
     }

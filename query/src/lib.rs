@@ -7,6 +7,8 @@
 //!   as the archiver's;
 //! - [`tables`]: the `events` and `alerts` tables: hive partitions `dt`/`hour`, the
 //!   files' sort order, pruning, no listing cache (new files are seen at once);
+//! - [`prune`]: time windows (`evt_time` bounds) turned into `dt`/`hour` predicates, so
+//!   the listing skips the other hours' files;
 //! - [`views`]: hunting views and table functions (process tree, DNS history, file
 //!   access, outbound connections, exec sessions, forensic timeline);
 //! - [`guard`]: read-only rules, and the timeout and row limit every plan runs under;
@@ -28,5 +30,6 @@ pub mod http;
 pub mod hunt;
 pub mod metrics;
 pub mod pg;
+pub mod prune;
 pub mod tables;
 pub mod views;

@@ -13,11 +13,14 @@
 //! - nothing caches the listing (the session's list-files cache is off, see
 //!   [`crate::engine`]), so files the archiver writes are seen by the next query.
 //!
-//! [`ArchiveTable`] wraps the listing table for one reason: DataFusion turns an
-//! equality on a partition column into a listing prefix by printing the value, and
-//! `hour = 7` would print `hour=7`, which is not the folder `hour=07`. The wrapper
-//! hands `hour = 7` to the listing table as `hour BETWEEN 7 AND 7`: the same rows, the
-//! day folder listed (24 small folders) and the other hours pruned by value.
+//! [`ArchiveTable`] wraps the listing table for two reasons. A time window on the
+//! time column (`evt_time >= a AND evt_time < b`) adds the `dt`/`hour` predicates it
+//! implies ([`crate::prune`]), so the listing skips other hours' files unopened. And
+//! DataFusion turns an equality on a partition column into a listing prefix by
+//! printing the value, and `hour = 7` would print `hour=7`, which is not the folder
+//! `hour=07`. The wrapper hands `hour = 7` to the listing table as
+//! `hour BETWEEN 7 AND 7`: the same rows, the day folder listed (24 small folders) and
+//! the other hours pruned by value.
 
 use std::collections::HashMap;
 use std::sync::{Arc, LazyLock};
@@ -39,6 +42,7 @@ use datafusion::physical_plan::ExecutionPlan;
 use datafusion::prelude::SessionContext;
 
 use crate::archive::Archive;
+use crate::prune::{self, LannerOptions};
 
 /// Name of the events table (and its folder).
 pub const EVENTS: &str = "events";
@@ -112,18 +116,6 @@ pub fn partition_columns() -> Vec<(String, DataType)> {
     ]
 }
 
-/// How the archive's Parquet files are read: statistics, page index and bloom filters
-/// for pruning, filters pushed into the scan and reordered by cost.
-pub fn parquet_options() -> TableParquetOptions {
-    let mut o = TableParquetOptions::default();
-    o.global.pruning = true;
-    o.global.enable_page_index = true;
-    o.global.bloom_filter_on_read = true;
-    o.global.pushdown_filters = true;
-    o.global.reorder_filters = true;
-    o
-}
-
 /// One archive table: its folder name, file schema and time (sort) column.
 #[derive(Clone, Copy, Debug)]
 pub struct TableDef {
@@ -149,10 +141,15 @@ pub const TABLES: [TableDef; 2] = [
     },
 ];
 
-/// The listing table of `def` in `archive`.
-pub fn listing_table(archive: &Archive, def: &TableDef) -> Result<ListingTable> {
+/// The listing table of `def` in `archive`, reading Parquet with `parquet` (the
+/// session's options: [`crate::engine::session_config`]).
+pub fn listing_table(
+    archive: &Archive,
+    def: &TableDef,
+    parquet: TableParquetOptions,
+) -> Result<ListingTable> {
     let sort: Vec<SortExpr> = vec![col(def.time_column).sort(true, true)];
-    let format = ParquetFormat::default().with_options(parquet_options());
+    let format = ParquetFormat::default().with_options(parquet);
     let options = ListingOptions::new(Arc::new(format))
         .with_file_extension(".parquet")
         .with_table_partition_cols(partition_columns())
@@ -167,9 +164,11 @@ pub fn listing_table(archive: &Archive, def: &TableDef) -> Result<ListingTable> 
 /// Reusable by benchmarks: this is exactly what the server registers.
 pub fn register_tables(ctx: &SessionContext, archive: &Archive) -> Result<()> {
     archive.register_store(ctx);
+    let parquet = ctx.state().table_options().parquet.clone();
     for def in &TABLES {
         let table = ArchiveTable {
-            inner: listing_table(archive, def)?,
+            inner: listing_table(archive, def, parquet.clone())?,
+            time_column: def.time_column,
         };
         ctx.register_table(def.name, Arc::new(table))?;
     }
@@ -209,10 +208,29 @@ pub fn padded_hour_safe(filter: &Expr) -> Expr {
 }
 
 /// An archive table: the listing table, with partition filters made safe for the
-/// archive's zero-padded hour folders.
+/// archive's zero-padded hour folders, and partition filters derived from time windows.
 #[derive(Debug)]
 pub struct ArchiveTable {
     inner: ListingTable,
+    time_column: &'static str,
+}
+
+impl ArchiveTable {
+    /// The filters handed to the listing table: the query's, `hour = v` made a range,
+    /// plus the `dt`/`hour` predicates its time window implies ([`prune`]) unless the
+    /// session's `lanner.time_partitions` is off.
+    fn filters(&self, state: &dyn Session, filters: &[Expr]) -> Vec<Expr> {
+        let mut out: Vec<Expr> = filters.iter().map(padded_hour_safe).collect();
+        let derive = state
+            .config_options()
+            .extensions
+            .get::<LannerOptions>()
+            .is_none_or(|o| o.time_partitions);
+        if derive {
+            out.extend(prune::partition_filters(filters, self.time_column));
+        }
+        out
+    }
 }
 
 #[async_trait]
@@ -236,7 +254,7 @@ impl TableProvider for ArchiveTable {
         filters: &[Expr],
         limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        let filters: Vec<Expr> = filters.iter().map(padded_hour_safe).collect();
+        let filters = self.filters(state, filters);
         self.inner.scan(state, projection, &filters, limit).await
     }
 
@@ -245,12 +263,7 @@ impl TableProvider for ArchiveTable {
         state: &dyn Session,
         args: ScanArgs<'a>,
     ) -> Result<ScanResult> {
-        let filters: Vec<Expr> = args
-            .filters()
-            .unwrap_or(&[])
-            .iter()
-            .map(padded_hour_safe)
-            .collect();
+        let filters = self.filters(state, args.filters().unwrap_or(&[]));
         let args = ScanArgs::default()
             .with_projection(args.projection())
             .with_filters(Some(&filters))

@@ -106,10 +106,47 @@ async fn one_hour_reads_only_that_hours_files() {
         b_time * 2.0 < b_all,
         "time-filtered scan read {b_time} of {b_all} bytes:\n{by_time}"
     );
-    // Four files (hours 00..03), three pruned by their statistics.
+    // The time window lists only hour 02's files (the `dt`/`hour` predicates it
+    // implies prune the folders), and they all match.
+    let time_files = files(&by_time);
+    assert!(!time_files.is_empty(), "{by_time}");
     assert!(
-        by_time.contains("files_ranges_pruned_statistics=4 total → 1 matched"),
+        time_files
+            .iter()
+            .all(|f| f.contains("dt=2026-01-01/hour=02/")),
+        "a file of another hour is in the plan: {time_files:?}"
+    );
+    assert!(
+        by_time.contains(&format!(
+            "files_ranges_pruned_statistics={n} total → {n} matched",
+            n = time_files.len()
+        )),
         "{by_time}"
+    );
+
+    // With that derivation off, the other hours' files are listed and opened, and
+    // pruned by their statistics: the same rows.
+    let plain = Engine::with_config(
+        &Archive::open(archive().dir.to_str().unwrap(), &S3Args::default()).unwrap(),
+        Limits::default(),
+        {
+            let mut c = lanner_query::engine::session_config();
+            c.options_mut()
+                .set("lanner.time_partitions", "false")
+                .unwrap();
+            c
+        },
+    )
+    .await
+    .unwrap();
+    let by_stats = analyze(
+        &plain,
+        &q("WHERE evt_time >= '2026-01-01T02:00:00Z' AND evt_time < '2026-01-01T03:00:00Z'"),
+    )
+    .await;
+    assert!(
+        by_stats.contains("files_ranges_pruned_statistics=4 total → 1 matched"),
+        "{by_stats}"
     );
 
     let rows = e
