@@ -27,6 +27,9 @@ extensions_options! {
     pub struct LannerOptions {
         /// Derive `dt`/`hour` predicates from time-column predicates (see the module doc).
         pub time_partitions: bool, default = true
+        /// Read the events' strings as `Utf8View` (views into the Parquet pages)
+        /// rather than copying them into `Utf8` arrays.
+        pub string_view: bool, default = false
     }
 }
 

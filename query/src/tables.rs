@@ -147,6 +147,7 @@ pub fn listing_table(
     archive: &Archive,
     def: &TableDef,
     parquet: TableParquetOptions,
+    string_view: bool,
 ) -> Result<ListingTable> {
     let sort: Vec<SortExpr> = vec![col(def.time_column).sort(true, true)];
     let format = ParquetFormat::default().with_options(parquet);
@@ -156,18 +157,42 @@ pub fn listing_table(
         .with_file_sort_order(vec![sort]);
     let config = ListingTableConfig::new(archive.table_url(def.name)?)
         .with_listing_options(options)
-        .with_schema((def.schema)());
+        .with_schema(table_schema(def, string_view));
     ListingTable::try_new(config)
+}
+
+/// The table's schema: the files', with the events' top-level strings as `Utf8View`
+/// when `string_view` is set.
+pub fn table_schema(def: &TableDef, string_view: bool) -> SchemaRef {
+    let schema = (def.schema)();
+    if !string_view || def.name != EVENTS {
+        return schema;
+    }
+    let fields: Vec<Field> = schema
+        .fields()
+        .iter()
+        .map(|f| match f.data_type() {
+            DataType::Utf8 => f.as_ref().clone().with_data_type(DataType::Utf8View),
+            _ => f.as_ref().clone(),
+        })
+        .collect();
+    Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()))
 }
 
 /// Registers `events` and `alerts` of `archive` (and its object store) with `ctx`.
 /// Reusable by benchmarks: this is exactly what the server registers.
 pub fn register_tables(ctx: &SessionContext, archive: &Archive) -> Result<()> {
     archive.register_store(ctx);
-    let parquet = ctx.state().table_options().parquet.clone();
+    let state = ctx.state();
+    let parquet = state.table_options().parquet.clone();
+    let string_view = state
+        .config_options()
+        .extensions
+        .get::<LannerOptions>()
+        .is_some_and(|o| o.string_view);
     for def in &TABLES {
         let table = ArchiveTable {
-            inner: listing_table(archive, def, parquet.clone())?,
+            inner: listing_table(archive, def, parquet.clone(), string_view)?,
             time_column: def.time_column,
         };
         ctx.register_table(def.name, Arc::new(table))?;
