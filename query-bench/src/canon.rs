@@ -25,8 +25,7 @@ pub fn rows(batches: &[RecordBatch]) -> Result<Vec<String>> {
                         datafusion::arrow::datatypes::TimeUnit::Nanosecond => 1000,
                     };
                     let ints = cast(c, &DataType::Int64)?;
-                    let ints = ints
-                        .as_any()
+                    ints.as_any()
                         .downcast_ref::<Int64Array>()
                         .map(|a| {
                             a.iter()
@@ -37,8 +36,7 @@ pub fn rows(batches: &[RecordBatch]) -> Result<Vec<String>> {
                                 })
                                 .collect::<Vec<_>>()
                         })
-                        .unwrap_or_default();
-                    ints
+                        .unwrap_or_default()
                 }
                 _ => {
                     let f = ArrayFormatter::try_new(c.as_ref(), &opts)?;
