@@ -273,6 +273,65 @@ fn cmdline<'a>(name: &'a str, args: Option<&'a str>) -> Cow<'a, str> {
     }
 }
 
+impl FieldRef {
+    /// Adds to `out` the stored fields this field is read from: the field itself (and
+    /// the process's own field, for an ancestor index), the inputs of a derived field,
+    /// every stored field for `evt.args`. An event that has only these fields set gives
+    /// the same value, so a reader of the archive may read only their columns.
+    pub fn stored_deps(&self, out: &mut Vec<StoredField>) {
+        use DerivedField as D;
+        use StoredField as S;
+        let deps: &[StoredField] = match self.field {
+            Field::Stored(f) => {
+                out.push(f);
+                if let Some(&(_, own)) = ANCESTOR_FIELDS.iter().find(|a| a.0 == f) {
+                    out.push(own);
+                    if f == S::proc_acmdline {
+                        out.push(S::proc_name);
+                    }
+                }
+                return;
+            }
+            Field::Derived(d) => match d {
+                D::EvtRawtime | D::EvtDatetime => &[S::evt_time],
+                D::EvtRes | D::EvtFailed => &[S::evt_rawres],
+                D::EvtDir | D::EvtSource => &[],
+                D::EvtCategory => &[S::evt_type],
+                D::EvtArgs => ALL_STORED,
+                D::EvtIsOpenRead | D::EvtIsOpenWrite | D::EvtIsOpenExec => {
+                    &[S::evt_type, S::evt_arg_flags, S::evt_arg_mode]
+                }
+                D::ProcCmdline => &[S::proc_name, S::proc_args],
+                D::ProcPname => &[S::proc_aname],
+                D::ProcPexe => &[S::proc_aexe],
+                D::ProcPexepath => &[S::proc_aexepath],
+                D::ProcPcmdline => &[S::proc_acmdline],
+                D::ProcDuration => &[S::evt_time, S::proc_pid_ts],
+                D::ProcExeInoCtimeDurationProcStart => &[S::proc_pid_ts, S::proc_exe_ino_ctime],
+                D::ProcIsVpgidLeader => &[S::proc_vpgid, S::proc_vpid],
+                D::FdTypechar | D::FdSockfamily => &[S::fd_type],
+                D::FdDirectory | D::FdFilename => &[S::fd_name, S::fd_type],
+                D::FdIp
+                | D::FdNet
+                | D::FdCnet
+                | D::FdSnet
+                | D::FdLip
+                | D::FdRip
+                | D::FdLnet
+                | D::FdRnet => &[S::fd_cip, S::fd_sip, S::fd_is_server],
+                D::FdPort | D::FdLport | D::FdRport => &[S::fd_cport, S::fd_sport, S::fd_is_server],
+                D::FdLipName | D::FdRipName => &[S::fd_cip_name, S::fd_sip_name, S::fd_is_server],
+                D::FsPathName => &[S::fd_name, S::evt_arg_path, S::evt_arg_name],
+                D::FsPathSource => &[S::evt_arg_oldpath, S::evt_arg_target],
+                D::FsPathTarget => &[S::evt_arg_newpath, S::evt_arg_linkpath],
+                D::ContainerLabel => &[S::container_labels],
+                D::K8sPodLabel => &[S::k8s_pod_labels],
+            },
+        };
+        out.extend_from_slice(deps);
+    }
+}
+
 impl Event {
     /// Reads a field; `None` when unset (rendered `<NA>`).
     pub fn get(&self, r: &FieldRef) -> Option<Value<'_>> {

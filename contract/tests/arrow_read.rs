@@ -80,3 +80,70 @@ fn bad_columns_are_errors_naming_the_column() {
     let err = from_record_batch(&RecordBatch::try_new(schema, vec![col]).unwrap()).unwrap_err();
     assert!(err.to_string().contains("proc_apid"), "{err}");
 }
+
+/// Every field, read from an event that has only the columns `FieldRef::stored_deps`
+/// names (as the retro-hunt reads the archive), has the value it has on the whole event.
+#[test]
+fn every_field_reads_the_same_from_its_dependencies_alone() {
+    use lanner_contract::FieldRef;
+    let mut events: Vec<Event> = Synth::new(11, "node-a").take(3000).collect();
+    let example = include_str!("../../examples/attack-in-container.jsonl");
+    events.extend(example.lines().map(|l| jsonl::parse_line(l).unwrap()));
+    // What the mix lacks: server-side sockets, directories, group leaders.
+    let variants: Vec<Event> = events
+        .iter()
+        .take(1000)
+        .map(|e| {
+            let mut v = e.clone();
+            v.fd_is_server = Some(true);
+            if v.fd_type.as_deref() == Some("file") {
+                v.fd_type = Some("directory".into());
+            }
+            v.proc_vpgid = v.proc_vpid;
+            v
+        })
+        .collect();
+    events.extend(variants);
+    let full = to_record_batch(&events).unwrap();
+    let mut names: Vec<String> = lanner_contract::field::all_field_names()
+        .map(str::to_owned)
+        .collect();
+    for list in [
+        "proc.aname",
+        "proc.apid",
+        "proc.aexe",
+        "proc.aexepath",
+        "proc.acmdline",
+    ] {
+        names.extend((0..3).map(|i| format!("{list}[{i}]")));
+    }
+    names.push("container.label[com.docker.compose.service]".into());
+    names.push("k8s.pod.label[app]".into());
+    let mut checked = 0;
+    for name in &names {
+        let Ok(r) = FieldRef::parse(name) else {
+            continue; // a field that needs an argument, given above
+        };
+        let mut deps = Vec::new();
+        r.stored_deps(&mut deps);
+        let indices: Vec<usize> = deps
+            .iter()
+            .map(|d| full.schema().index_of(d.info().column).unwrap())
+            .collect();
+        let slim = if indices.is_empty() {
+            vec![Event::default(); events.len()]
+        } else {
+            from_record_batch(&full.project(&indices).unwrap()).unwrap()
+        };
+        for (ev, sl) in events.iter().zip(&slim) {
+            assert_eq!(
+                ev.get(&r),
+                sl.get(&r),
+                "{name} from {deps:?} alone differs on {}",
+                jsonl::to_line(ev)
+            );
+        }
+        checked += 1;
+    }
+    assert!(checked > 150, "only {checked} fields checked");
+}

@@ -25,6 +25,13 @@ fn is_field_char(c: char) -> bool {
 }
 
 impl OutputFormat {
+    /// Adds the stored fields the format reads to `out`.
+    pub fn stored_deps(&self, out: &mut Vec<lanner_contract::StoredField>) {
+        for (_, r) in &self.fields {
+            r.stored_deps(out);
+        }
+    }
+
     /// Compiles a format; the second value lists field names the accessor does not know.
     pub fn parse(fmt: &str) -> (OutputFormat, Vec<String>) {
         let mut parts = Vec::new();

@@ -100,7 +100,32 @@ pub enum Test {
     Field(Op, Getter),
 }
 
+impl Pred {
+    /// Adds the stored fields the predicate reads to `out`.
+    pub fn stored_deps(&self, out: &mut Vec<StoredField>) {
+        match self {
+            Pred::And(ps) | Pred::Or(ps) => ps.iter().for_each(|p| p.stored_deps(out)),
+            Pred::Not(p) => p.stored_deps(out),
+            Pred::Check(c) => {
+                c.lhs.stored_deps(out);
+                if let Test::Field(_, g) = &c.test {
+                    g.stored_deps(out);
+                }
+            }
+        }
+    }
+}
+
 impl Getter {
+    /// Adds the stored fields the getter reads to `out`.
+    pub fn stored_deps(&self, out: &mut Vec<StoredField>) {
+        match self {
+            Getter::Stored(f) => out.push(*f),
+            Getter::Field(r) => r.stored_deps(out),
+            Getter::Transform(_, inner) => inner.stored_deps(out),
+        }
+    }
+
     /// Reads the value; `None` when unset or when a transformer cannot apply.
     pub fn get<'e>(&self, ev: &'e Event) -> Option<Value<'e>> {
         match self {

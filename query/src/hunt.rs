@@ -5,9 +5,10 @@
 //!
 //! Only the events the rules can fire on are read: the time window prunes the `dt`
 //! partitions and the row groups (files are sorted by `evt_time`), and when every rule
-//! names its event types (every upstream rule does) only those types are fetched. The
-//! rows come back as events with [`lanner_contract::arrow::from_record_batch`] and are
-//! judged batch by batch as the scan streams, so memory stays flat over any window.
+//! names its event types (every upstream rule does) only those types are fetched, and
+//! only the columns the rules and their outputs read. The rows come back as events with
+//! [`lanner_contract::arrow::from_record_batch`] and are judged batch by batch as the
+//! scan streams, so memory stays flat over any window.
 //!
 //! ```text
 //! lanner-query hunt --rules rules/falco_rules.yaml --since 2026-01-01T00:00:00Z --until 2h
@@ -27,7 +28,6 @@ use datafusion::execution::session_state::SessionStateBuilder;
 use datafusion::prelude::{DataFrame, SessionContext, col, lit};
 use futures::StreamExt;
 use lanner_contract::arrow::from_record_batch;
-use lanner_contract::model::STORED_FIELDS;
 use lanner_engine::alert::AlertBuilder;
 use lanner_engine::output::Alert;
 use lanner_engine::rules::{Matching, Ruleset};
@@ -226,11 +226,16 @@ fn filter(hunt: &Hunt<'_>, types: Option<&[&str]>) -> datafusion::prelude::Expr 
     filter
 }
 
-/// The events a hunt reads: the window's rows of the rules' event types, every stored
-/// column.
+/// The events a hunt reads: the window's rows of the rules' event types, and only the
+/// columns the rules and their outputs read ([`Ruleset::stored_fields`]).
 pub async fn window_frame(ctx: &SessionContext, hunt: &Hunt<'_>) -> Result<DataFrame, HuntError> {
     let types = hunt.rules.event_types();
-    let columns: Vec<&str> = STORED_FIELDS.iter().map(|f| f.column).collect();
+    let columns: Vec<&str> = hunt
+        .rules
+        .stored_fields()
+        .into_iter()
+        .map(|f| f.info().column)
+        .collect();
     Ok(ctx
         .table(EVENTS)
         .await?

@@ -299,6 +299,22 @@ impl Ruleset {
         &self.rules
     }
 
+    /// The stored fields judging and alerting read: every field of every enabled rule's
+    /// condition (exceptions included) and output, and the event's type, id, time and
+    /// host. An event with only these fields set gives the same alerts, so a reader of
+    /// stored events (the retro-hunt) can fetch only their columns.
+    pub fn stored_fields(&self) -> Vec<lanner_contract::StoredField> {
+        use lanner_contract::StoredField as S;
+        let mut out = vec![S::evt_type, S::evt_id, S::evt_time, S::evt_hostname];
+        for r in &self.rules {
+            r.pred.stored_deps(&mut out);
+            r.output.stored_deps(&mut out);
+        }
+        let mut seen = std::collections::HashSet::new();
+        out.retain(|f| seen.insert(*f));
+        out
+    }
+
     /// The event types any rule can match, when every rule names its types (Falco
     /// warns about rules that do not); `None` when some rule may match any type. A
     /// reader of stored events (the retro-hunt) can fetch only these types.
