@@ -6,33 +6,14 @@
 //! out into their own columns (`evt_id`, `container_id`, `k8s_pod_name`, ...) when
 //! present. `node` comes from the subject `lanner.alerts.<node>`.
 
-use std::collections::HashMap;
-use std::sync::{Arc, LazyLock};
+use std::sync::Arc;
 
 use arrow_array::builder::{ListBuilder, StringBuilder, TimestampNanosecondBuilder};
 use arrow_array::{ArrayRef, RecordBatch};
-use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use arrow_schema::SchemaRef;
 use serde_json::Value as Json;
 
-/// Version of the alerts schema (file metadata `lanner.schema_version`).
-pub const ALERTS_SCHEMA_VERSION: &str = "1";
-
-/// `output_fields` keys pulled out into columns (Falco name → column name with `_`).
-pub const PULLED_FIELDS: &[&str] = &[
-    "evt.id",
-    "evt.type",
-    "evt.time",
-    "container.id",
-    "container.name",
-    "container.image.repository",
-    "k8s.ns.name",
-    "k8s.pod.name",
-    "proc.name",
-    "proc.cmdline",
-    "proc.pid",
-    "user.name",
-    "fd.name",
-];
+pub use lanner_contract::arrow::alerts::{ALERTS_SCHEMA_VERSION, PULLED_FIELDS};
 
 /// One alert, decoded.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -61,39 +42,9 @@ pub struct Alert {
     pub pulled: Vec<Option<String>>,
 }
 
-static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
-    let text = |n: &str| Field::new(n, DataType::Utf8, true);
-    let mut fields = vec![
-        Field::new(
-            "time",
-            DataType::Timestamp(TimeUnit::Nanosecond, Some("UTC".into())),
-            false,
-        ),
-        Field::new("rule", DataType::Utf8, false),
-        text("priority"),
-        text("source"),
-        Field::new(
-            "tags",
-            DataType::List(Arc::new(Field::new_list_field(DataType::Utf8, true))),
-            true,
-        ),
-        text("hostname"),
-        text("output"),
-        text("output_fields"),
-        text("alert_id"),
-        text("node"),
-    ];
-    fields.extend(PULLED_FIELDS.iter().map(|f| text(&f.replace('.', "_"))));
-    let metadata = HashMap::from([(
-        lanner_contract::arrow::SCHEMA_VERSION_KEY.to_owned(),
-        ALERTS_SCHEMA_VERSION.to_owned(),
-    )]);
-    Arc::new(Schema::new_with_metadata(fields, metadata))
-});
-
 /// The schema of the `alerts` table.
 pub fn schema() -> SchemaRef {
-    SCHEMA.clone()
+    lanner_contract::arrow::alerts::alerts_schema()
 }
 
 fn text_of(v: &Json) -> Option<String> {

@@ -37,6 +37,7 @@ fn a_flood_is_counted_as_lost_not_hidden() {
         .unwrap_or_else(|e| e.into_inner())
         .as_mut()
         .map(Child::wait);
+    events.wait_closed();
     let lines = events.all();
     let seen = lines
         .iter()

@@ -6,6 +6,7 @@
 //! convenience ([`MATERIALIZED`]: `proc_cmdline`, `proc_pname`, `fd_directory`, ...).
 //! The Arrow type of each column is derived from the field's Rust type, so the schema
 //! cannot drift from the model. Text-typed IPs keep SQL simple (`fd_sip = '1.2.3.4'`).
+//! The `alerts` table's schema is in [`alerts`].
 //!
 //! ```
 //! use lanner_contract::{arrow::{schema, to_record_batch}, Event};
@@ -26,6 +27,7 @@ use arrow_array::builder::{
 use arrow_array::{ArrayRef, RecordBatch};
 use arrow_schema::{ArrowError, Field, Schema, SchemaRef};
 
+pub mod alerts;
 pub(crate) mod read;
 pub use read::from_record_batch;
 

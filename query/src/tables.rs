@@ -22,11 +22,10 @@
 //! `hour BETWEEN 7 AND 7`: the same rows, the day folder listed (24 small folders) and
 //! the other hours pruned by value.
 
-use std::collections::HashMap;
-use std::sync::{Arc, LazyLock};
+use std::sync::Arc;
 
 use async_trait::async_trait;
-use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::catalog::{ScanArgs, ScanResult, Session, TableProvider};
 use datafusion::common::config::TableParquetOptions;
 use datafusion::common::tree_node::{Transformed, TreeNode};
@@ -49,58 +48,10 @@ pub const EVENTS: &str = "events";
 /// Name of the alerts table (and its folder).
 pub const ALERTS: &str = "alerts";
 
-/// `output_fields` keys the archiver pulls out into alert columns (Falco name with `_`).
-/// Kept equal to the archiver's `alerts::PULLED_FIELDS` (a test checks).
-const ALERT_PULLED: &[&str] = &[
-    "evt_id",
-    "evt_type",
-    "evt_time",
-    "container_id",
-    "container_name",
-    "container_image_repository",
-    "k8s_ns_name",
-    "k8s_pod_name",
-    "proc_name",
-    "proc_cmdline",
-    "proc_pid",
-    "user_name",
-    "fd_name",
-];
-
-static ALERTS_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
-    let text = |n: &str| Field::new(n, DataType::Utf8, true);
-    let mut fields = vec![
-        Field::new(
-            "time",
-            DataType::Timestamp(TimeUnit::Nanosecond, Some("UTC".into())),
-            false,
-        ),
-        Field::new("rule", DataType::Utf8, false),
-        text("priority"),
-        text("source"),
-        Field::new(
-            "tags",
-            DataType::List(Arc::new(Field::new_list_field(DataType::Utf8, true))),
-            true,
-        ),
-        text("hostname"),
-        text("output"),
-        text("output_fields"),
-        text("alert_id"),
-        text("node"),
-    ];
-    fields.extend(ALERT_PULLED.iter().map(|f| text(f)));
-    let metadata = HashMap::from([(
-        lanner_contract::arrow::SCHEMA_VERSION_KEY.to_owned(),
-        "1".to_owned(),
-    )]);
-    Arc::new(Schema::new_with_metadata(fields, metadata))
-});
-
 /// Schema of the archive's `alerts` files (the archiver's `alerts` table, Falco's JSON
 /// output shape with the fields hunts join on pulled out into columns).
 pub fn alerts_file_schema() -> SchemaRef {
-    ALERTS_SCHEMA.clone()
+    lanner_contract::arrow::alerts::alerts_schema()
 }
 
 /// Schema of the archive's `events` files.

@@ -47,6 +47,8 @@ pub fn unique(prefix: &str) -> String {
 pub struct Events {
     lines: Mutex<Vec<Value>>,
     more: Condvar,
+    /// The sensor's stdout reached its end: every line it printed is in `lines`.
+    closed: std::sync::atomic::AtomicBool,
 }
 
 /// Starts `lanner-capture --stdout` with `extra` flags from a thread that lives as long
@@ -118,6 +120,7 @@ pub fn start_sensor_with(
             ev.lines.lock().unwrap_or_else(|e| e.into_inner()).push(v);
             ev.more.notify_all();
         }
+        ev.closed.store(true, std::sync::atomic::Ordering::Release);
         // Keep this thread (the sensor's parent for PDEATHSIG) alive.
         loop {
             std::thread::park();
@@ -132,6 +135,19 @@ pub fn start_sensor_with(
 }
 
 impl Events {
+    /// Waits until the sensor's stdout has been read to its end (after the sensor
+    /// exited: a child's exit does not mean its last lines have been read yet).
+    pub fn wait_closed(&self) {
+        let start = Instant::now();
+        while !self.closed.load(std::sync::atomic::Ordering::Acquire) {
+            assert!(
+                start.elapsed() < Duration::from_secs(60),
+                "the sensor's stdout did not close"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// Every event so far.
     pub fn all(&self) -> MutexGuard<'_, Vec<Value>> {
         self.lines.lock().unwrap_or_else(|e| e.into_inner())
