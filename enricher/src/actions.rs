@@ -1,6 +1,7 @@
 //! Response actions: requests from `lanner.actions.<node>` (JSON,
 //! [`lanner_contract::action::ActionRequest`], as lanner-detector's policies publish them)
-//! are carried out through the Docker Engine API, and each one
+//! are carried out through the Docker Engine API, or containerd's Tasks API for containers
+//! Docker does not know (Kubernetes nodes on containerd), and each one
 //! leaves an audit record on `lanner.audit.<node>` (what, on which container, why, when,
 //! result). Idempotent (the audit's `Nats-Msg-Id` is the request id, and acting on a
 //! container already in the wanted state reports so); a dry-run mode; lanner's own
@@ -16,8 +17,15 @@ pub use lanner_contract::action::{Action, ActionRequest, AuditRecord, Outcome};
 use lanner_contract::bus::{Delivery, Outgoing, Stage};
 use lanner_contract::subjects;
 
+use std::time::Duration;
+
+use crate::containerd::ContainerdRuntime;
+use crate::containerd::grpc::NOT_FOUND;
+use crate::containerd::tasks::{self, TaskStatus};
 use crate::docker::DockerRuntime;
+use crate::k8s;
 use crate::metrics::EnrichStats;
+use crate::runtime::{RuntimeError, Runtimes};
 
 /// `Lanner-Content` of audit records.
 pub use lanner_contract::subjects::CONTENT_AUDIT;
@@ -40,7 +48,7 @@ pub struct ActionPolicy {
 pub struct ActionStage {
     node: String,
     audit_subject: String,
-    runtime: DockerRuntime,
+    runtimes: Runtimes,
     policy: ActionPolicy,
     stats: Arc<EnrichStats>,
 }
@@ -49,14 +57,14 @@ impl ActionStage {
     /// A handler for `node`'s requests.
     pub fn new(
         node: &str,
-        runtime: DockerRuntime,
+        runtimes: Runtimes,
         policy: ActionPolicy,
         stats: Arc<EnrichStats>,
     ) -> Self {
         ActionStage {
             node: subjects::token(node),
             audit_subject: subjects::audit(node),
-            runtime,
+            runtimes,
             policy,
             stats,
         }
@@ -82,69 +90,113 @@ impl ActionStage {
         }
     }
 
-    async fn act(&self, req: &ActionRequest) -> (Option<String>, Outcome, String) {
-        let docker = match self.runtime.docker().await {
-            Ok(d) => d,
-            Err(e) => return (None, Outcome::Failed, e.to_string()),
-        };
-        let c = match docker.inspect_container(&req.container_id, None).await {
-            Ok(c) => c,
-            Err(DockerError::DockerResponseServerError {
-                status_code: 404,
-                message,
-            }) => return (None, Outcome::Gone, message),
-            Err(e) => return (None, Outcome::Failed, e.to_string()),
-        };
-        let name = c
-            .name
-            .as_deref()
-            .map(|n| n.trim_start_matches('/').to_owned());
-        if c.id.is_some() && c.id == own_container_id() {
-            return (
-                name,
-                Outcome::Refused,
-                "the enricher's own container".to_owned(),
-            );
+    /// Acts through the first runtime that knows the container: Docker, then containerd.
+    async fn act(&self, req: &ActionRequest) -> Acted {
+        let mut failure: Option<String> = None;
+        let mut gone = None;
+        if let Some(docker) = self.runtimes.docker() {
+            match self.act_docker(docker, req).await {
+                Ok(Some(acted)) => return acted,
+                Ok(None) => gone = Some("no such container".to_owned()),
+                Err(e) => failure = Some(e),
+            }
         }
-        let labels = c
-            .config
-            .as_ref()
-            .and_then(|cfg| cfg.labels.clone())
-            .unwrap_or_default();
-        if labels.contains_key(&self.policy.own_label) {
-            return (
-                name,
-                Outcome::Refused,
-                format!("lanner's own container (label {})", self.policy.own_label),
-            );
+        if let Some(containerd) = self.runtimes.containerd() {
+            match self.act_containerd(containerd, req).await {
+                Ok(Some(acted)) => return acted,
+                Ok(None) => gone = Some("no such container".to_owned()),
+                Err(e) => {
+                    failure = Some(match failure {
+                        Some(first) => format!("{first}; {e}"),
+                        None => e,
+                    })
+                }
+            }
         }
-        if labels
-            .get(&self.policy.exempt_label)
-            .is_some_and(|v| v != "false")
-        {
-            return (
-                name,
-                Outcome::Refused,
-                format!("exempt (label {})", self.policy.exempt_label),
-            );
+        match (gone, failure) {
+            // One runtime answered that it does not know the container: it is gone (a
+            // node need not run both runtimes).
+            (Some(why), _) => (None, Outcome::Gone, why),
+            (None, Some(e)) => (None, Outcome::Failed, e),
+            (None, None) => (None, Outcome::Failed, "no container runtime".to_owned()),
         }
-        let state = c.state.as_ref();
-        let running = state.and_then(|s| s.running).unwrap_or(false);
-        let paused = state.and_then(|s| s.paused).unwrap_or(false);
-        let already = match req.action {
+    }
+
+    /// Why a container may not be acted on, if it may not.
+    fn refusal(
+        &self,
+        full_id: Option<&str>,
+        label: impl Fn(&str) -> Option<String>,
+    ) -> Option<String> {
+        if full_id.is_some() && full_id.map(str::to_owned) == own_container_id() {
+            return Some("the enricher's own container".to_owned());
+        }
+        if label(&self.policy.own_label).is_some() {
+            return Some(format!(
+                "lanner's own container (label {})",
+                self.policy.own_label
+            ));
+        }
+        if label(&self.policy.exempt_label).is_some_and(|v| v != "false") {
+            return Some(format!("exempt (label {})", self.policy.exempt_label));
+        }
+        None
+    }
+
+    /// Refusal, no-op or dry run, before acting on a container in this state.
+    fn before_acting(
+        &self,
+        action: Action,
+        running: bool,
+        paused: bool,
+    ) -> Option<(Outcome, String)> {
+        let already = match action {
             Action::Pause => paused.then_some("already paused"),
             Action::Unpause => (!paused).then_some("not paused"),
             Action::Stop | Action::Kill => (!running).then_some("not running"),
         };
         if let Some(why) = already {
-            return (name, Outcome::AlreadyDone, why.to_owned());
+            return Some((Outcome::AlreadyDone, why.to_owned()));
         }
-        if self.policy.dry_run {
-            return (
-                name,
+        self.policy.dry_run.then(|| {
+            (
                 Outcome::DryRun,
-                format!("would {:?} the container", req.action).to_lowercase(),
-            );
+                format!("would {action:?} the container").to_lowercase(),
+            )
+        })
+    }
+
+    /// Through the Docker engine; `Ok(None)` when it does not know the container.
+    async fn act_docker(
+        &self,
+        runtime: &DockerRuntime,
+        req: &ActionRequest,
+    ) -> Result<Option<Acted>, String> {
+        let docker = runtime.docker().await.map_err(|e| e.to_string())?;
+        let c = match docker.inspect_container(&req.container_id, None).await {
+            Ok(c) => c,
+            Err(DockerError::DockerResponseServerError {
+                status_code: 404, ..
+            }) => return Ok(None),
+            Err(e) => return Err(e.to_string()),
+        };
+        let name = c
+            .name
+            .as_deref()
+            .map(|n| n.trim_start_matches('/').to_owned());
+        let labels = c
+            .config
+            .as_ref()
+            .and_then(|cfg| cfg.labels.clone())
+            .unwrap_or_default();
+        if let Some(why) = self.refusal(c.id.as_deref(), |k| labels.get(k).cloned()) {
+            return Ok(Some((name, Outcome::Refused, why)));
+        }
+        let state = c.state.as_ref();
+        let running = state.and_then(|s| s.running).unwrap_or(false);
+        let paused = state.and_then(|s| s.paused).unwrap_or(false);
+        if let Some((outcome, why)) = self.before_acting(req.action, running, paused) {
+            return Ok(Some((name, outcome, why)));
         }
         let id = c.id.as_deref().unwrap_or(&req.container_id);
         let r = match req.action {
@@ -161,7 +213,7 @@ impl ActionStage {
                 docker.kill_container(id, Some(opts)).await
             }
         };
-        match r {
+        Ok(Some(match r {
             Ok(()) => (name, Outcome::Done, String::new()),
             Err(DockerError::DockerResponseServerError {
                 status_code: 404,
@@ -172,9 +224,55 @@ impl ActionStage {
                 message,
             }) => (name, Outcome::AlreadyDone, message),
             Err(e) => (name, Outcome::Failed, e.to_string()),
+        }))
+    }
+
+    /// Through containerd's Tasks API (Kubernetes nodes without Docker); `Ok(None)` when
+    /// containerd does not know the container.
+    async fn act_containerd(
+        &self,
+        runtime: &ContainerdRuntime,
+        req: &ActionRequest,
+    ) -> Result<Option<Acted>, String> {
+        let Some(c) = runtime
+            .container(&req.container_id)
+            .await
+            .map_err(|e| e.to_string())?
+        else {
+            return Ok(None);
+        };
+        let name = c.labels.get(k8s::CONTAINER_NAME).map(|n| n.to_string());
+        if let Some(why) = self.refusal(Some(&c.id), |k| c.labels.get(k).map(|v| v.to_string())) {
+            return Ok(Some((name, Outcome::Refused, why)));
         }
+        let status = runtime
+            .task_status(&c.id)
+            .await
+            .map_err(|e| e.to_string())?;
+        let running = status.is_some_and(TaskStatus::is_alive);
+        let paused = status.is_some_and(TaskStatus::is_paused);
+        if let Some((outcome, why)) = self.before_acting(req.action, running, paused) {
+            return Ok(Some((name, outcome, why)));
+        }
+        let grace = Duration::from_secs(u64::try_from(self.policy.stop_grace_secs).unwrap_or(0));
+        let r = match req.action {
+            Action::Pause => runtime.pause(&c.id).await,
+            Action::Unpause => runtime.resume(&c.id).await,
+            Action::Stop => runtime.stop(&c.id, grace).await,
+            Action::Kill => runtime.kill(&c.id, tasks::SIGKILL).await,
+        };
+        Ok(Some(match r {
+            Ok(()) => (name, Outcome::Done, String::new()),
+            Err(RuntimeError::Containerd { source, .. }) if source.code() == Some(NOT_FOUND) => {
+                (name, Outcome::Gone, source.to_string())
+            }
+            Err(e) => (name, Outcome::Failed, e.to_string()),
+        }))
     }
 }
+
+/// What acting ended in: the container's name, the outcome, and a detail.
+type Acted = (Option<String>, Outcome, String);
 
 /// The id of the container this process runs in, if any.
 fn own_container_id() -> Option<String> {

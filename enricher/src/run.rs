@@ -153,9 +153,10 @@ pub async fn run(args: Args, shutdown: Shutdown, stats: Arc<EnrichStats>) -> any
     };
     let events = bus::run_stage(js.clone(), cfg, stage, shutdown.clone(), events_stage);
     let actions = async {
-        let Some(rt) = runtimes.docker().cloned() else {
+        if runtimes.is_empty() {
             return Ok(());
-        };
+        }
+        let rt = runtimes.clone();
         let policy = ActionPolicy {
             dry_run: args.dry_run,
             exempt_label: args.exempt_label.clone(),

@@ -107,6 +107,14 @@ impl Runtimes {
         })
     }
 
+    /// containerd, if configured.
+    pub fn containerd(&self) -> Option<&ContainerdRuntime> {
+        self.list.iter().find_map(|r| match r {
+            Runtime::Containerd(c) => Some(c),
+            Runtime::Docker(_) => None,
+        })
+    }
+
     /// Asks every runtime at once: the first (in order) that knows the container answers.
     /// `Ok(None)` when one runtime answered that it does not know it (another one being
     /// absent is then no error: a Docker host need not run containerd, nor a Kubernetes

@@ -1,6 +1,7 @@
 //! Response actions against a real Docker engine: pause and kill take effect (checked
 //! through the engine) and are audited; an exempt container is refused and audited; a
-//! container that does not exist is reported gone; and the issue's "done when": a fresh
+//! container that does not exist is reported gone; containers only containerd knows (a
+//! Kubernetes node on containerd) are paused, stopped and killed through its Tasks API; and the issue's "done when": a fresh
 //! container's exec event is enriched, a pause request pauses it and is audited.
 
 #![allow(clippy::unwrap_used)]
@@ -9,9 +10,36 @@ mod common;
 
 use std::time::Duration;
 
-use common::{IMAGE_REPO, IMAGE_TAG, docker, docker_engine, start};
+use common::{CtrContainer, IMAGE_REPO, IMAGE_TAG, ctr, docker, docker_engine, start};
 use lanner_contract::subjects;
 use lanner_enricher::actions::{AuditRecord, Outcome};
+
+/// Publishes `(request id, action, container)` requests and reads back one audit record
+/// per request.
+async fn act(enr: &common::Running, requests: &[(&str, &str, &str)]) -> Vec<AuditRecord> {
+    for (id, action, container) in requests {
+        let body = format!(
+            r#"{{"id":"{id}","action":"{action}","container_id":"{container}","policy":"test","rule":"Terminal shell in container","reason":"test","alert_id":"a-{id}"}}"#
+        );
+        enr.js
+            .publish(subjects::actions(&enr.node), body.into())
+            .await
+            .expect("publish action")
+            .await
+            .expect("action stored");
+    }
+    let msgs = lanner_tests::collect(
+        &enr.js,
+        subjects::AUDIT.name,
+        &subjects::audit(&enr.node),
+        requests.len(),
+        Duration::from_secs(30),
+    )
+    .await;
+    msgs.iter()
+        .map(|m| serde_json::from_slice(&m.payload).expect("audit record is JSON"))
+        .collect()
+}
 
 fn run_sleeper(extra: &[&str]) -> String {
     let name = lanner_tests::unique("lanner-enr-act");
@@ -40,29 +68,7 @@ async fn pause_and_kill_take_effect_exempt_is_refused_and_all_are_audited() {
         ("r-exempt", "kill", exempt.as_str()),
         ("r-gone", "stop", "0000deadbeef"),
     ];
-    for (id, action, container) in requests {
-        let body = format!(
-            r#"{{"id":"{id}","action":"{action}","container_id":"{container}","policy":"test","rule":"Terminal shell in container","reason":"test","alert_id":"a-{id}"}}"#
-        );
-        enr.js
-            .publish(subjects::actions(&enr.node), body.into())
-            .await
-            .expect("publish action")
-            .await
-            .expect("action stored");
-    }
-    let msgs = lanner_tests::collect(
-        &enr.js,
-        subjects::AUDIT.name,
-        &subjects::audit(&enr.node),
-        requests.len(),
-        Duration::from_secs(30),
-    )
-    .await;
-    let records: Vec<AuditRecord> = msgs
-        .iter()
-        .map(|m| serde_json::from_slice(&m.payload).expect("audit record is JSON"))
-        .collect();
+    let records = act(&enr, &requests).await;
     let inspect = |name: &str, what: &str| docker(&["inspect", "--format", what, name]);
     let paused = inspect(&to_pause, "{{.State.Paused}}");
     let killed_running = inspect(&to_kill, "{{.State.Running}}");
@@ -104,6 +110,66 @@ async fn pause_and_kill_take_effect_exempt_is_refused_and_all_are_audited() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn containerd_only_containers_are_acted_on_through_its_tasks_api() {
+    let Some(socket) = docker_engine() else {
+        return;
+    };
+    // Created through containerd in `k8s.io`, as the CRI plugin does: Docker does not
+    // know them.
+    let to_pause = CtrContainer::run(&[("io.kubernetes.container.name", "web")]);
+    let to_stop = CtrContainer::run(&[]);
+    let to_kill = CtrContainer::run(&[]);
+    let exempt = CtrContainer::run(&[("lanner.exempt", "true")]);
+    let enr = start(&socket).await;
+    let requests = [
+        ("c-pause", "pause", &to_pause.id[..12]),
+        ("c-pause-again", "pause", &to_pause.id[..12]),
+        // `sleep` as pid 1 ignores SIGTERM: the stop must escalate to SIGKILL after the
+        // grace period (1 s in these tests).
+        ("c-stop", "stop", to_stop.id.as_str()),
+        ("c-kill", "kill", &to_kill.id[..12]),
+        ("c-kill-again", "kill", &to_kill.id[..12]),
+        ("c-exempt", "kill", &exempt.id[..12]),
+    ];
+    let records = act(&enr, &requests).await;
+    let status = |id: &str| {
+        ctr(&["tasks", "ls"])
+            .lines()
+            .find(|l| l.starts_with(id))
+            .and_then(|l| l.split_whitespace().nth(2))
+            .map(str::to_owned)
+    };
+    let (paused, stopped, killed, exempt_status) = (
+        status(&to_pause.id),
+        status(&to_stop.id),
+        status(&to_kill.id),
+        status(&exempt.id),
+    );
+    enr.stop().await;
+
+    let outcome = |id: &str| {
+        let r = records
+            .iter()
+            .find(|r| r.request.id == id)
+            .unwrap_or_else(|| panic!("audit of {id} in {records:?}"));
+        (r.outcome, r.container_name.clone(), r.detail.clone())
+    };
+    assert_eq!(
+        outcome("c-pause"),
+        (Outcome::Done, Some("web".to_owned()), String::new())
+    );
+    assert_eq!(paused.as_deref(), Some("PAUSED"));
+    assert_eq!(outcome("c-pause-again").0, Outcome::AlreadyDone);
+    assert_eq!(outcome("c-stop").0, Outcome::Done);
+    assert_eq!(stopped.as_deref(), Some("STOPPED"));
+    assert_eq!(outcome("c-kill").0, Outcome::Done);
+    assert_eq!(killed.as_deref(), Some("STOPPED"));
+    assert_eq!(outcome("c-kill-again").0, Outcome::AlreadyDone);
+    assert_eq!(outcome("c-exempt").0, Outcome::Refused);
+    assert_eq!(exempt_status.as_deref(), Some("RUNNING"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dry_run_audits_without_acting_and_lanner_containers_are_refused() {
     let Some(socket) = docker_engine() else {
         return;
@@ -111,21 +177,12 @@ async fn dry_run_audits_without_acting_and_lanner_containers_are_refused() {
     let target = run_sleeper(&[]);
     let own = run_sleeper(&["--label", "lanner.component=enricher"]);
     let enr = common::start_with(&socket, |a| a.dry_run = true).await;
-    for (id, container) in [("d-pause", &target), ("d-own", &own)] {
-        let body = format!(r#"{{"id":"{id}","action":"pause","container_id":"{container}"}}"#);
-        enr.js
-            .publish(subjects::actions(&enr.node), body.into())
-            .await
-            .expect("publish action")
-            .await
-            .expect("action stored");
-    }
-    let msgs = lanner_tests::collect(
-        &enr.js,
-        subjects::AUDIT.name,
-        &subjects::audit(&enr.node),
-        2,
-        Duration::from_secs(30),
+    let records = act(
+        &enr,
+        &[
+            ("d-pause", "pause", target.as_str()),
+            ("d-own", "pause", own.as_str()),
+        ],
     )
     .await;
     let paused = docker(&["inspect", "--format", "{{.State.Paused}}", &target]);
@@ -133,10 +190,6 @@ async fn dry_run_audits_without_acting_and_lanner_containers_are_refused() {
         docker(&["rm", "-f", c]);
     }
     enr.stop().await;
-    let records: Vec<AuditRecord> = msgs
-        .iter()
-        .map(|m| serde_json::from_slice(&m.payload).expect("audit record is JSON"))
-        .collect();
     let outcome = |id: &str| {
         records
             .iter()

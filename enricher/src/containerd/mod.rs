@@ -10,6 +10,7 @@
 
 pub mod grpc;
 pub mod proto;
+pub mod tasks;
 
 use std::collections::BTreeMap;
 use std::time::Duration;

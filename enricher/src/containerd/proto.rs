@@ -28,6 +28,14 @@ pub fn put_bytes(out: &mut Vec<u8>, field: u32, value: &[u8]) {
     out.extend_from_slice(value);
 }
 
+/// Appends a varint field (uint32, uint64, bool, enum); zero is omitted, as proto3 does.
+pub fn put_uint(out: &mut Vec<u8>, field: u32, value: u64) {
+    if value != 0 {
+        put_varint(out, u64::from(field) << 3);
+        put_varint(out, value);
+    }
+}
+
 /// A field's value as it is on the wire.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Value<'a> {
