@@ -149,12 +149,13 @@ fn read_frames(input: impl Read, workers: &[std::sync::mpsc::SyncSender<Frame>])
     Ok(())
 }
 
-/// Decodes each frame to check it, and passes the bytes on unchanged; a frame that
-/// does not decode is reported and skipped (counted as one malformed input).
+/// Checks that each frame decodes ([`codec::check_batch`]: every bound and index, without
+/// building the events), and passes the bytes on unchanged; a frame that does not decode
+/// is reported and skipped (counted as one malformed input).
 fn check_frames(rx: std::sync::mpsc::Receiver<Frame>, tx: mpsc::Sender<Batch>) {
     for frame in rx {
-        let (events, malformed) = match codec::decode_batch(&frame.batch) {
-            Ok(events) => (events.len() as u64, 0),
+        let (events, malformed) = match codec::check_batch(&frame.batch) {
+            Ok(events) => (events as u64, 0),
             Err(e) => {
                 eprintln!("frame {}: skipped: {e}", frame.seq + 1);
                 (0, 1)

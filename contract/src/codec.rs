@@ -148,9 +148,9 @@ pub fn encode_batch_into(events: &[Event], out: &mut Vec<u8>) {
     out.extend_from_slice(&w.buf);
 }
 
-/// Decodes a batch. Bounded: never panics, and allocates at most in proportion to the
-/// input's length.
-pub fn decode_batch(bytes: &[u8]) -> Result<Vec<Event>, CodecError> {
+/// Reads a batch's header and shared-value tables: the reader positioned at the first
+/// event, the writer's field kinds, and the number of events.
+fn open_batch(bytes: &[u8]) -> Result<(Reader<'_>, Vec<Kind>, usize), CodecError> {
     if bytes.len() > MAX_BATCH_BYTES {
         return Err(CodecError::TooLarge(bytes.len()));
     }
@@ -184,6 +184,40 @@ pub fn decode_batch(bytes: &[u8]) -> Result<Vec<Event>, CodecError> {
     }
     r.read_tables()?;
     let event_count = r.count(field_count.div_ceil(8).max(1))?;
+    Ok((r, kinds, event_count))
+}
+
+/// Checks that a batch decodes, without building its events (no per-event allocation,
+/// no shared-value reference counting): what [`decode_batch`] would reject, this
+/// rejects. Returns the number of events. For relaying batches unchanged, as replaying a
+/// recording does.
+pub fn check_batch(bytes: &[u8]) -> Result<usize, CodecError> {
+    let (mut r, kinds, event_count) = open_batch(bytes)?;
+    for _ in 0..event_count {
+        let presence = r.presence(kinds.len())?;
+        // Only the set bits: an event has a few dozen of its ~150 fields.
+        for (byte_at, &byte) in presence.iter().enumerate() {
+            let mut bits = byte;
+            while bits != 0 {
+                let bit = byte_at * 8 + bits.trailing_zeros() as usize;
+                bits &= bits - 1;
+                // Bits past the last field are ignored, as decoding ignores them.
+                if let Some(&kind) = kinds.get(bit) {
+                    r.skip(kind)?;
+                }
+            }
+        }
+    }
+    if r.remaining() != 0 {
+        return Err(CodecError::TrailingBytes(r.remaining()));
+    }
+    Ok(event_count)
+}
+
+/// Decodes a batch. Bounded: never panics, and allocates at most in proportion to the
+/// input's length.
+pub fn decode_batch(bytes: &[u8]) -> Result<Vec<Event>, CodecError> {
+    let (mut r, kinds, event_count) = open_batch(bytes)?;
     // Built in place: an event is large, and moving each one costs a copy.
     let mut events = Vec::with_capacity(event_count);
     events.resize_with(event_count, Event::default);

@@ -340,15 +340,24 @@ impl<'a> Reader<'a> {
         self.take(n.div_ceil(8))
     }
 
-    /// Skips one value of the given kind (a field newer than this reader).
+    /// Skips one value of the given kind (a field newer than this reader, or a batch
+    /// only checked), with the checks its decoding makes.
     pub(crate) fn skip(&mut self, kind: Kind) -> Result<(), CodecError> {
         match kind {
-            Kind::Str => Text::decode(self).map(drop),
-            Kind::StrList => StrList::decode(self).map(drop),
-            Kind::U64List => U64List::decode(self).map(drop),
-            Kind::Map => Labels::decode(self).map(drop),
+            Kind::Str => self
+                .index(self.tables.strings.len(), "text index out of range")
+                .map(drop),
+            Kind::StrList => self
+                .index(self.tables.lists.len(), "list index out of range")
+                .map(drop),
+            Kind::U64List => self
+                .index(self.tables.pids.len(), "number list index out of range")
+                .map(drop),
+            Kind::Map => self
+                .index(self.tables.maps.len(), "map index out of range")
+                .map(drop),
             Kind::U64 | Kind::I64 | Kind::Ts => self.varint().map(drop),
-            Kind::Bool => self.u8().map(drop),
+            Kind::Bool => bool::decode(self).map(drop),
             Kind::Ip => IpAddr::decode(self).map(drop),
         }
     }

@@ -126,6 +126,26 @@ proptest! {
         let _ = codec::decode_batch(&bytes);
     }
 
+    /// `check_batch` accepts exactly what `decode_batch` accepts: valid batches (with
+    /// their event count), and neither accepts a truncated or mutated one the other
+    /// rejects.
+    #[test]
+    fn checking_agrees_with_decoding(events in prop::collection::vec(event(), 0..4), cut in any::<prop::sample::Index>(), flips in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 0..6)) {
+        let bytes = codec::encode_batch(&events);
+        prop_assert_eq!(codec::check_batch(&bytes), Ok(events.len()));
+        let prefix = &bytes[..cut.index(bytes.len())];
+        prop_assert!(codec::check_batch(prefix).is_err());
+        let mut mutated = bytes.clone();
+        for (i, b) in flips {
+            let i = i.index(mutated.len());
+            mutated[i] ^= b;
+        }
+        prop_assert_eq!(
+            codec::check_batch(&mutated).ok(),
+            codec::decode_batch(&mutated).ok().map(|evs| evs.len())
+        );
+    }
+
     #[test]
     fn garbage_after_a_valid_header_never_panics(tail in prop::collection::vec(any::<u8>(), 0..512)) {
         let mut bytes = codec::encode_batch(&[]);
