@@ -15,6 +15,7 @@ pub mod bus;
 pub mod codec;
 pub mod config;
 pub mod field;
+pub mod field_set;
 mod json;
 pub mod jsonl;
 pub mod logging;

@@ -168,16 +168,21 @@ macro_rules! event_fields {
                 &mut self,
                 r: &mut crate::wire::Reader<'_>,
                 writer_kinds: &[Kind],
+                keep: Option<&crate::field_set::StoredFieldSet>,
             ) -> Result<(), crate::codec::CodecError> {
                 let presence = r.presence(writer_kinds.len())?;
                 let ev = self;
                 let mut bit = 0usize;
                 $(
                     if bit < writer_kinds.len() && crate::wire::is_present(presence, bit) {
-                        ev.$ident = Some(
-                            <$ty as crate::wire::Wire>::decode(r)
-                                .map_err(|e| e.in_field($name))?,
-                        );
+                        if keep.is_none_or(|k| k.contains_index(bit)) {
+                            ev.$ident = Some(
+                                <$ty as crate::wire::Wire>::decode(r)
+                                    .map_err(|e| e.in_field($name))?,
+                            );
+                        } else {
+                            r.skip(writer_kinds[bit]).map_err(|e| e.in_field($name))?;
+                        }
                     }
                     bit += 1;
                 )*

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use async_nats::jetstream;
 use lanner_contract::bus::shutdown::Shutdown;
-use lanner_contract::bus::stage::{Delivery, Stage, StageConfig, StageStats, run_stage};
+use lanner_contract::bus::stage::{Decoder, Delivery, Stage, StageConfig, StageStats, run_stage};
 use lanner_contract::bus::{Outgoing, StreamSettings, ensure_streams, publish};
 use lanner_contract::subjects::{self, CONTENT_EVENT_BATCH, HDR_DLQ_REASON, HDR_DLQ_SEQ};
 use lanner_contract::{Event, codec};
@@ -16,6 +16,12 @@ use lanner_tests::{Nats, collect, unique};
 /// Passes events through, tagging them, like a minimal enricher.
 struct Tagger {
     node: String,
+    /// Decode in a task of its own ([`Stage::decoder`]).
+    pipelined: bool,
+}
+
+fn decode(payload: &[u8]) -> Result<Vec<Event>, String> {
+    codec::decode_batch(payload).map_err(|e| e.to_string())
 }
 
 impl Stage for Tagger {
@@ -27,7 +33,13 @@ impl Stage for Tagger {
         _: Option<&async_nats::HeaderMap>,
         payload: &[u8],
     ) -> Result<Vec<Event>, String> {
-        codec::decode_batch(payload).map_err(|e| e.to_string())
+        decode(payload)
+    }
+
+    fn decoder(&self) -> Option<Decoder<Vec<Event>>> {
+        self.pipelined.then(|| {
+            Box::new(|_: &str, _: Option<&async_nats::HeaderMap>, p: &[u8]| decode(p)) as _
+        })
     }
 
     async fn process(&mut self, batch: Vec<Delivery<Vec<Event>>>) -> anyhow::Result<Vec<Outgoing>> {
@@ -65,6 +77,17 @@ fn batch(n: usize, tag: &str) -> Vec<Event> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn garbage_goes_to_the_dlq_and_good_messages_around_it_are_processed() {
+    garbage_to_the_dlq(false).await;
+}
+
+/// The same with decoding in its own task, one message per batch: batches keep their
+/// order, and everything is acked by the time the stage stops.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_holds_when_decoding_runs_beside_processing() {
+    garbage_to_the_dlq(true).await;
+}
+
+async fn garbage_to_the_dlq(pipelined: bool) {
     let nats = Nats::start();
     let js = jetstream::new(async_nats::connect(&nats.url).await.expect("connect"));
     ensure_streams(&js, &StreamSettings::default())
@@ -90,16 +113,22 @@ async fn garbage_goes_to_the_dlq_and_good_messages_around_it_are_processed() {
 
     let shutdown = Shutdown::new();
     let stats = Arc::new(StageStats::default());
-    let cfg = StageConfig::new(
+    let mut cfg = StageConfig::new(
         &stage_name,
         subjects::RAW.name,
         &stage_name,
         &subjects::raw(&node),
     );
+    if pipelined {
+        cfg.batch_max = 1;
+    }
     let task = tokio::spawn(run_stage(
         js.clone(),
         cfg,
-        Tagger { node: node.clone() },
+        Tagger {
+            node: node.clone(),
+            pipelined,
+        },
         shutdown.clone(),
         stats.clone(),
     ));

@@ -2,8 +2,9 @@
 //! garbage, truncated or mutated input is rejected with an error, never a panic.
 
 use lanner_contract::codec::{self, CodecError};
-use lanner_contract::model::STORED_FIELDS;
-use lanner_contract::{Event, Kind};
+use lanner_contract::field_set::StoredFieldSet;
+use lanner_contract::model::{ALL_STORED, STORED_FIELDS};
+use lanner_contract::{Event, Kind, StoredField};
 use proptest::prelude::*;
 use serde_json::{Map, Value as Json, json};
 
@@ -124,6 +125,34 @@ proptest! {
             bytes[i] ^= b;
         }
         let _ = codec::decode_batch(&bytes);
+    }
+
+    /// Decoding some fields gives the events with only those fields, and rejects what
+    /// full decoding rejects.
+    #[test]
+    fn decoding_some_fields_keeps_exactly_those(events in prop::collection::vec(event(), 0..4), picks in prop::collection::vec(any::<prop::sample::Index>(), 0..40), flips in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 0..4)) {
+        let keep: StoredFieldSet = picks.iter().map(|i| ALL_STORED[i.index(ALL_STORED.len())]).collect();
+        let bytes = codec::encode_batch(&events);
+        let expected: Vec<Event> = events
+            .iter()
+            .map(|ev| {
+                let Json::Object(mut m) = serde_json::to_value(ev).expect("event to JSON") else {
+                    unreachable!("an event is a JSON object")
+                };
+                m.retain(|name, _| StoredField::from_name(name).is_some_and(|f| keep.contains(f)));
+                serde_json::from_value(Json::Object(m)).expect("JSON to event")
+            })
+            .collect();
+        prop_assert_eq!(codec::decode_batch_fields(&bytes, &keep).expect("decodes"), expected);
+        let mut mutated = bytes.clone();
+        for (i, b) in flips {
+            let i = i.index(mutated.len());
+            mutated[i] ^= b;
+        }
+        prop_assert_eq!(
+            codec::decode_batch_fields(&mutated, &keep).is_ok(),
+            codec::decode_batch(&mutated).is_ok()
+        );
     }
 
     /// `check_batch` accepts exactly what `decode_batch` accepts: valid batches (with

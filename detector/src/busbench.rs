@@ -127,10 +127,7 @@ async fn drain<S: Stage + 'static>(
 pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     let (rs, _) = load_files(&args.rules, DEFAULT_APPEND_OUTPUT)
         .map_err(|e| anyhow::anyhow!("rules do not load:\n{e}"))?;
-    let state = Arc::new(std::sync::RwLock::new(Arc::new(Loaded {
-        rules: rs,
-        policy: None,
-    })));
+    let state = Arc::new(std::sync::RwLock::new(Arc::new(Loaded::new(rs, None))));
     let js = jetstream::new(args.nats.connect("lanner-bench").await?);
     bus::ensure_streams(&js, &StreamSettings::default()).await?;
     let node = format!("bench{}", std::process::id());

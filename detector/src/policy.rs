@@ -19,8 +19,8 @@
 //! required. Only events inside a container can trigger an action. When several
 //! policies match one alert, one request is made with the strongest action.
 
-use lanner_contract::Event;
 pub use lanner_contract::action::{Action, ActionRequest};
+use lanner_contract::{Event, StoredField};
 
 use lanner_engine::output::{Alert, alert_id};
 use lanner_engine::rules::Priority;
@@ -177,6 +177,15 @@ impl PolicySet {
             .map_err(|e| format!("{}: cannot read policy file: {e}", path.display()))?;
         PolicySet::parse(&path.display().to_string(), &text)
     }
+
+    /// The event fields [`PolicySet::decide`] reads.
+    pub const STORED_FIELDS: &'static [StoredField] = &[
+        StoredField::container_id,
+        StoredField::container_image_repository,
+        StoredField::k8s_ns_name,
+        StoredField::container_labels,
+        StoredField::container_name,
+    ];
 
     /// The request for an alert, if a policy matches.
     pub fn decide(&self, alert: &Alert, ev: &Event, node: &str) -> Option<ActionRequest> {

@@ -18,12 +18,13 @@ use anyhow::Context as _;
 use async_nats::HeaderMap;
 use bytes::Bytes;
 use lanner_contract::bus::{
-    self, Delivery, NatsArgs, Outgoing, Stage, StageConfig, StageStats, StreamSettings,
+    self, Decoder, Delivery, NatsArgs, Outgoing, Stage, StageConfig, StageStats, StreamSettings,
 };
 use lanner_contract::{Event, codec, subjects};
 
 use crate::policy::PolicySet;
 use crate::webhook::{Webhook, WebhookError};
+use lanner_contract::field_set::StoredFieldSet;
 use lanner_engine::alert::AlertBuilder;
 use lanner_engine::rules::{Matching, Priority, Ruleset, load_files_with};
 
@@ -40,6 +41,34 @@ pub struct Loaded {
     pub rules: Ruleset,
     /// The response policy, if any.
     pub policy: Option<PolicySet>,
+    /// The event fields the rules, their outputs and the policy read: the only ones
+    /// decoded.
+    pub fields: StoredFieldSet,
+}
+
+impl Loaded {
+    /// Rules and policy, with the fields they read.
+    pub fn new(rules: Ruleset, policy: Option<PolicySet>) -> Self {
+        let mut fields: StoredFieldSet = rules.stored_fields().into_iter().collect();
+        if policy.is_some() {
+            for f in PolicySet::STORED_FIELDS {
+                fields.insert(*f);
+            }
+        }
+        Loaded {
+            rules,
+            policy,
+            fields,
+        }
+    }
+}
+
+/// A message's events, decoded for the rules in force when it arrived, which then judge
+/// them (a reload between decoding and judging cannot meet events lacking a field).
+#[derive(Debug)]
+pub struct Decoded {
+    loaded: Arc<Loaded>,
+    events: Vec<Event>,
 }
 
 pub use lanner_engine::DEFAULT_APPEND_OUTPUT;
@@ -199,11 +228,22 @@ impl Detector {
     }
 
     fn snapshot(&self) -> Arc<Loaded> {
-        match self.state.read() {
-            Ok(g) => g.clone(),
-            Err(p) => p.into_inner().clone(),
-        }
+        snapshot(&self.state)
     }
+}
+
+/// The rules in force.
+fn snapshot(state: &RwLock<Arc<Loaded>>) -> Arc<Loaded> {
+    match state.read() {
+        Ok(g) => g.clone(),
+        Err(p) => p.into_inner().clone(),
+    }
+}
+
+/// Decodes the fields the rules in force read.
+fn decode_for(loaded: Arc<Loaded>, payload: &[u8]) -> Result<Decoded, String> {
+    let events = codec::decode_batch_fields(payload, &loaded.fields).map_err(|e| e.to_string())?;
+    Ok(Decoded { loaded, events })
 }
 
 /// The node an events subject belongs to (`lanner.events.<node>` → `<node>`).
@@ -212,28 +252,38 @@ fn node_of(subject: &str) -> &str {
 }
 
 impl Stage for Detector {
-    type Input = Vec<Event>;
+    type Input = Decoded;
 
     fn decode(
         &mut self,
         _subject: &str,
         _headers: Option<&HeaderMap>,
         payload: &[u8],
-    ) -> Result<Vec<Event>, String> {
-        codec::decode_batch(payload).map_err(|e| e.to_string())
+    ) -> Result<Decoded, String> {
+        let loaded = self.snapshot();
+        let events =
+            codec::decode_batch_fields(payload, &loaded.fields).map_err(|e| e.to_string())?;
+        Ok(Decoded { loaded, events })
     }
 
-    async fn process(&mut self, batch: Vec<Delivery<Vec<Event>>>) -> anyhow::Result<Vec<Outgoing>> {
-        let loaded = self.snapshot();
-        let rules = &loaded.rules;
+    fn decoder(&self) -> Option<Decoder<Decoded>> {
+        let state = self.state.clone();
+        Some(Box::new(move |_subject, _headers, payload| {
+            decode_for(snapshot(&state), payload)
+        }))
+    }
+
+    async fn process(&mut self, batch: Vec<Delivery<Decoded>>) -> anyhow::Result<Vec<Outgoing>> {
         let mut out = Vec::new();
         let mut stdout = String::new();
         let mut hooks: Vec<String> = Vec::new();
         for d in &batch {
+            let loaded = &d.value.loaded;
+            let rules = &loaded.rules;
             let node = node_of(&d.subject);
             let subject = subjects::alerts(node);
             let action_subject = subjects::actions(node);
-            for (i, ev) in d.value.iter().enumerate() {
+            for (i, ev) in d.value.events.iter().enumerate() {
                 let fallback = || format!("{}/{}/{}", d.subject, d.stream_seq, i);
                 self.builder.judge(rules, ev, node, fallback, |alert| {
                     if let Some(req) = loaded
@@ -276,7 +326,7 @@ impl Stage for Detector {
             }
             self.counters
                 .events
-                .fetch_add(d.value.len() as u64, Ordering::Relaxed);
+                .fetch_add(d.value.events.len() as u64, Ordering::Relaxed);
         }
         self.counters
             .batches
@@ -323,7 +373,7 @@ fn load(args: &RunArgs) -> anyhow::Result<Loaded> {
         policies = policy.as_ref().map_or(0, |p| p.policies().len()),
         "rules loaded"
     );
-    Ok(Loaded { rules: rs, policy })
+    Ok(Loaded::new(rs, policy))
 }
 
 /// Reloads the rules on every SIGHUP; keeps the old ones when the new files are bad.

@@ -19,5 +19,5 @@ pub mod streams;
 
 pub use connect::NatsArgs;
 pub use publish::Outgoing;
-pub use stage::{Delivery, Stage, StageConfig, StageStats, run_stage};
+pub use stage::{Decoder, Delivery, Stage, StageConfig, StageStats, run_stage};
 pub use streams::{StreamSettings, ensure_streams};

@@ -7,6 +7,10 @@
 //! A message that keeps failing is dead-lettered after `max_deliver - 1` attempts instead
 //! of being dropped by JetStream. On shutdown the batch in flight is finished (published
 //! and acked) before [`run_stage`] returns.
+//!
+//! A stage whose decoding costs as much as its processing (the detector) can hand out a
+//! [`Decoder`]: the next batch is then pulled and decoded in a task of its own, on the
+//! other core, while this one is processed.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -70,10 +74,14 @@ pub struct Delivery<T> {
     pub value: T,
 }
 
+/// A decoder that runs apart from its stage (see [`Stage::decoder`]): subject, headers and
+/// payload in, the decoded input or the reason it goes to the DLQ out.
+pub type Decoder<T> = Box<dyn FnMut(&str, Option<&HeaderMap>, &[u8]) -> Result<T, String> + Send>;
+
 /// A transforming stage.
 pub trait Stage: Send {
     /// What one input message decodes to.
-    type Input: Send;
+    type Input: Send + 'static;
 
     /// Decodes one message; an `Err` carries the reason it goes to the DLQ.
     fn decode(
@@ -88,6 +96,13 @@ pub trait Stage: Send {
         &mut self,
         batch: Vec<Delivery<Self::Input>>,
     ) -> impl Future<Output = anyhow::Result<Vec<Outgoing>>> + Send;
+
+    /// A decoder to run in a task of its own, so the next batch is pulled and decoded
+    /// (on another core) while this one is processed; for stages whose decoding costs
+    /// as much as their processing. `None`, the default: [`Stage::decode`] runs inline.
+    fn decoder(&self) -> Option<Decoder<Self::Input>> {
+        None
+    }
 }
 
 /// Counters a stage exposes as metrics.
@@ -164,6 +179,9 @@ pub async fn run_stage<S: Stage>(
         .context("starting to pull messages")?;
     let mut chunks = messages.ready_chunks(cfg.batch_max.max(1));
     tracing::info!(stage = %cfg.stage, stream = %cfg.stream, durable = %cfg.durable, filter = %cfg.filter_subject, "consuming");
+    if let Some(decoder) = stage.decoder() {
+        return run_pipelined(js, cfg, stage, shutdown, stats, chunks, decoder).await;
+    }
     loop {
         let chunk = tokio::select! {
             biased;
@@ -174,23 +192,103 @@ pub async fn run_stage<S: Stage>(
             tracing::warn!(stage = %cfg.stage, "message stream ended");
             break;
         };
-        handle_chunk(&js, &cfg, &mut stage, &stats, chunk).await?;
+        let decoded = decode_chunk(&cfg, &stats, chunk, |subject, headers, payload| {
+            stage.decode(subject, headers, payload)
+        });
+        finish_chunk(&js, &cfg, &mut stage, &stats, decoded).await?;
     }
+    tracing::info!(stage = %cfg.stage, "stopped after finishing the batch in flight");
+    Ok(())
+}
+
+/// [`run_stage`] with decoding in its own task: pulling and decoding batch N+1 overlaps
+/// processing, publishing and acking batch N. On shutdown the batch in process is
+/// finished; one already decoded is nak'ed, to be redelivered at once.
+async fn run_pipelined<S: Stage, C>(
+    js: jetstream::Context,
+    cfg: StageConfig,
+    mut stage: S,
+    shutdown: Shutdown,
+    stats: Arc<StageStats>,
+    mut chunks: C,
+    mut decoder: Decoder<S::Input>,
+) -> anyhow::Result<()>
+where
+    C: futures::Stream<Item = Vec<PullItem>> + Send + Unpin + 'static,
+{
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<DecodedChunk<S::Input>>(1);
+    let decoding = {
+        let (cfg, stats) = (cfg.clone(), stats.clone());
+        tokio::spawn(async move {
+            loop {
+                let chunk = tokio::select! {
+                    _ = tx.closed() => return,
+                    c = chunks.next() => c,
+                };
+                let Some(chunk) = chunk else {
+                    tracing::warn!(stage = %cfg.stage, "message stream ended");
+                    return;
+                };
+                let decoded = decode_chunk(&cfg, &stats, chunk, &mut decoder);
+                if let Err(unsent) = tx.send(decoded).await {
+                    unsent.0.nak().await;
+                    return;
+                }
+            }
+        })
+    };
+    loop {
+        let decoded = tokio::select! {
+            biased;
+            _ = shutdown.wait() => break,
+            d = rx.recv() => d,
+        };
+        let Some(decoded) = decoded else {
+            break;
+        };
+        finish_chunk(&js, &cfg, &mut stage, &stats, decoded).await?;
+    }
+    rx.close();
+    while let Some(decoded) = rx.recv().await {
+        decoded.nak().await;
+    }
+    let _ = decoding.await;
     tracing::info!(stage = %cfg.stage, "stopped after finishing the batch in flight");
     Ok(())
 }
 
 type PullItem = Result<jetstream::Message, async_nats::error::Error<pull::MessagesErrorKind>>;
 
-async fn handle_chunk<S: Stage>(
-    js: &jetstream::Context,
+/// A pulled batch, decoded: what goes to the stage, and what goes to the DLQ.
+struct DecodedChunk<T> {
+    good: Vec<Delivery<T>>,
+    /// The messages of `good`, with their stream sequence and delivery count.
+    held: Vec<(jetstream::Message, u64, i64)>,
+    /// Undecodable messages, with their stream sequence and the reason.
+    bad: Vec<(jetstream::Message, u64, String)>,
+}
+
+impl<T> DecodedChunk<T> {
+    /// Hands every message back for immediate redelivery.
+    async fn nak(self) {
+        let msgs = self.held.iter().map(|(m, _, _)| m);
+        for msg in msgs.chain(self.bad.iter().map(|(m, _, _)| m)) {
+            let _ = msg.ack_with(AckKind::Nak(None)).await;
+        }
+    }
+}
+
+fn decode_chunk<T>(
     cfg: &StageConfig,
-    stage: &mut S,
     stats: &StageStats,
     chunk: Vec<PullItem>,
-) -> anyhow::Result<()> {
-    let mut good = Vec::with_capacity(chunk.len());
-    let mut held = Vec::with_capacity(chunk.len());
+    mut decode: impl FnMut(&str, Option<&HeaderMap>, &[u8]) -> Result<T, String>,
+) -> DecodedChunk<T> {
+    let mut out = DecodedChunk {
+        good: Vec::with_capacity(chunk.len()),
+        held: Vec::with_capacity(chunk.len()),
+        bad: Vec::new(),
+    };
     for item in chunk {
         let msg = match item {
             Ok(m) => m,
@@ -204,31 +302,43 @@ async fn handle_chunk<S: Stage>(
             .info()
             .map(|i| (i.stream_sequence, i.delivered))
             .unwrap_or((0, 1));
-        match stage.decode(msg.subject.as_str(), msg.headers.as_ref(), &msg.payload) {
+        match decode(msg.subject.as_str(), msg.headers.as_ref(), &msg.payload) {
             Ok(value) => {
-                good.push(Delivery {
+                out.good.push(Delivery {
                     subject: msg.subject.to_string(),
                     stream_seq: seq,
                     value,
                 });
-                held.push((msg, seq, delivered));
+                out.held.push((msg, seq, delivered));
             }
-            Err(reason) => {
-                tracing::warn!(stage = %cfg.stage, subject = %msg.subject, seq, %reason, "undecodable message sent to the DLQ");
-                dead_letter(
-                    js,
-                    &cfg.stage,
-                    msg.subject.as_str(),
-                    seq,
-                    msg.payload.clone(),
-                    &reason,
-                )
-                .await?;
-                ack(&msg).await;
-                StageStats::add(&stats.dead_lettered, 1);
-                StageStats::add(&stats.acked, 1);
-            }
+            Err(reason) => out.bad.push((msg, seq, reason)),
         }
+    }
+    out
+}
+
+async fn finish_chunk<S: Stage>(
+    js: &jetstream::Context,
+    cfg: &StageConfig,
+    stage: &mut S,
+    stats: &StageStats,
+    decoded: DecodedChunk<S::Input>,
+) -> anyhow::Result<()> {
+    let DecodedChunk { good, held, bad } = decoded;
+    for (msg, seq, reason) in bad {
+        tracing::warn!(stage = %cfg.stage, subject = %msg.subject, seq, %reason, "undecodable message sent to the DLQ");
+        dead_letter(
+            js,
+            &cfg.stage,
+            msg.subject.as_str(),
+            seq,
+            msg.payload.clone(),
+            &reason,
+        )
+        .await?;
+        ack(&msg).await;
+        StageStats::add(&stats.dead_lettered, 1);
+        StageStats::add(&stats.acked, 1);
     }
     if held.is_empty() {
         return Ok(());
