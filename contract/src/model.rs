@@ -277,18 +277,29 @@ macro_rules! event_fields {
             ) -> Result<Vec<Event>, arrow_schema::ArrowError> {
                 use crate::arrow::read::{ReadArrow, column};
                 let schema = crate::arrow::schema();
-                let mut events = vec![Event::default(); batch.num_rows()];
+                // Each present column read whole, then the events filled one at a time:
+                // an event is a few KB, and filling them column by column would sweep
+                // the whole batch's events once per column.
                 $(
                     let name = stringify!($ident);
-                    if let Ok(f) = schema.field_with_name(name)
-                        && let Some(col) = column(batch, name, f.data_type())?
-                    {
-                        let values = <$ty as ReadArrow>::read(&col, name)?;
-                        for (ev, v) in events.iter_mut().zip(values) {
-                            ev.$ident = v;
-                        }
-                    }
+                    let mut $ident = match schema.field_with_name(name) {
+                        Ok(f) => match column(batch, name, f.data_type())? {
+                            Some(col) => Some(<$ty as ReadArrow>::read(&col, name)?.into_iter()),
+                            None => None,
+                        },
+                        Err(_) => None,
+                    };
                 )*
+                let mut events = Vec::with_capacity(batch.num_rows());
+                for _ in 0..batch.num_rows() {
+                    let mut ev = Event::default();
+                    $(
+                        if let Some(values) = &mut $ident {
+                            ev.$ident = values.next().flatten();
+                        }
+                    )*
+                    events.push(ev);
+                }
                 Ok(events)
             }
 

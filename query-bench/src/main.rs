@@ -341,3 +341,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+/// The allocator lanner-query's binary uses, so the figures stand for it.
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;

@@ -128,3 +128,7 @@ async fn main() -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+/// The allocator lanner-query's binary uses.
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;

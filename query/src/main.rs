@@ -218,3 +218,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         }
     }
 }
+
+/// mimalloc, as the other stages: converting archived rows back into events (the
+/// retro-hunt) allocates and frees many small strings, where glibc's allocator spent a
+/// third of the time (see BENCHMARKS.md).
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
