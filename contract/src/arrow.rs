@@ -29,7 +29,7 @@ use arrow_schema::{ArrowError, Field, Schema, SchemaRef};
 
 pub mod alerts;
 pub(crate) mod read;
-pub use read::from_record_batch;
+pub use read::{from_record_batch, from_record_batch_unshared};
 
 use crate::field::FieldRef;
 use crate::model::{Event, Labels, STORED_FIELDS, StrList, Text, U64List};

@@ -290,15 +290,15 @@ macro_rules! event_fields {
                         Err(_) => None,
                     };
                 )*
+                // Built in place: moving a finished event would copy it.
                 let mut events = Vec::with_capacity(batch.num_rows());
-                for _ in 0..batch.num_rows() {
-                    let mut ev = Event::default();
+                events.resize_with(batch.num_rows(), Event::default);
+                for ev in &mut events {
                     $(
                         if let Some(values) = &mut $ident {
                             ev.$ident = values.next().flatten();
                         }
                     )*
-                    events.push(ev);
                 }
                 Ok(events)
             }

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use arrow_array::{ArrayRef, RecordBatch, StringArray};
 use arrow_schema::{DataType, Field, Schema};
-use lanner_contract::arrow::{from_record_batch, to_record_batch};
+use lanner_contract::arrow::{from_record_batch, from_record_batch_unshared, to_record_batch};
 use lanner_contract::synth::Synth;
 use lanner_contract::{Event, jsonl};
 
@@ -19,6 +19,7 @@ fn every_event_of_the_mix_and_the_example_round_trips() {
     events.extend(example.lines().map(|l| jsonl::parse_line(l).unwrap()));
     let batch = to_record_batch(&events).unwrap();
     assert_eq!(from_record_batch(&batch).unwrap(), events);
+    assert_eq!(from_record_batch_unshared(&batch).unwrap(), events);
 }
 
 #[test]

@@ -7,7 +7,7 @@
 //! partitions and the row groups (files are sorted by `evt_time`), and when every rule
 //! names its event types (every upstream rule does) only those types are fetched, and
 //! only the columns the rules and their outputs read. The rows come back as events with
-//! [`lanner_contract::arrow::from_record_batch`] and are judged batch by batch as the
+//! [`lanner_contract::arrow::from_record_batch_unshared`] and are judged batch by batch as the
 //! scan streams, so memory stays flat over any window.
 //!
 //! ```text
@@ -27,7 +27,7 @@ use datafusion::error::DataFusionError;
 use datafusion::execution::session_state::SessionStateBuilder;
 use datafusion::prelude::{DataFrame, SessionContext, col, lit};
 use futures::StreamExt;
-use lanner_contract::arrow::from_record_batch;
+use lanner_contract::arrow::from_record_batch_unshared;
 use lanner_engine::alert::AlertBuilder;
 use lanner_engine::output::Alert;
 use lanner_engine::rules::{Matching, Ruleset};
@@ -259,7 +259,7 @@ async fn judge_window(
     while let Some(batch) = stream.next().await {
         let batch = batch?;
         let t0 = Instant::now();
-        let events = from_record_batch(&batch)?;
+        let events = from_record_batch_unshared(&batch)?;
         let t1 = Instant::now();
         report.convert += t1 - t0;
         report.events += events.len() as u64;

@@ -213,3 +213,10 @@ pub fn from_record_batch(batch: &RecordBatch) -> Result<Vec<Event>, ArrowError> 
     }
     Ok(events)
 }
+
+/// [`from_record_batch`] without sharing equal strings: each value keeps its own
+/// allocation. Cheaper for events that are judged and dropped (the retro-hunt), where
+/// finding equal strings would cost more than it saves.
+pub fn from_record_batch_unshared(batch: &RecordBatch) -> Result<Vec<Event>, ArrowError> {
+    Event::from_arrays(batch)
+}
