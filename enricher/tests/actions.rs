@@ -232,24 +232,7 @@ async fn a_fresh_containers_exec_is_enriched_and_a_pause_request_pauses_it_with_
     let out = enr.enriched(1).await;
     let seen_after = started.elapsed();
 
-    let body = format!(
-        r#"{{"id":"fresh-pause","action":"pause","container_id":"{}","rule":"Terminal shell in container","reason":"done-when test","alert_id":"a-fresh"}}"#,
-        &id[..12]
-    );
-    enr.js
-        .publish(subjects::actions(&enr.node), body.into())
-        .await
-        .expect("publish action")
-        .await
-        .expect("action stored");
-    let audits = lanner_tests::collect(
-        &enr.js,
-        subjects::AUDIT.name,
-        &subjects::audit(&enr.node),
-        1,
-        Duration::from_secs(30),
-    )
-    .await;
+    let audits = act(&enr, &[("fresh-pause", "pause", &id[..12])]).await;
     let paused = docker(&["inspect", "--format", "{{.State.Paused}}", &name]);
     docker(&["rm", "-f", &name]);
     enr.stop().await;
@@ -270,7 +253,7 @@ async fn a_fresh_containers_exec_is_enriched_and_a_pause_request_pauses_it_with_
     );
     assert_eq!(paused, "true", "the pause request must pause the container");
     assert_eq!(audits.len(), 1);
-    let rec: AuditRecord = serde_json::from_slice(&audits[0].payload).expect("audit record");
+    let rec = &audits[0];
     assert_eq!(rec.request.id, "fresh-pause");
     assert_eq!(rec.outcome, Outcome::Done);
     assert_eq!(rec.container_name.as_deref(), Some(name.as_str()));

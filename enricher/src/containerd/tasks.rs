@@ -97,19 +97,19 @@ impl ContainerdRuntime {
 
     /// Freezes the container's task.
     pub async fn pause(&self, container_id: &str) -> Result<(), RuntimeError> {
-        let mut req = Vec::new();
-        proto::put_bytes(&mut req, 1, container_id.as_bytes());
-        self.tasks_call("Pause", &req)
-            .await
-            .map(drop)
-            .map_err(|e| self.err(e))
+        self.on_task("Pause", container_id).await
     }
 
     /// Thaws the container's task.
     pub async fn resume(&self, container_id: &str) -> Result<(), RuntimeError> {
+        self.on_task("Resume", container_id).await
+    }
+
+    /// A call whose request is the container id alone and whose answer is empty.
+    async fn on_task(&self, method: &str, container_id: &str) -> Result<(), RuntimeError> {
         let mut req = Vec::new();
         proto::put_bytes(&mut req, 1, container_id.as_bytes());
-        self.tasks_call("Resume", &req)
+        self.tasks_call(method, &req)
             .await
             .map(drop)
             .map_err(|e| self.err(e))
