@@ -8,38 +8,10 @@
 
 mod common;
 
-use std::time::Duration;
-
-use common::{CtrContainer, IMAGE_REPO, IMAGE_TAG, ctr, docker, docker_engine, start};
-use lanner_contract::subjects;
-use lanner_enricher::actions::{AuditRecord, Outcome};
-
-/// Publishes `(request id, action, container)` requests and reads back one audit record
-/// per request.
-async fn act(enr: &common::Running, requests: &[(&str, &str, &str)]) -> Vec<AuditRecord> {
-    for (id, action, container) in requests {
-        let body = format!(
-            r#"{{"id":"{id}","action":"{action}","container_id":"{container}","policy":"test","rule":"Terminal shell in container","reason":"test","alert_id":"a-{id}"}}"#
-        );
-        enr.js
-            .publish(subjects::actions(&enr.node), body.into())
-            .await
-            .expect("publish action")
-            .await
-            .expect("action stored");
-    }
-    let msgs = lanner_tests::collect(
-        &enr.js,
-        subjects::AUDIT.name,
-        &subjects::audit(&enr.node),
-        requests.len(),
-        Duration::from_secs(30),
-    )
-    .await;
-    msgs.iter()
-        .map(|m| serde_json::from_slice(&m.payload).expect("audit record is JSON"))
-        .collect()
-}
+use common::{
+    CtrContainer, IMAGE_REPO, IMAGE_TAG, ctr, docker, docker_engine, request_actions, start,
+};
+use lanner_enricher::actions::Outcome;
 
 fn run_sleeper(extra: &[&str]) -> String {
     let name = lanner_tests::unique("lanner-enr-act");
@@ -68,7 +40,7 @@ async fn pause_and_kill_take_effect_exempt_is_refused_and_all_are_audited() {
         ("r-exempt", "kill", exempt.as_str()),
         ("r-gone", "stop", "0000deadbeef"),
     ];
-    let records = act(&enr, &requests).await;
+    let records = request_actions(&enr, &requests).await;
     let inspect = |name: &str, what: &str| docker(&["inspect", "--format", what, name]);
     let paused = inspect(&to_pause, "{{.State.Paused}}");
     let killed_running = inspect(&to_kill, "{{.State.Running}}");
@@ -131,7 +103,7 @@ async fn containerd_only_containers_are_acted_on_through_its_tasks_api() {
         ("c-kill-again", "kill", &to_kill.id[..12]),
         ("c-exempt", "kill", &exempt.id[..12]),
     ];
-    let records = act(&enr, &requests).await;
+    let records = request_actions(&enr, &requests).await;
     let status = |id: &str| {
         ctr(&["tasks", "ls"])
             .lines()
@@ -177,7 +149,7 @@ async fn dry_run_audits_without_acting_and_lanner_containers_are_refused() {
     let target = run_sleeper(&[]);
     let own = run_sleeper(&["--label", "lanner.component=enricher"]);
     let enr = common::start_with(&socket, |a| a.dry_run = true).await;
-    let records = act(
+    let records = request_actions(
         &enr,
         &[
             ("d-pause", "pause", target.as_str()),
@@ -232,7 +204,7 @@ async fn a_fresh_containers_exec_is_enriched_and_a_pause_request_pauses_it_with_
     let out = enr.enriched(1).await;
     let seen_after = started.elapsed();
 
-    let audits = act(&enr, &[("fresh-pause", "pause", &id[..12])]).await;
+    let audits = request_actions(&enr, &[("fresh-pause", "pause", &id[..12])]).await;
     let paused = docker(&["inspect", "--format", "{{.State.Paused}}", &name]);
     docker(&["rm", "-f", &name]);
     enr.stop().await;

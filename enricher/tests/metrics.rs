@@ -10,7 +10,6 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use common::{IMAGE_REPO, IMAGE_TAG, docker, docker_engine, event};
-use lanner_contract::subjects;
 
 /// `/metrics` as name (with labels) → value.
 fn scrape(port: u16) -> HashMap<String, f64> {
@@ -57,24 +56,12 @@ async fn metrics_count_hits_misses_pass_through_lookup_latency_and_actions() {
     enr.publish(&[event(short, "openat")]).await;
     let out = enr.enriched(2).await;
     assert_eq!(out[2].container_name.as_deref(), Some(name.as_str()));
-    for (rid, action, container) in [
-        ("m-pause", "pause", short),
-        ("m-gone", "kill", "0000deadbeef"),
-    ] {
-        let body = format!(r#"{{"id":"{rid}","action":"{action}","container_id":"{container}"}}"#);
-        enr.js
-            .publish(subjects::actions(&enr.node), body.into())
-            .await
-            .expect("publish action")
-            .await
-            .expect("action stored");
-    }
-    let audits = lanner_tests::collect(
-        &enr.js,
-        subjects::AUDIT.name,
-        &subjects::audit(&enr.node),
-        2,
-        Duration::from_secs(30),
+    let audits = common::request_actions(
+        &enr,
+        &[
+            ("m-pause", "pause", short),
+            ("m-gone", "kill", "0000deadbeef"),
+        ],
     )
     .await;
     assert_eq!(audits.len(), 2);

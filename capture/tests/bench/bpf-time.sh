@@ -6,6 +6,7 @@
 #   capture/tests/bench/bpf-time.sh [path/to/lanner-capture] [BUILD_FILES (40)]
 # Root. Restores kernel.bpf_stats_enabled on exit.
 set -euo pipefail
+. "$(dirname "$0")/c-project.sh"
 bin=${1:-target/release/lanner-capture}
 files=${2:-40}
 work=$(mktemp -d)
@@ -18,14 +19,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-mkdir -p "$work/proj"
-for i in $(seq "$files"); do
-    { echo "#include <stdio.h>"; echo "#include <string.h>"; echo "#include <stdlib.h>"
-      for j in $(seq 40); do echo "int f${i}_$j(int x){char b[64];snprintf(b,sizeof b,\"%d\",x*$j);return (int)strlen(b)+atoi(b)%$((j+1));}"; done
-    } >"$work/proj/f$i.c"
-done
-printf 'OBJS=%s\nall: $(OBJS)\n%%.o: %%.c\n\tgcc -O2 -c $< -o $@\nclean:\n\trm -f *.o\n' \
-    "$(cd "$work/proj" && ls ./*.c | sed 's|^\./||; s/\.c$/.o/' | tr '\n' ' ')" >"$work/proj/Makefile"
+c_project "$work/proj" "$files"
 make -s -j2 -C "$work/proj" >/dev/null # warm the page cache
 
 # Sum of run_time_ns and run_cnt over the sensor's program fds.

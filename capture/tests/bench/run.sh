@@ -29,6 +29,7 @@
 # ("stdout publish").
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
+. "$here/c-project.sh"
 bin=${1:-${CARGO_TARGET_DIR:-$here/../../../target}/release/lanner-capture}
 sections=${SECTIONS:-rate openclose build}
 pairs=${PAIRS:-7}
@@ -161,14 +162,7 @@ fi
 
 if [[ " $sections " == *" build "* ]]; then
     echo "== C build: make -j2 of $build_files generated files (gcc -O2), seconds, $build_pairs interleaved pairs (target <= 5 %)"
-    mkdir -p "$work/proj"
-    for i in $(seq "$build_files"); do
-        { echo "#include <stdio.h>"; echo "#include <string.h>"; echo "#include <stdlib.h>"
-          for j in $(seq 40); do echo "int f${i}_$j(int x){char b[64];snprintf(b,sizeof b,\"%d\",x*$j);return (int)strlen(b)+atoi(b)%$((j+1));}"; done
-        } >"$work/proj/f$i.c"
-    done
-    printf 'OBJS=%s\nall: $(OBJS)\n%%.o: %%.c\n\tgcc -O2 -c $< -o $@\nclean:\n\trm -f *.o\n' \
-        "$(cd "$work/proj" && ls ./*.c | sed 's|^\./||; s/\.c$/.o/' | tr '\n' ' ')" >"$work/proj/Makefile"
+    c_project "$work/proj" "$build_files"
     build() { # prints "wall cpu" seconds (cpu = user + system of make and its children)
         make -s -C "$work/proj" clean >/dev/null
         /usr/bin/time -f "%e %U %S" -o "$work/time" make -s -j2 -C "$work/proj" >/dev/null

@@ -327,17 +327,7 @@ async fn finish_chunk<S: Stage>(
     let DecodedChunk { good, held, bad } = decoded;
     for (msg, seq, reason) in bad {
         tracing::warn!(stage = %cfg.stage, subject = %msg.subject, seq, %reason, "undecodable message sent to the DLQ");
-        dead_letter(
-            js,
-            &cfg.stage,
-            msg.subject.as_str(),
-            seq,
-            msg.payload.clone(),
-            &reason,
-        )
-        .await?;
-        ack(&msg).await;
-        StageStats::add(&stats.dead_lettered, 1);
+        to_dlq(js, cfg, stats, &msg, seq, &reason).await?;
         StageStats::add(&stats.acked, 1);
     }
     if held.is_empty() {
@@ -362,17 +352,7 @@ async fn finish_chunk<S: Stage>(
             for (msg, seq, delivered) in held {
                 if delivered >= cfg.max_deliver - 1 {
                     let reason = format!("processing failed {delivered} times: {e:#}");
-                    dead_letter(
-                        js,
-                        &cfg.stage,
-                        msg.subject.as_str(),
-                        seq,
-                        msg.payload.clone(),
-                        &reason,
-                    )
-                    .await?;
-                    ack(&msg).await;
-                    StageStats::add(&stats.dead_lettered, 1);
+                    to_dlq(js, cfg, stats, &msg, seq, &reason).await?;
                 } else {
                     let _ = msg
                         .ack_with(AckKind::Nak(Some(Duration::from_millis(500))))
@@ -381,6 +361,29 @@ async fn finish_chunk<S: Stage>(
             }
         }
     }
+    Ok(())
+}
+
+/// Publishes a message to the stage's DLQ with the reason, then acks and counts it.
+async fn to_dlq(
+    js: &jetstream::Context,
+    cfg: &StageConfig,
+    stats: &StageStats,
+    msg: &jetstream::Message,
+    seq: u64,
+    reason: &str,
+) -> anyhow::Result<()> {
+    dead_letter(
+        js,
+        &cfg.stage,
+        msg.subject.as_str(),
+        seq,
+        msg.payload.clone(),
+        reason,
+    )
+    .await?;
+    ack(msg).await;
+    StageStats::add(&stats.dead_lettered, 1);
     Ok(())
 }
 

@@ -361,3 +361,33 @@ impl Drop for CtrContainer {
         run(&["containers", "delete", &self.id]);
     }
 }
+
+/// Publishes `(request id, action, container)` requests on the node's actions subject
+/// and reads back one audit record per request.
+pub async fn request_actions(
+    enr: &Running,
+    requests: &[(&str, &str, &str)],
+) -> Vec<lanner_enricher::actions::AuditRecord> {
+    for (id, action, container) in requests {
+        let body = format!(
+            r#"{{"id":"{id}","action":"{action}","container_id":"{container}","policy":"test","rule":"Terminal shell in container","reason":"test","alert_id":"a-{id}"}}"#
+        );
+        enr.js
+            .publish(subjects::actions(&enr.node), body.into())
+            .await
+            .expect("publish action")
+            .await
+            .expect("action stored");
+    }
+    let msgs = lanner_tests::collect(
+        &enr.js,
+        subjects::AUDIT.name,
+        &subjects::audit(&enr.node),
+        requests.len(),
+        Duration::from_secs(30),
+    )
+    .await;
+    msgs.iter()
+        .map(|m| serde_json::from_slice(&m.payload).expect("audit record is JSON"))
+        .collect()
+}
