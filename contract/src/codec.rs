@@ -149,9 +149,13 @@ pub fn encode_batch_into(events: &[Event], out: &mut Vec<u8>) {
     out.extend_from_slice(&w.buf);
 }
 
-/// Reads a batch's header and shared-value tables: the reader positioned at the first
-/// event, the writer's field kinds, and the number of events.
-fn open_batch(bytes: &[u8]) -> Result<(Reader<'_>, Vec<Kind>, usize), CodecError> {
+/// Reads a batch's header and shared-value tables (built, or with `build_tables` false
+/// only checked): the reader positioned at the first event, the writer's field kinds,
+/// and the number of events.
+fn open_batch(
+    bytes: &[u8],
+    build_tables: bool,
+) -> Result<(Reader<'_>, Vec<Kind>, usize), CodecError> {
     if bytes.len() > MAX_BATCH_BYTES {
         return Err(CodecError::TooLarge(bytes.len()));
     }
@@ -183,7 +187,11 @@ fn open_batch(bytes: &[u8]) -> Result<(Reader<'_>, Vec<Kind>, usize), CodecError
         }
         kinds.push(kind);
     }
-    r.read_tables()?;
+    if build_tables {
+        r.read_tables()?;
+    } else {
+        r.check_tables()?;
+    }
     let event_count = r.count(field_count.div_ceil(8).max(1))?;
     Ok((r, kinds, event_count))
 }
@@ -191,9 +199,10 @@ fn open_batch(bytes: &[u8]) -> Result<(Reader<'_>, Vec<Kind>, usize), CodecError
 /// Checks that a batch decodes, without building its events (no per-event allocation,
 /// no shared-value reference counting): what [`decode_batch`] would reject, this
 /// rejects. Returns the number of events. For relaying batches unchanged, as replaying a
-/// recording does.
+/// recording does. The shared-value tables are checked in place, nothing is allocated
+/// for them.
 pub fn check_batch(bytes: &[u8]) -> Result<usize, CodecError> {
-    let (mut r, kinds, event_count) = open_batch(bytes)?;
+    let (mut r, kinds, event_count) = open_batch(bytes, false)?;
     for _ in 0..event_count {
         let presence = r.presence(kinds.len())?;
         // Only the set bits: an event has a few dozen of its ~150 fields.
@@ -230,7 +239,7 @@ pub fn decode_batch_fields(bytes: &[u8], keep: &StoredFieldSet) -> Result<Vec<Ev
 }
 
 fn decode(bytes: &[u8], keep: Option<&StoredFieldSet>) -> Result<Vec<Event>, CodecError> {
-    let (mut r, kinds, event_count) = open_batch(bytes)?;
+    let (mut r, kinds, event_count) = open_batch(bytes, true)?;
     // Built in place: an event is large, and moving each one costs a copy.
     let mut events = Vec::with_capacity(event_count);
     events.resize_with(event_count, Event::default);

@@ -17,10 +17,11 @@ use std::sync::Arc;
 
 use crate::value::{Kind, Timestamp};
 
-/// Immutable shared text: cloning is one atomic increment, so events that share a
-/// process, container or ancestry share its strings. `"bash".into()` and
-/// `String::into()` build one; it derefs to `&str`.
-pub type Text = Arc<str>;
+/// Immutable text: up to 23 bytes are stored inline (cloning copies them: no
+/// allocation, no reference count), longer text is shared (cloning is one atomic
+/// increment), so events that share a process, container or ancestry share its long
+/// strings. `"bash".into()` and `String::into()` build one; it derefs to `&str`.
+pub type Text = smol_str::SmolStr;
 /// A list of text values (ancestry, DNS answers): `vec!["a".into()].into()`.
 pub type StrList = Arc<[Text]>;
 /// A list of unsigned integers (ancestor pids): `vec![7, 1].into()`.

@@ -1,5 +1,6 @@
-//! Sharing equal values between events: [`Pool`] makes every equal text, list and label
-//! map point at one allocation, so the codec writes it once per batch.
+//! Sharing equal values between events: [`Pool`] makes every equal long text, list and
+//! label map point at one allocation, so the codec writes it once per batch by pointer
+//! and copies are reference counts. (Text of up to 23 bytes is inline, nothing to share.)
 //!
 //! Events decoded from the wire already share; events built from JSON or by hand do not
 //! until passed through [`crate::Event::share`].
@@ -7,12 +8,13 @@
 //! ```
 //! use lanner_contract::{Event, share::Pool};
 //! let mut pool = Pool::default();
-//! let mut a = Event { proc_name: Some("bash".into()), ..Default::default() };
-//! let mut b = a.clone();
-//! b.proc_name = Some("bash".into());
+//! let path = "/usr/lib/postgresql/16/bin/postgres";
+//! let mut a = Event { proc_exe: Some(path.into()), ..Default::default() };
+//! let mut b = Event { proc_exe: Some(path.into()), ..Default::default() };
+//! assert_ne!(a.proc_exe.as_ref().unwrap().as_ptr(), b.proc_exe.as_ref().unwrap().as_ptr());
 //! a.share(&mut pool);
 //! b.share(&mut pool);
-//! assert!(std::sync::Arc::ptr_eq(a.proc_name.as_ref().unwrap(), b.proc_name.as_ref().unwrap()));
+//! assert_eq!(a.proc_exe.as_ref().unwrap().as_ptr(), b.proc_exe.as_ref().unwrap().as_ptr());
 //! ```
 
 use std::collections::HashSet;
@@ -40,6 +42,9 @@ impl Pool {
     }
 
     fn text(&mut self, t: &mut Text) {
+        if !t.is_heap_allocated() {
+            return;
+        }
         match self.texts.get(&**t) {
             Some(s) => *t = s.clone(),
             None => {

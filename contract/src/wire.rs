@@ -76,7 +76,7 @@ pub(crate) struct Writer {
     pub(crate) lists: TableWriter,
     pub(crate) pids: TableWriter,
     pub(crate) maps: TableWriter,
-    /// Content hash of each text written → (index, offset in `strings.buf`, length).
+    /// Content hash of each text written → (index, start and end in `strings.buf`).
     text_spans: HashMap<u64, (u32, u32, u32), BuildHasherDefault<PtrHasher>>,
 }
 
@@ -117,33 +117,48 @@ impl Writer {
         self.buf[start + bit / 8] |= 1 << (bit % 8);
     }
 
-    /// The table index of a text: by allocation first (cheap), then by content, so
-    /// equal strings from different allocations (a sensor's `"openat"` per event) are
-    /// still written once and decode as one shared value.
+    /// The table index of a text: shared (heap) text by allocation first (cheap), then
+    /// by content, so equal strings from different allocations (a sensor's `"openat"` per
+    /// event) are still written once and decode as one value. Inline text, which has no
+    /// allocation to key on, goes by content.
     fn intern_text(&mut self, t: &Text) -> u32 {
-        let ptr = Arc::as_ptr(t) as *const u8 as usize;
+        if !t.is_heap_allocated() {
+            return self.intern_bytes(t.as_bytes()).0;
+        }
+        let ptr = t.as_ptr() as usize;
         if let Some(i) = self.strings.lookup(ptr) {
             return i;
         }
-        let hash = xxhash_rust::xxh3::xxh3_64(t.as_bytes());
-        let buf = &self.strings.buf;
-        let same = self.text_spans.get(&hash).and_then(|&(i, start, len)| {
-            let (start, len) = (start as usize, len as usize);
-            (buf.get(start..start + len) == Some(t.as_bytes())).then_some(i)
-        });
-        if let Some(i) = same {
-            self.strings.index.insert(ptr, i);
-            return i;
-        }
-        put_varint(&mut self.strings.buf, t.len() as u64);
-        let start = self.strings.buf.len();
-        self.strings.buf.extend_from_slice(t.as_bytes());
-        let i = self.strings.added(ptr);
-        // Texts are bounded by the batch size, far below u32::MAX bytes.
-        if let (Ok(start), Ok(len)) = (u32::try_from(start), u32::try_from(t.len())) {
-            self.text_spans.insert(hash, (i, start, len));
-        }
+        let (i, _) = self.intern_bytes(t.as_bytes());
+        self.strings.index.insert(ptr, i);
         i
+    }
+
+    /// The table index of a text by content, adding it when new, and where its bytes are
+    /// in `strings.buf` (start, end).
+    fn intern_bytes(&mut self, bytes: &[u8]) -> (u32, (u32, u32)) {
+        let hash = xxhash_rust::xxh3::xxh3_64(bytes);
+        let buf = &self.strings.buf;
+        let same = self.text_spans.get(&hash).and_then(|&(i, start, end)| {
+            (buf.get(start as usize..end as usize) == Some(bytes)).then_some((i, (start, end)))
+        });
+        if let Some(found) = same {
+            return found;
+        }
+        put_varint(&mut self.strings.buf, bytes.len() as u64);
+        let start = self.strings.buf.len();
+        self.strings.buf.extend_from_slice(bytes);
+        let i = self.strings.count;
+        self.strings.count += 1;
+        // Texts are bounded by the batch size, far below u32::MAX bytes; a span that
+        // does not fit is not remembered (the text is then written again if repeated).
+        match (u32::try_from(start), u32::try_from(self.strings.buf.len())) {
+            (Ok(start), Ok(end)) => {
+                self.text_spans.insert(hash, (i, start, end));
+                (i, (start, end))
+            }
+            _ => (i, (0, 0)),
+        }
     }
 }
 
@@ -163,11 +178,22 @@ pub(crate) struct Tables {
     pub(crate) maps: Vec<Labels>,
 }
 
+/// How many entries each shared-value table of a batch has (what skipping and
+/// checking need: an index is valid when below its table's length).
+#[derive(Default, Clone, Copy)]
+struct TableLens {
+    strings: usize,
+    lists: usize,
+    pids: usize,
+    maps: usize,
+}
+
 /// Cursor over untrusted input.
 pub(crate) struct Reader<'a> {
     buf: &'a [u8],
     pos: usize,
     pub(crate) tables: Tables,
+    lens: TableLens,
 }
 
 impl<'a> Reader<'a> {
@@ -176,6 +202,7 @@ impl<'a> Reader<'a> {
             buf,
             pos: 0,
             tables: Tables::default(),
+            lens: TableLens::default(),
         }
     }
 
@@ -332,6 +359,48 @@ impl<'a> Reader<'a> {
             maps.push(Arc::new(m));
         }
         self.tables.maps = maps;
+        self.lens = TableLens {
+            strings: self.tables.strings.len(),
+            lists: self.tables.lists.len(),
+            pids: self.tables.pids.len(),
+            maps: self.tables.maps.len(),
+        };
+        Ok(())
+    }
+
+    /// Checks the four shared-value tables as [`Reader::read_tables`] reads them, without
+    /// building any value: the text is UTF-8, every index within its table, every
+    /// number a valid varint. Only the tables' lengths are kept, for [`Reader::skip`].
+    pub(crate) fn check_tables(&mut self) -> Result<(), CodecError> {
+        let strings = self.count(1)?;
+        for _ in 0..strings {
+            self.str()?;
+        }
+        let lists = self.count(1)?;
+        for _ in 0..lists {
+            for _ in 0..self.count(1)? {
+                self.index(strings, "text index out of range")?;
+            }
+        }
+        let pids = self.count(1)?;
+        for _ in 0..pids {
+            for _ in 0..self.count(1)? {
+                self.varint()?;
+            }
+        }
+        let maps = self.count(1)?;
+        for _ in 0..maps {
+            for _ in 0..self.count(2)? {
+                self.index(strings, "text index out of range")?;
+                self.index(strings, "text index out of range")?;
+            }
+        }
+        self.lens = TableLens {
+            strings,
+            lists,
+            pids,
+            maps,
+        };
         Ok(())
     }
 
@@ -345,16 +414,16 @@ impl<'a> Reader<'a> {
     pub(crate) fn skip(&mut self, kind: Kind) -> Result<(), CodecError> {
         match kind {
             Kind::Str => self
-                .index(self.tables.strings.len(), "text index out of range")
+                .index(self.lens.strings, "text index out of range")
                 .map(drop),
             Kind::StrList => self
-                .index(self.tables.lists.len(), "list index out of range")
+                .index(self.lens.lists, "list index out of range")
                 .map(drop),
             Kind::U64List => self
-                .index(self.tables.pids.len(), "number list index out of range")
+                .index(self.lens.pids, "number list index out of range")
                 .map(drop),
             Kind::Map => self
-                .index(self.tables.maps.len(), "map index out of range")
+                .index(self.lens.maps, "map index out of range")
                 .map(drop),
             Kind::U64 | Kind::I64 | Kind::Ts => self.varint().map(drop),
             Kind::Bool => bool::decode(self).map(drop),

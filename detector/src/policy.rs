@@ -220,8 +220,8 @@ impl PolicySet {
                         .as_ref()
                         .and_then(|m| {
                             m.iter()
-                                .find(|(mk, _)| mk.as_ref() == k.as_str())
-                                .map(|(_, mv)| mv.as_ref() == v.as_str())
+                                .find(|(mk, _)| mk.as_str() == k.as_str())
+                                .map(|(_, mv)| mv.as_str() == v.as_str())
                         })
                         .unwrap_or(false)
                 })

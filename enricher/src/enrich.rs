@@ -70,7 +70,7 @@ impl Enricher {
             match ev.container_id.clone() {
                 Some(id) if !id.is_empty() && &*id != HOST => {
                     let meta = match &last {
-                        Some((lid, m)) if Arc::ptr_eq(lid, &id) || *lid == id => m.clone(),
+                        Some((lid, m)) if *lid == id => m.clone(),
                         _ => {
                             let m = self.cache.get(&id);
                             last = Some((id, m.clone()));
