@@ -1,8 +1,9 @@
-//! Encodes and decodes a batch of synthetic events in a loop, for profilers:
-//! `cargo run --release -p lanner-contract --example codec_loop -- [encode|decode] ITER`.
+//! Encodes, decodes or parses (from JSON lines) a batch of synthetic events in a loop,
+//! for profilers:
+//! `cargo run --release -p lanner-contract --example codec_loop -- [encode|decode|json] ITER`.
 
 use lanner_contract::synth::Synth;
-use lanner_contract::{Event, codec};
+use lanner_contract::{Event, codec, jsonl};
 
 /// mimalloc: the stages allocate and frees many small shared strings per batch;
 /// it costs less per allocation than the system allocator (see BENCHMARKS.md).
@@ -15,10 +16,16 @@ fn main() {
     let iters: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(100);
     let events: Vec<Event> = Synth::new(1, "node-a").take(1024).collect();
     let bytes = codec::encode_batch(&events);
+    let lines: Vec<String> = events.iter().map(jsonl::to_line).collect();
     let mut total = 0usize;
     let mut buf = Vec::new();
     for _ in 0..iters {
-        if what == "encode" {
+        if what == "json" {
+            total += lines
+                .iter()
+                .filter(|l| jsonl::parse_line(l).is_ok())
+                .count();
+        } else if what == "encode" {
             buf.clear();
             codec::encode_batch_into(&events, &mut buf);
             total += buf.len();

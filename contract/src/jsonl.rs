@@ -25,8 +25,24 @@ pub struct LineError {
     pub message: String,
 }
 
-/// Parses one line.
+/// Parses one line: the usual shape of a line directly, anything else (and every error)
+/// through serde.
 pub fn parse_line(line: &str) -> Result<Event, serde_json::Error> {
+    match crate::json_fast::parse(line) {
+        Some(ev) => Ok(ev),
+        None => serde_json::from_str(line),
+    }
+}
+
+/// Whether `line` parses on the fast path (for tests: the usual shape must).
+#[doc(hidden)]
+pub fn parses_fast(line: &str) -> bool {
+    crate::json_fast::parse(line).is_some()
+}
+
+/// Parses one line through serde only: the reference [`parse_line`] is tested against.
+#[doc(hidden)]
+pub fn parse_line_serde(line: &str) -> Result<Event, serde_json::Error> {
     serde_json::from_str(line)
 }
 

@@ -17,6 +17,7 @@ pub mod config;
 pub mod field;
 pub mod field_set;
 mod json;
+mod json_fast;
 pub mod jsonl;
 pub mod logging;
 pub mod model;

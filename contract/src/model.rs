@@ -139,6 +139,26 @@ macro_rules! event_fields {
                 }
             }
 
+            /// Reads a field's value on the JSON fast path (see [`crate::json_fast`]).
+            pub(crate) fn parse_field(
+                &mut self,
+                field: StoredField,
+                p: &mut crate::json_fast::Parser<'_>,
+            ) -> Option<()> {
+                use crate::json_fast::FastJson;
+                match field {
+                    $(StoredField::$ident => self.$ident = Some(<$ty as FastJson>::parse_json(p)?),)*
+                }
+                Some(())
+            }
+
+            /// Unsets a field (JSON `null`).
+            pub(crate) fn clear_field(&mut self, field: StoredField) {
+                match field {
+                    $(StoredField::$ident => self.$ident = None,)*
+                }
+            }
+
             /// Makes equal values point at one allocation (see [`crate::share`]).
             pub fn share(&mut self, pool: &mut crate::share::Pool) {
                 use crate::share::Share;

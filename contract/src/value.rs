@@ -33,8 +33,88 @@ impl Timestamp {
 
     /// Parses RFC 3339 (any offset) into nanoseconds since the epoch.
     pub fn parse_rfc3339(s: &str) -> Option<Self> {
+        if let Some(t) = Self::parse_canonical(s.as_bytes()) {
+            return Some(t);
+        }
         let dt = chrono::DateTime::parse_from_rfc3339(s).ok()?;
         dt.timestamp_nanos_opt().map(Timestamp)
+    }
+
+    /// The form [`Timestamp::to_rfc3339`] writes, `YYYY-MM-DDTHH:MM:SS.nnnnnnnnnZ`,
+    /// parsed directly (JSON-lines events carry two or three per line); `None` for
+    /// anything else, which then goes through chrono.
+    fn parse_canonical(b: &[u8]) -> Option<Self> {
+        let [
+            y0,
+            y1,
+            y2,
+            y3,
+            b'-',
+            m0,
+            m1,
+            b'-',
+            d0,
+            d1,
+            b'T',
+            h0,
+            h1,
+            b':',
+            mi0,
+            mi1,
+            b':',
+            s0,
+            s1,
+            b'.',
+            n @ ..,
+            b'Z',
+        ] = b
+        else {
+            return None;
+        };
+        let digits = |ds: &[u8]| -> Option<i64> {
+            ds.iter().try_fold(0i64, |acc, &c| {
+                c.is_ascii_digit().then(|| acc * 10 + i64::from(c - b'0'))
+            })
+        };
+        if n.len() != 9 {
+            return None;
+        }
+        let year = digits(&[*y0, *y1, *y2, *y3])?;
+        let (month, day) = (digits(&[*m0, *m1])?, digits(&[*d0, *d1])?);
+        let (hour, min, sec) = (
+            digits(&[*h0, *h1])?,
+            digits(&[*mi0, *mi1])?,
+            digits(&[*s0, *s1])?,
+        );
+        let nanos = digits(n)?;
+        let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
+        let month_days = match month {
+            1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+            4 | 6 | 9 | 11 => 30,
+            2 if leap => 29,
+            2 => 28,
+            _ => return None,
+        };
+        // Leap seconds (`:60`) are left to chrono.
+        if day < 1 || day > month_days || hour > 23 || min > 59 || sec > 59 {
+            return None;
+        }
+        // Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's
+        // days_from_civil).
+        let y = if month <= 2 { year - 1 } else { year };
+        let era = y.div_euclid(400);
+        let yoe = y - era * 400;
+        let mp = (month + 9) % 12;
+        let doy = (153 * mp + 2) / 5 + day - 1;
+        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+        let days = era * 146_097 + doe - 719_468;
+        let secs = days * 86_400 + hour * 3_600 + min * 60 + sec;
+        // Four-digit years stay far inside i64 nanoseconds' range only from 1677 to
+        // 2262; outside it chrono decides (and refuses).
+        secs.checked_mul(1_000_000_000)?
+            .checked_add(nanos)
+            .filter(|_| (1678..=2261).contains(&year))
+            .map(Timestamp)
     }
 }
 
