@@ -10,7 +10,9 @@
 //! 900 KiB, the same way: what shipping the text unparsed would cost. Then the stored
 //! batches are written as a binary recording (`.lnrec`) and `lanner-capture --replay`
 //! publishes that: the same bytes as the bare loop, checked by decoding on the way.
-//! Prints the medians and the ratios.
+//! Prints the medians of the rates, and the medians of each round's ratios (a round's
+//! replay and its baselines run back to back, so their ratio is steadier than the
+//! ratio of medians on a noisy machine).
 
 use std::collections::VecDeque;
 use std::io::Write;
@@ -84,6 +86,8 @@ async fn main() {
 
     let (mut replay_rates, mut bare_rates, mut json_rates) = (Vec::new(), Vec::new(), Vec::new());
     let mut rec_rates = Vec::new();
+    let (mut json_vs_bare, mut json_vs_text, mut rec_vs_bare) =
+        (Vec::new(), Vec::new(), Vec::new());
     let rec_dir = tempfile::tempdir().expect("temp dir");
     let rec_path = rec_dir.path().join("bench.lnrec");
     let mut batch_bytes = 0u64;
@@ -203,9 +207,19 @@ async fn main() {
             "round {round}: replay {r:.0} events/s ({replay_secs:.3}s), bare publish of the same {} batches {b:.0} events/s ({bare_secs:.3}s)",
             stored.len()
         );
+        let rec = *rec_rates.last().expect("pushed above");
+        json_vs_bare.push(r / b);
+        json_vs_text.push(r / (events as f64 / json_secs));
+        rec_vs_bare.push(rec / b);
         replay_rates.push(r);
         bare_rates.push(b);
     }
+    println!(
+        "replay_vs_bare: per-round ratios, medians of {rounds}: JSON-lines replay / bare encoded {:.2}, JSON-lines replay / bare JSON text {:.2}, recording replay / bare encoded {:.2}",
+        median(json_vs_bare),
+        median(json_vs_text),
+        median(rec_vs_bare)
+    );
     let (r, b, j) = (median(replay_rates), median(bare_rates), median(json_rates));
     let rec = median(rec_rates);
     println!(

@@ -72,11 +72,40 @@ struct Batch {
     malformed: u64,
 }
 
-/// Lines of the input, numbered in file order, for one batch.
+/// Lines of the input, numbered in file order, for one batch: one buffer, and where
+/// each line ends in it.
 struct Chunk {
     seq: u64,
     first_line: usize,
-    lines: Vec<String>,
+    text: String,
+    ends: Vec<usize>,
+}
+
+impl Chunk {
+    fn new(seq: u64, first_line: usize, max_events: usize, max_bytes: usize) -> Self {
+        Chunk {
+            seq,
+            first_line,
+            text: String::with_capacity(max_bytes.saturating_mul(3).min(16 << 20)),
+            ends: Vec::with_capacity(max_events),
+        }
+    }
+
+    /// Empties a returned chunk for reuse (its buffers keep their memory).
+    fn reuse(mut self, seq: u64, first_line: usize) -> Self {
+        self.seq = seq;
+        self.first_line = first_line;
+        self.text.clear();
+        self.ends.clear();
+        self
+    }
+
+    fn lines(&self) -> impl Iterator<Item = &str> {
+        let starts = std::iter::once(0).chain(self.ends.iter().copied());
+        starts
+            .zip(self.ends.iter().copied())
+            .map(|(start, end)| self.text.get(start..end).unwrap_or_default())
+    }
 }
 
 /// Reads the input into chunks of at most `max_events` lines or about `max_bytes`
@@ -86,14 +115,11 @@ fn read_chunks(
     max_events: usize,
     max_bytes: usize,
     workers: &[std::sync::mpsc::SyncSender<Chunk>],
+    returned: &std::sync::mpsc::Receiver<Chunk>,
 ) -> Result<()> {
     let mut reader = BufReader::with_capacity(1 << 20, input);
     let (mut seq, mut line_no, mut bytes) = (0u64, 0usize, 0usize);
-    let mut chunk = Chunk {
-        seq,
-        first_line: 1,
-        lines: Vec::with_capacity(max_events),
-    };
+    let mut chunk = Chunk::new(seq, 1, max_events, max_bytes);
     let send = |chunk: Chunk| -> Result<()> {
         let worker = &workers[(chunk.seq % workers.len() as u64) as usize];
         worker
@@ -101,29 +127,29 @@ fn read_chunks(
             .map_err(|_| anyhow::anyhow!("a parser thread stopped"))
     };
     loop {
-        let mut line = String::new();
+        // Appends to the chunk's buffer: no allocation per line.
         let n = reader
-            .read_line(&mut line)
+            .read_line(&mut chunk.text)
             .with_context(|| format!("reading line {}", line_no + 1))?;
         if n == 0 {
             break;
         }
         line_no += 1;
-        bytes += line.len();
-        chunk.lines.push(line);
+        bytes += n;
+        chunk.ends.push(chunk.text.len());
         // JSON is larger than the binary form, so this bounds the batch bytes.
-        if chunk.lines.len() >= max_events || bytes >= max_bytes.saturating_mul(3) {
+        if chunk.ends.len() >= max_events || bytes >= max_bytes.saturating_mul(3) {
             seq += 1;
-            let next = Chunk {
-                seq,
-                first_line: line_no + 1,
-                lines: Vec::with_capacity(max_events),
+            // The parsers hand chunks back: fresh memory would cost page faults.
+            let next = match returned.try_recv() {
+                Ok(chunk) => chunk.reuse(seq, line_no + 1),
+                Err(_) => Chunk::new(seq, line_no + 1, max_events, max_bytes),
             };
             send(std::mem::replace(&mut chunk, next))?;
             bytes = 0;
         }
     }
-    if !chunk.lines.is_empty() {
+    if !chunk.ends.is_empty() {
         send(chunk)?;
     }
     Ok(())
@@ -180,20 +206,33 @@ fn check_frames(rx: std::sync::mpsc::Receiver<Frame>, tx: mpsc::Sender<Batch>) {
 /// Parses and encodes chunks: events without `evt.id` get one derived from their line,
 /// events without `evt.hostname` get the node; equal values are shared so each is
 /// written once per batch.
-fn parse_chunks(node: &str, rx: std::sync::mpsc::Receiver<Chunk>, tx: mpsc::Sender<Batch>) {
+fn parse_chunks(
+    node: &str,
+    rx: std::sync::mpsc::Receiver<Chunk>,
+    tx: mpsc::Sender<Batch>,
+    give_back: std::sync::mpsc::Sender<Chunk>,
+) {
     let mut pool = Pool::default();
     let node: lanner_contract::model::Text = node.into();
+    // Kept across chunks: a batch of events is a few MiB, and fresh memory costs page
+    // faults every time.
+    let mut events: Vec<Event> = Vec::new();
     for chunk in rx {
-        let mut events: Vec<Event> = Vec::with_capacity(chunk.lines.len());
+        events.clear();
         let mut malformed = 0u64;
-        for (i, line) in chunk.lines.iter().enumerate() {
+        for (i, line) in chunk.lines().enumerate() {
             let line_no = chunk.first_line + i;
             let text = line.trim_end();
             if text.is_empty() {
                 continue;
             }
-            match jsonl::parse_line(text) {
-                Ok(mut ev) => {
+            // Parsed in place: an event is a few KB, moving it costs a copy.
+            events.push(Event::default());
+            let Some(ev) = events.last_mut() else {
+                continue;
+            };
+            match jsonl::parse_line_into(text, ev) {
+                Ok(()) => {
                     if ev.evt_id.is_none() {
                         let h = xxhash_rust::xxh3::xxh3_64(text.as_bytes());
                         ev.evt_id = Some(format!("{h:016x}-{line_no}").into());
@@ -202,9 +241,9 @@ fn parse_chunks(node: &str, rx: std::sync::mpsc::Receiver<Chunk>, tx: mpsc::Send
                         ev.evt_hostname = Some(node.clone());
                     }
                     ev.share(&mut pool);
-                    events.push(ev);
                 }
                 Err(e) => {
+                    events.pop();
                     malformed += 1;
                     eprintln!("line {line_no}: skipped: {e}");
                 }
@@ -217,6 +256,8 @@ fn parse_chunks(node: &str, rx: std::sync::mpsc::Receiver<Chunk>, tx: mpsc::Send
             events: events.len() as u64,
             malformed,
         };
+        // The reader may be gone (end of input): then the chunk is just freed.
+        let _ = give_back.send(chunk);
         if tx.blocking_send(batch).is_err() {
             return;
         }
@@ -257,14 +298,15 @@ pub async fn run(cli: &crate::Cli, node: &str, path: &Path) -> Result<Summary> {
         std::thread::spawn(move || read_frames(input, &inboxes))
     } else {
         let mut inboxes = Vec::with_capacity(parsers);
+        let (give_back, returned) = std::sync::mpsc::channel::<Chunk>();
         for _ in 0..parsers {
             let (chunk_tx, chunk_rx) = std::sync::mpsc::sync_channel::<Chunk>(2);
-            let (node, tx) = (node.to_owned(), tx.clone());
-            std::thread::spawn(move || parse_chunks(&node, chunk_rx, tx));
+            let (node, tx, give_back) = (node.to_owned(), tx.clone(), give_back.clone());
+            std::thread::spawn(move || parse_chunks(&node, chunk_rx, tx, give_back));
             inboxes.push(chunk_tx);
         }
         drop(tx);
-        std::thread::spawn(move || read_chunks(input, max_events, max_bytes, &inboxes))
+        std::thread::spawn(move || read_chunks(input, max_events, max_bytes, &inboxes, &returned))
     };
 
     let start = Instant::now();

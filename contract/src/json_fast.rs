@@ -18,13 +18,23 @@ use crate::value::Timestamp;
 
 /// The event of `line`, or `None` when the line needs the general parser.
 pub(crate) fn parse(line: &str) -> Option<Event> {
+    let mut ev = Event::default();
+    parse_into(line, &mut ev).then_some(ev)
+}
+
+/// Reads `line` into `ev` (empty): `false` when the line needs the general parser, `ev`
+/// then holding part of it.
+pub(crate) fn parse_into(line: &str, ev: &mut Event) -> bool {
+    parse_fields(line, ev).is_some()
+}
+
+fn parse_fields(line: &str, ev: &mut Event) -> Option<()> {
     let mut p = Parser {
         src: line,
         b: line.as_bytes(),
         i: 0,
         scratch: String::new(),
     };
-    let mut ev = Event::default();
     p.ws();
     p.eat(b'{')?;
     p.ws();
@@ -49,7 +59,7 @@ pub(crate) fn parse(line: &str) -> Option<Event> {
         }
     }
     p.ws();
-    (p.i == p.b.len()).then_some(ev)
+    (p.i == p.b.len()).then_some(())
 }
 
 /// A field type the fast path reads (`None`: leave the line to serde).

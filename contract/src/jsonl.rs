@@ -34,6 +34,17 @@ pub fn parse_line(line: &str) -> Result<Event, serde_json::Error> {
     }
 }
 
+/// Parses one line into `ev` (which should be empty), as [`parse_line`] does, without
+/// moving the event: for filling a batch in place. On error `ev` is left empty.
+pub fn parse_line_into(line: &str, ev: &mut Event) -> Result<(), serde_json::Error> {
+    if crate::json_fast::parse_into(line, ev) {
+        return Ok(());
+    }
+    *ev = Event::default();
+    *ev = serde_json::from_str(line)?;
+    Ok(())
+}
+
 /// Whether `line` parses on the fast path (for tests: the usual shape must).
 #[doc(hidden)]
 pub fn parses_fast(line: &str) -> bool {
