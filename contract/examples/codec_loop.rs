@@ -1,6 +1,6 @@
-//! Encodes, decodes or parses (from JSON lines) a batch of synthetic events in a loop,
-//! for profilers:
-//! `cargo run --release -p lanner-contract --example codec_loop -- [encode|decode|json] ITER`.
+//! Encodes, decodes, checks or parses (from JSON lines) a batch of synthetic events in a
+//! loop, for profilers:
+//! `cargo run --release -p lanner-contract --example codec_loop -- [encode|decode|check|json] ITER`.
 
 use lanner_contract::synth::Synth;
 use lanner_contract::{Event, codec, jsonl};
@@ -25,6 +25,8 @@ fn main() {
                 .iter()
                 .filter(|l| jsonl::parse_line(l).is_ok())
                 .count();
+        } else if what == "check" {
+            total += codec::check_batch(&bytes).unwrap_or(0);
         } else if what == "encode" {
             buf.clear();
             codec::encode_batch_into(&events, &mut buf);

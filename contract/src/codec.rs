@@ -203,6 +203,8 @@ fn open_batch(
 /// for them.
 pub fn check_batch(bytes: &[u8]) -> Result<usize, CodecError> {
     let (mut r, kinds, event_count) = open_batch(bytes, false)?;
+    // Per field of the writer, how its values are checked in this batch.
+    let plan: Vec<_> = kinds.iter().map(|&k| r.value_check(k)).collect();
     for _ in 0..event_count {
         let presence = r.presence(kinds.len())?;
         // Only the set bits: an event has a few dozen of its ~150 fields.
@@ -212,8 +214,8 @@ pub fn check_batch(bytes: &[u8]) -> Result<usize, CodecError> {
                 let bit = byte_at * 8 + bits.trailing_zeros() as usize;
                 bits &= bits - 1;
                 // Bits past the last field are ignored, as decoding ignores them.
-                if let Some(&kind) = kinds.get(bit) {
-                    r.skip(kind)?;
+                if let Some(&check) = plan.get(bit) {
+                    r.check_value(check)?;
                 }
             }
         }

@@ -409,6 +409,44 @@ impl<'a> Reader<'a> {
         self.take(n.div_ceil(8))
     }
 
+    /// How to check one value of `kind` in this batch (after its tables are read):
+    /// most kinds are one varint with an upper bound, checked without a dispatch on
+    /// the kind (see [`Reader::check_value`]).
+    pub(crate) fn value_check(&self, kind: Kind) -> ValueCheck {
+        let index = |len: usize, what| ValueCheck::Varint {
+            limit: len as u64,
+            what,
+        };
+        match kind {
+            Kind::Str => index(self.lens.strings, "text index out of range"),
+            Kind::StrList => index(self.lens.lists, "list index out of range"),
+            Kind::U64List => index(self.lens.pids, "number list index out of range"),
+            Kind::Map => index(self.lens.maps, "map index out of range"),
+            Kind::U64 | Kind::I64 | Kind::Ts => ValueCheck::Varint {
+                limit: u64::MAX,
+                what: "",
+            },
+            Kind::Bool | Kind::Ip => ValueCheck::Other(kind),
+        }
+    }
+
+    /// Checks one value as its decoding would, per a [`Reader::value_check`] plan.
+    #[inline]
+    pub(crate) fn check_value(&mut self, check: ValueCheck) -> Result<(), CodecError> {
+        match check {
+            ValueCheck::Varint { limit, what } => {
+                let at = self.pos;
+                let v = self.varint()?;
+                // Numbers have no bound (u64::MAX is a valid number).
+                if v >= limit && limit != u64::MAX {
+                    return Err(CodecError::Invalid { at, what });
+                }
+                Ok(())
+            }
+            ValueCheck::Other(kind) => self.skip(kind),
+        }
+    }
+
     /// Skips one value of the given kind (a field newer than this reader, or a batch
     /// only checked), with the checks its decoding makes.
     pub(crate) fn skip(&mut self, kind: Kind) -> Result<(), CodecError> {
@@ -430,6 +468,15 @@ impl<'a> Reader<'a> {
             Kind::Ip => IpAddr::decode(self).map(drop),
         }
     }
+}
+
+/// How one field's values are checked in a batch (see [`Reader::value_check`]).
+#[derive(Clone, Copy)]
+pub(crate) enum ValueCheck {
+    /// One varint below `limit` (`u64::MAX`: any), else `Invalid { what }`.
+    Varint { limit: u64, what: &'static str },
+    /// Any other kind, checked by [`Reader::skip`].
+    Other(Kind),
 }
 
 /// Binary form of one field value.
