@@ -242,11 +242,12 @@ pub fn decode_batch_fields(bytes: &[u8], keep: &StoredFieldSet) -> Result<Vec<Ev
 
 fn decode(bytes: &[u8], keep: Option<&StoredFieldSet>) -> Result<Vec<Event>, CodecError> {
     let (mut r, kinds, event_count) = open_batch(bytes, true)?;
+    let plan: Vec<_> = kinds.iter().map(|&k| r.value_check(k)).collect();
     // Built in place: an event is large, and moving each one costs a copy.
     let mut events = Vec::with_capacity(event_count);
     events.resize_with(event_count, Event::default);
     for ev in &mut events {
-        ev.decode_fields(&mut r, &kinds, keep)?;
+        ev.decode_fields(&mut r, &plan, keep)?;
     }
     if r.remaining() != 0 {
         return Err(CodecError::TrailingBytes(r.remaining()));

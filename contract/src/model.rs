@@ -183,33 +183,35 @@ macro_rules! event_fields {
                 let _ = bit;
             }
 
-            /// Decodes one event written with `writer_kinds` (the writer's field list,
-            /// which may be shorter or longer than ours).
+            /// Decodes one event of a batch whose writer's fields are checked per
+            /// `plan` (see [`crate::wire::Reader::value_check`]; the writer's field list
+            /// may be shorter or longer than ours). Fields not in `keep` are checked and
+            /// skipped.
             pub(crate) fn decode_fields(
                 &mut self,
                 r: &mut crate::wire::Reader<'_>,
-                writer_kinds: &[Kind],
+                plan: &[crate::wire::ValueCheck],
                 keep: Option<&crate::field_set::StoredFieldSet>,
             ) -> Result<(), crate::codec::CodecError> {
-                let presence = r.presence(writer_kinds.len())?;
+                let presence = r.presence(plan.len())?;
                 let ev = self;
                 let mut bit = 0usize;
                 $(
-                    if bit < writer_kinds.len() && crate::wire::is_present(presence, bit) {
+                    if bit < plan.len() && crate::wire::is_present(presence, bit) {
                         if keep.is_none_or(|k| k.contains_index(bit)) {
                             ev.$ident = Some(
                                 <$ty as crate::wire::Wire>::decode(r)
                                     .map_err(|e| e.in_field($name))?,
                             );
                         } else {
-                            r.skip(writer_kinds[bit]).map_err(|e| e.in_field($name))?;
+                            r.check_value(plan[bit]).map_err(|e| e.in_field($name))?;
                         }
                     }
                     bit += 1;
                 )*
-                for (extra, kind) in writer_kinds.iter().enumerate().skip(bit) {
+                for (extra, check) in plan.iter().enumerate().skip(bit) {
                     if crate::wire::is_present(presence, extra) {
-                        r.skip(*kind)?;
+                        r.check_value(*check)?;
                     }
                 }
                 Ok(())
