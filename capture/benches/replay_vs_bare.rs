@@ -8,11 +8,14 @@
 //! back and published again by a bare async-nats loop with the same in-flight window.
 //! A second baseline publishes the JSON-lines file itself, in chunks of whole lines under
 //! 900 KiB, the same way: what shipping the text unparsed would cost. Then the stored
-//! batches are written as a binary recording (`.lnrec`) and `lanner-capture --replay`
-//! publishes that: the same bytes as the bare loop, checked by decoding on the way.
-//! Prints the medians of the rates, and the medians of each round's ratios (a round's
-//! replay and its baselines run back to back, so their ratio is steadier than the
-//! ratio of medians on a noisy machine).
+//! batches are written as a binary recording (`.lnrec`) and, four times per round, the
+//! bare loop and `lanner-capture --replay` of the recording (the same bytes, each batch
+//! checked on the way) run back to back.
+//! Prints the medians of the rates, and the medians of the ratios of runs made back to
+//! back (steadier than the ratio of medians on a noisy machine).
+//!
+//! nats-server stores in the temporary directory: `TMPDIR=/dev/shm` takes the disk out
+//! of the comparison (this shared VM's disk is the noisiest part).
 
 use std::collections::VecDeque;
 use std::io::Write;
@@ -36,6 +39,63 @@ fn reported_rate(stderr: &[u8]) -> f64 {
         .and_then(|n| n.parse().ok())
         .unwrap_or_else(|| panic!("no rate in the replay summary: {text}"))
 }
+
+/// Publishes `payloads` to `lanner.raw.<node>` with `IN_FLIGHT` unacked at most, as the
+/// replay does; returns the seconds from the first publish to the last ack.
+async fn publish_all(
+    js: &jetstream::Context,
+    payloads: impl Iterator<Item = bytes::Bytes>,
+    node: &str,
+    content: &'static str,
+) -> f64 {
+    let start = Instant::now();
+    let mut in_flight: VecDeque<PublishAckFuture> = VecDeque::new();
+    for (i, payload) in payloads.enumerate() {
+        if in_flight.len() >= IN_FLIGHT
+            && let Some(f) = in_flight.pop_front()
+        {
+            f.await.expect("ack");
+        }
+        let out = Outgoing {
+            subject: subjects::raw(node),
+            payload,
+            msg_id: format!("{node}:{i}"),
+            content,
+        };
+        in_flight.push_back(publish::send(js, out).await.expect("publish"));
+    }
+    for f in in_flight {
+        f.await.expect("ack");
+    }
+    start.elapsed().as_secs_f64()
+}
+
+/// Runs `lanner-capture --replay FILE` to a fresh node; returns its reported rate.
+fn replay(file: &std::path::Path, nats_url: &str, node: &str) -> f64 {
+    let out = Command::new(env!("CARGO_BIN_EXE_lanner-capture"))
+        .arg("--replay")
+        .arg(file)
+        .args([
+            "--node",
+            node,
+            "--nats-url",
+            nats_url,
+            "--max-in-flight",
+            &IN_FLIGHT.to_string(),
+        ])
+        .output()
+        .expect("run lanner-capture");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    reported_rate(&out.stderr)
+}
+
+/// Back-to-back pairs of bare publishing and recording replay in each round: a bare
+/// round lasts ~0.1 s, too short for one pair to be a steady ratio.
+const RECORDING_PAIRS: usize = 4;
 
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
@@ -93,26 +153,7 @@ async fn main() {
     let mut batch_bytes = 0u64;
     for round in 0..rounds {
         let node = unique("bench-replay");
-        let start = Instant::now();
-        let out_json = Command::new(env!("CARGO_BIN_EXE_lanner-capture"))
-            .arg("--replay")
-            .arg(file.path())
-            .args([
-                "--node",
-                &node,
-                "--nats-url",
-                &nats.url,
-                "--max-in-flight",
-                &IN_FLIGHT.to_string(),
-            ])
-            .output()
-            .expect("run lanner-capture");
-        let replay_secs = start.elapsed().as_secs_f64();
-        assert!(
-            out_json.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out_json.stderr)
-        );
+        let r = replay(file.path(), &nats.url, &node);
 
         let stored = collect(
             &js,
@@ -123,48 +164,16 @@ async fn main() {
         )
         .await;
         batch_bytes = stored.iter().map(|m| m.payload.len() as u64).sum();
-        let bare_node = unique("bench-bare");
-        let start = Instant::now();
-        let mut in_flight: VecDeque<PublishAckFuture> = VecDeque::new();
-        for (i, m) in stored.iter().enumerate() {
-            if in_flight.len() >= IN_FLIGHT
-                && let Some(f) = in_flight.pop_front()
-            {
-                f.await.expect("ack");
-            }
-            let out = Outgoing {
-                subject: subjects::raw(&bare_node),
-                payload: m.payload.clone(),
-                msg_id: format!("{bare_node}:{i}"),
-                content: CONTENT_EVENT_BATCH,
-            };
-            in_flight.push_back(publish::send(&js, out).await.expect("publish"));
-        }
-        for f in in_flight {
-            f.await.expect("ack");
-        }
-        let bare_secs = start.elapsed().as_secs_f64();
-        let json_node = unique("bench-json");
-        let start = Instant::now();
-        let mut in_flight: VecDeque<PublishAckFuture> = VecDeque::new();
-        for (i, chunk) in json_chunks.iter().enumerate() {
-            if in_flight.len() >= IN_FLIGHT
-                && let Some(f) = in_flight.pop_front()
-            {
-                f.await.expect("ack");
-            }
-            let out = Outgoing {
-                subject: subjects::raw(&json_node),
-                payload: chunk.clone(),
-                msg_id: format!("{json_node}:{i}"),
-                content: "jsonl",
-            };
-            in_flight.push_back(publish::send(&js, out).await.expect("publish"));
-        }
-        for f in in_flight {
-            f.await.expect("ack");
-        }
-        let json_secs = start.elapsed().as_secs_f64();
+        let payloads = || stored.iter().map(|m| m.payload.clone());
+        let bare_secs =
+            publish_all(&js, payloads(), &unique("bench-bare"), CONTENT_EVENT_BATCH).await;
+        let json_secs = publish_all(
+            &js,
+            json_chunks.iter().cloned(),
+            &unique("bench-json"),
+            "jsonl",
+        )
+        .await;
         json_rates.push(events as f64 / json_secs);
 
         // The same batches as a recording, replayed by the binary.
@@ -178,46 +187,29 @@ async fn main() {
             }
             w.flush().expect("flush");
         }
-        let rec_node = unique("bench-rec");
-        let start = Instant::now();
-        let out = Command::new(env!("CARGO_BIN_EXE_lanner-capture"))
-            .arg("--replay")
-            .arg(&rec_path)
-            .args([
-                "--node",
-                &rec_node,
-                "--nats-url",
-                &nats.url,
-                "--max-in-flight",
-                &IN_FLIGHT.to_string(),
-            ])
-            .output()
-            .expect("run lanner-capture");
-        let rec_secs = start.elapsed().as_secs_f64();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let _ = rec_secs;
-        rec_rates.push(reported_rate(&out.stderr));
-        let (r, b) = (reported_rate(&out_json.stderr), events as f64 / bare_secs);
-        let _ = replay_secs;
+        for _ in 0..RECORDING_PAIRS {
+            let pair_bare = events as f64
+                / publish_all(&js, payloads(), &unique("bench-bare"), CONTENT_EVENT_BATCH).await;
+            let rec = replay(&rec_path, &nats.url, &unique("bench-rec"));
+            rec_rates.push(rec);
+            rec_vs_bare.push(rec / pair_bare);
+        }
+        let b = events as f64 / bare_secs;
         eprintln!(
-            "round {round}: replay {r:.0} events/s ({replay_secs:.3}s), bare publish of the same {} batches {b:.0} events/s ({bare_secs:.3}s)",
-            stored.len()
+            "round {round}: replay {r:.0} events/s, bare publish of the same {} batches {b:.0} events/s ({bare_secs:.3}s), recording replay / bare in {RECORDING_PAIRS} pairs: {:?}",
+            stored.len(),
+            &rec_vs_bare[rec_vs_bare.len() - RECORDING_PAIRS..]
         );
-        let rec = *rec_rates.last().expect("pushed above");
         json_vs_bare.push(r / b);
         json_vs_text.push(r / (events as f64 / json_secs));
-        rec_vs_bare.push(rec / b);
         replay_rates.push(r);
         bare_rates.push(b);
     }
     println!(
-        "replay_vs_bare: per-round ratios, medians of {rounds}: JSON-lines replay / bare encoded {:.2}, JSON-lines replay / bare JSON text {:.2}, recording replay / bare encoded {:.2}",
+        "replay_vs_bare: per-round ratios, medians of {rounds}: JSON-lines replay / bare encoded {:.2}, JSON-lines replay / bare JSON text {:.2}; recording replay / bare encoded, median of {} back-to-back pairs: {:.2}",
         median(json_vs_bare),
         median(json_vs_text),
+        rec_vs_bare.len(),
         median(rec_vs_bare)
     );
     let (r, b, j) = (median(replay_rates), median(bare_rates), median(json_rates));
