@@ -370,7 +370,7 @@ impl<'a> Reader<'a> {
 
     /// Checks the four shared-value tables as [`Reader::read_tables`] reads them, without
     /// building any value: the text is UTF-8, every index within its table, every
-    /// number a valid varint. Only the tables' lengths are kept, for [`Reader::skip`].
+    /// number a valid varint. Only the tables' lengths are kept, for [`Reader::value_check`].
     pub(crate) fn check_tables(&mut self) -> Result<(), CodecError> {
         let strings = self.count(1)?;
         for _ in 0..strings {
@@ -426,7 +426,8 @@ impl<'a> Reader<'a> {
                 limit: u64::MAX,
                 what: "",
             },
-            Kind::Bool | Kind::Ip => ValueCheck::Other(kind),
+            Kind::Bool => ValueCheck::Bool,
+            Kind::Ip => ValueCheck::Ip,
         }
     }
 
@@ -443,29 +444,8 @@ impl<'a> Reader<'a> {
                 }
                 Ok(())
             }
-            ValueCheck::Other(kind) => self.skip(kind),
-        }
-    }
-
-    /// Skips one value of the given kind (a field newer than this reader, or a batch
-    /// only checked), with the checks its decoding makes.
-    pub(crate) fn skip(&mut self, kind: Kind) -> Result<(), CodecError> {
-        match kind {
-            Kind::Str => self
-                .index(self.lens.strings, "text index out of range")
-                .map(drop),
-            Kind::StrList => self
-                .index(self.lens.lists, "list index out of range")
-                .map(drop),
-            Kind::U64List => self
-                .index(self.lens.pids, "number list index out of range")
-                .map(drop),
-            Kind::Map => self
-                .index(self.lens.maps, "map index out of range")
-                .map(drop),
-            Kind::U64 | Kind::I64 | Kind::Ts => self.varint().map(drop),
-            Kind::Bool => bool::decode(self).map(drop),
-            Kind::Ip => IpAddr::decode(self).map(drop),
+            ValueCheck::Bool => bool::decode(self).map(drop),
+            ValueCheck::Ip => IpAddr::decode(self).map(drop),
         }
     }
 }
@@ -475,8 +455,10 @@ impl<'a> Reader<'a> {
 pub(crate) enum ValueCheck {
     /// One varint below `limit` (`u64::MAX`: any), else `Invalid { what }`.
     Varint { limit: u64, what: &'static str },
-    /// Any other kind, checked by [`Reader::skip`].
-    Other(Kind),
+    /// A boolean byte.
+    Bool,
+    /// An address: family byte and 4 or 16 bytes.
+    Ip,
 }
 
 /// Binary form of one field value.
