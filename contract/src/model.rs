@@ -46,15 +46,34 @@ pub struct StoredFieldInfo {
 pub trait FieldKind {
     /// The kind of the type.
     const KIND: Kind;
+
+    /// The value as text, for text fields.
+    fn text(&self) -> Option<&str> {
+        None
+    }
+
+    /// The value as an integer, for integer fields.
+    fn int(&self) -> Option<i128> {
+        None
+    }
 }
 impl FieldKind for Text {
     const KIND: Kind = Kind::Str;
+    fn text(&self) -> Option<&str> {
+        Some(self.as_str())
+    }
 }
 impl FieldKind for u64 {
     const KIND: Kind = Kind::U64;
+    fn int(&self) -> Option<i128> {
+        Some(i128::from(*self))
+    }
 }
 impl FieldKind for i64 {
     const KIND: Kind = Kind::I64;
+    fn int(&self) -> Option<i128> {
+        Some(i128::from(*self))
+    }
 }
 impl FieldKind for bool {
     const KIND: Kind = Kind::Bool;
@@ -131,6 +150,23 @@ macro_rules! event_fields {
         }
 
         impl Event {
+            /// The text of a stored text field; `None` when unset or not text. Cheaper
+            /// than [`Event::get_stored`] for the detector's text checks.
+            #[inline]
+            pub fn get_text(&self, field: StoredField) -> Option<&str> {
+                match field {
+                    $(StoredField::$ident => self.$ident.as_ref().and_then(FieldKind::text),)*
+                }
+            }
+
+            /// The value of a stored integer field; `None` when unset or not an integer.
+            #[inline]
+            pub fn get_int(&self, field: StoredField) -> Option<i128> {
+                match field {
+                    $(StoredField::$ident => self.$ident.as_ref().and_then(FieldKind::int),)*
+                }
+            }
+
             /// The value of a stored field, if set.
             pub fn get_stored(&self, field: StoredField) -> Option<crate::value::Value<'_>> {
                 use crate::wire::AsValue;

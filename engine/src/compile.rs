@@ -12,7 +12,7 @@ use lanner_contract::{Field, FieldArg, FieldRef, Kind};
 
 use crate::condition::{Expr, Literal, Op, Operand, Rhs, Transformer, list_item_text};
 use crate::evttype::TypeSet;
-use crate::predicate::{Check, Const, Getter, Pred, Test, ValueSet};
+use crate::predicate::{Const, Getter, Pred, Test, ValueSet};
 
 /// Deepest macro/list nesting accepted.
 const MAX_NESTING: usize = 64;
@@ -382,7 +382,7 @@ impl Ctx<'_, '_> {
             }
         };
         let pred = match getter {
-            Some(lhs) => Pred::Check(Box::new(Check { lhs, test })),
+            Some(lhs) => Pred::check(lhs, test),
             None => Pred::Or(Box::new([])),
         };
         Ok((pred, types))

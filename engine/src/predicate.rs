@@ -11,13 +11,13 @@ use std::borrow::Cow;
 use std::net::IpAddr;
 
 use base64::Engine as _;
-use lanner_contract::{Event, Field, FieldRef, StoredField, Value};
+use lanner_contract::{Event, Field, FieldRef, Kind, StoredField, Value};
 
 use crate::condition::{Op, Transformer};
 use crate::matchers::{Glob, Net, icontains, path_prefix_match};
 
 /// A compiled condition.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub enum Pred {
     /// All hold.
     And(Box<[Pred]>),
@@ -27,10 +27,59 @@ pub enum Pred {
     Not(Box<Pred>),
     /// A field check.
     Check(Box<Check>),
+    /// A check on a stored text field, read without building a [`Value`]: the most
+    /// common check in Falco rules, so it has its own lean path.
+    Text(Box<TextCheck>),
+    /// A comparison of a stored integer field with an integer constant.
+    Int(Box<IntCheck>),
+}
+
+/// A test on a stored text field (see [`Pred::Text`]); same semantics as the general
+/// [`Check`] it replaces.
+#[derive(Clone, Debug)]
+pub struct TextCheck {
+    /// The field (its kind is text).
+    pub field: StoredField,
+    /// The test.
+    pub test: TextTest,
+}
+
+/// What a [`TextCheck`] tests.
+#[derive(Clone, Debug)]
+pub enum TextTest {
+    /// `exists`.
+    Exists,
+    /// `=`.
+    Eq(Box<str>),
+    /// `!=`.
+    Ne(Box<str>),
+    /// `startswith`.
+    StartsWith(Box<str>),
+    /// `endswith`.
+    EndsWith(Box<str>),
+    /// `contains`, with its searcher built once.
+    Contains(memchr::memmem::Finder<'static>),
+    /// `in`/`intersects`.
+    In(ValueSet),
+    /// `pmatch`.
+    PMatch(Vec<Box<str>>),
+    /// Any other comparison with a constant.
+    Cmp(Op, Const),
+}
+
+/// A comparison of a stored integer field with an integer constant (see [`Pred::Int`]).
+#[derive(Clone, Debug)]
+pub struct IntCheck {
+    /// The field (its kind is an integer).
+    pub field: StoredField,
+    /// `=`, `!=`, `<`, `<=`, `>` or `>=`.
+    pub op: Op,
+    /// The constant.
+    pub k: i128,
 }
 
 /// Reads a value from an event: a field, possibly transformed.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub enum Getter {
     /// A stored field without argument, read directly.
     Stored(StoredField),
@@ -41,7 +90,7 @@ pub enum Getter {
 }
 
 /// One check: a getter and a test on its value.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Check {
     /// The left side.
     pub lhs: Getter,
@@ -50,7 +99,7 @@ pub struct Check {
 }
 
 /// A constant right-hand side, parsed every way it may be needed.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Const {
     /// The text.
     pub text: Box<str>,
@@ -71,9 +120,10 @@ pub struct Const {
 }
 
 /// A set of constants for `in`/`intersects`.
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct ValueSet {
-    /// Sorted texts.
+    /// The texts, sorted by length, then bytes: most steps of a search then compare
+    /// two lengths instead of two texts.
     pub strs: Vec<Box<str>>,
     /// Shortest and longest text, to reject most values without comparing.
     pub len_range: (usize, usize),
@@ -86,7 +136,7 @@ pub struct ValueSet {
 }
 
 /// The test a check applies.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub enum Test {
     /// `exists`.
     Exists,
@@ -112,6 +162,49 @@ impl Pred {
                     g.stored_deps(out);
                 }
             }
+            Pred::Text(c) => out.push(c.field),
+            Pred::Int(c) => out.push(c.field),
+        }
+    }
+
+    /// A check, in its lean form when it has one ([`Pred::Text`], [`Pred::Int`]).
+    pub fn check(lhs: Getter, test: Test) -> Pred {
+        let Getter::Stored(field) = lhs else {
+            return Pred::Check(Box::new(Check { lhs, test }));
+        };
+        match (field.info().kind, test) {
+            (Kind::Str, Test::Field(op, g)) => Pred::Check(Box::new(Check {
+                lhs,
+                test: Test::Field(op, g),
+            })),
+            (Kind::Str, test) => {
+                let test = match test {
+                    Test::Exists => TextTest::Exists,
+                    Test::In(set) => TextTest::In(set),
+                    Test::PMatch(p) => TextTest::PMatch(p),
+                    Test::Cmp(op, c) => match op {
+                        Op::Eq => TextTest::Eq(c.text),
+                        Op::Ne => TextTest::Ne(c.text),
+                        Op::StartsWith => TextTest::StartsWith(c.text),
+                        Op::EndsWith => TextTest::EndsWith(c.text),
+                        Op::Contains => TextTest::Contains(
+                            memchr::memmem::Finder::new(c.text.as_bytes()).into_owned(),
+                        ),
+                        _ => TextTest::Cmp(op, c),
+                    },
+                    Test::Field(..) => unreachable!("handled above"),
+                };
+                Pred::Text(Box::new(TextCheck { field, test }))
+            }
+            (
+                Kind::U64 | Kind::I64,
+                Test::Cmp(op @ (Op::Eq | Op::Ne | Op::Lt | Op::Le | Op::Gt | Op::Ge), c),
+            ) if c.num.is_some() => Pred::Int(Box::new(IntCheck {
+                field,
+                op,
+                k: c.num.unwrap_or_default(),
+            })),
+            (_, test) => Pred::Check(Box::new(Check { lhs, test })),
         }
     }
 }
@@ -196,35 +289,137 @@ impl Getter {
 }
 
 impl Pred {
-    /// Estimated evaluation cost, for ordering `and`/`or` children.
-    pub fn cost(&self) -> u32 {
+    /// Estimated evaluation cost, for ordering `and`/`or` children: the expected cost
+    /// with short-circuiting, given the children's current order.
+    pub fn cost(&self) -> f64 {
+        self.estimate().0
+    }
+
+    /// Expected cost and a guess at the probability of holding on a typical event.
+    ///
+    /// Positive checks (`=`, `in`, `startswith`, ...) rarely hold: rules look for the
+    /// unusual. Negated ones (`!=`, `not ...`, the exceptions) almost always hold.
+    fn estimate(&self) -> (f64, f64) {
         match self {
-            Pred::And(v) | Pred::Or(v) => v.iter().map(Pred::cost).sum::<u32>().max(1),
-            Pred::Not(p) => p.cost(),
+            Pred::And(v) => v.iter().fold((0.0, 1.0), |(cost, p), c| {
+                let (cc, cp) = c.estimate();
+                (cost + p * cc, p * cp)
+            }),
+            Pred::Or(v) => {
+                let (cost, p_false) = v.iter().fold((0.0, 1.0), |(cost, q), c| {
+                    let (cc, cp) = c.estimate();
+                    (cost + q * cc, q * (1.0 - cp))
+                });
+                (cost, 1.0 - p_false)
+            }
+            Pred::Not(p) => {
+                let (c, pt) = p.estimate();
+                (c, 1.0 - pt)
+            }
+            Pred::Text(c) => {
+                let (cost, p_true) = match &c.test {
+                    TextTest::Exists => (0, 0.9),
+                    TextTest::Ne(_) => (1, 0.9),
+                    TextTest::Cmp(Op::Regex | Op::Glob | Op::IGlob, _) => (6, 0.1),
+                    TextTest::Cmp(Op::Lt | Op::Le | Op::Gt | Op::Ge, _) => (1, 0.5),
+                    TextTest::In(s) => (1 + s.strs.len() as u32 / 16, 0.1),
+                    TextTest::PMatch(p) => (1 + p.len() as u32 / 4, 0.1),
+                    _ => (1, 0.1),
+                };
+                (f64::from(1 + cost), p_true)
+            }
+            Pred::Int(c) => (
+                2.0,
+                match c.op {
+                    Op::Eq => 0.1,
+                    Op::Ne => 0.9,
+                    _ => 0.5,
+                },
+            ),
             Pred::Check(c) => {
-                c.lhs.cost()
-                    + match &c.test {
-                        Test::Exists => 0,
-                        Test::Cmp(Op::Regex | Op::Glob | Op::IGlob, _) => 6,
-                        Test::Cmp(_, _) => 1,
-                        Test::In(s) => 1 + (s.strs.len() as u32 / 16),
-                        Test::PMatch(p) => 1 + p.len() as u32 / 4,
-                        Test::Field(_, g) => g.cost() + 2,
-                    }
+                let test_cost = match &c.test {
+                    Test::Exists => 0,
+                    Test::Cmp(Op::Regex | Op::Glob | Op::IGlob, _) => 6,
+                    Test::Cmp(_, _) => 1,
+                    Test::In(s) => 1 + (s.strs.len() as u32 / 16),
+                    Test::PMatch(p) => 1 + p.len() as u32 / 4,
+                    Test::Field(_, g) => g.cost() + 2,
+                };
+                let p_true = match &c.test {
+                    Test::Exists => 0.9,
+                    Test::Cmp(Op::Eq, k) if k.boolean.is_some() => 0.5,
+                    Test::Cmp(Op::Ne, _) => 0.9,
+                    Test::Cmp(Op::Lt | Op::Le | Op::Gt | Op::Ge, _) | Test::Field(..) => 0.5,
+                    Test::Cmp(..) | Test::In(_) | Test::PMatch(_) => 0.1,
+                };
+                (f64::from(c.lhs.cost() + test_cost), p_true)
             }
         }
     }
 
-    /// Reorders `and`/`or` children cheapest first (stable, so equal costs keep the
-    /// rule's order). Checks have no side effects, so the result is unchanged.
+    /// Reorders `and`/`or` children so that the expected cost is lowest: an `and`
+    /// tries first what is cheap and likely false, an `or` what is cheap and likely
+    /// true (ordering by cost over the chance of deciding). The sort is stable, so
+    /// equal ranks keep the rule's order. Checks have no side effects, so the result
+    /// is unchanged.
     pub fn optimize(&mut self) {
+        let and = matches!(self, Pred::And(_));
         match self {
             Pred::And(v) | Pred::Or(v) => {
                 v.iter_mut().for_each(Pred::optimize);
-                v.sort_by_key(Pred::cost);
+                let rank = |p: &Pred| {
+                    let (c, pt) = p.estimate();
+                    let decides = if and { 1.0 - pt } else { pt };
+                    c / decides.max(1e-6)
+                };
+                v.sort_by(|a, b| rank(a).total_cmp(&rank(b)));
             }
             Pred::Not(p) => p.optimize(),
-            Pred::Check(_) => {}
+            Pred::Check(_) | Pred::Text(_) | Pred::Int(_) => {}
+        }
+    }
+
+    /// Reorders `and`/`or` children by what they measure on `sample` (events this
+    /// condition is judged on): how often each child holds, with the estimated costs.
+    /// Like [`Pred::optimize`] it never changes the result, only how soon an `and`
+    /// finds a false child or an `or` a true one. Returns the measured chance of
+    /// holding and the expected cost in the new order.
+    pub fn calibrate(&mut self, sample: &[&Event]) -> (f64, f64) {
+        // Laplace's rule keeps a child never seen true (or false) from ranking as
+        // certain.
+        let measured = |p: &Pred| {
+            let hits = sample.iter().filter(|e| p.eval(e)).count();
+            (hits as f64 + 1.0) / (sample.len() as f64 + 2.0)
+        };
+        let and = matches!(self, Pred::And(_));
+        match self {
+            Pred::And(v) | Pred::Or(v) => {
+                let mut ranked: Vec<(f64, f64, Pred)> = std::mem::take(v)
+                    .into_vec()
+                    .into_iter()
+                    .map(|mut c| {
+                        let (p, cost) = c.calibrate(sample);
+                        (p, cost, c)
+                    })
+                    .collect();
+                let rank = |&(p, cost, _): &(f64, f64, Pred)| {
+                    cost / if and { 1.0 - p } else { p }.max(1e-6)
+                };
+                ranked.sort_by(|a, b| rank(a).total_cmp(&rank(b)));
+                let mut cost = 0.0;
+                let mut reach = 1.0;
+                for (p, c, _) in &ranked {
+                    cost += reach * c;
+                    reach *= if and { *p } else { 1.0 - *p };
+                }
+                *v = ranked.into_iter().map(|(_, _, c)| c).collect();
+                (measured(self), cost)
+            }
+            Pred::Not(inner) => {
+                let (p, cost) = inner.calibrate(sample);
+                (1.0 - p, cost)
+            }
+            Pred::Check(_) | Pred::Text(_) | Pred::Int(_) => (measured(self), self.estimate().0),
         }
     }
 
@@ -235,6 +430,45 @@ impl Pred {
             Pred::Or(v) => v.iter().any(|p| p.eval(ev)),
             Pred::Not(p) => !p.eval(ev),
             Pred::Check(c) => c.eval(ev),
+            Pred::Text(c) => c.eval(ev),
+            Pred::Int(c) => c.eval(ev),
+        }
+    }
+}
+
+impl TextCheck {
+    #[inline]
+    fn eval(&self, ev: &Event) -> bool {
+        let Some(s) = ev.get_text(self.field) else {
+            return false;
+        };
+        match &self.test {
+            TextTest::Exists => true,
+            TextTest::Eq(k) => s == &**k,
+            TextTest::Ne(k) => s != &**k,
+            TextTest::StartsWith(k) => s.starts_with(&**k),
+            TextTest::EndsWith(k) => s.ends_with(&**k),
+            TextTest::Contains(f) => f.find(s.as_bytes()).is_some(),
+            TextTest::In(set) => in_set(Scalar::Str(s), set),
+            TextTest::PMatch(p) => path_prefix_match(p, s),
+            TextTest::Cmp(op, c) => cmp_str(s, *op, c),
+        }
+    }
+}
+
+impl IntCheck {
+    #[inline]
+    fn eval(&self, ev: &Event) -> bool {
+        let Some(n) = ev.get_int(self.field) else {
+            return false;
+        };
+        match self.op {
+            Op::Eq => n == self.k,
+            Op::Ne => n != self.k,
+            Op::Lt => n < self.k,
+            Op::Le => n <= self.k,
+            Op::Gt => n > self.k,
+            _ => n >= self.k,
         }
     }
 }
@@ -350,12 +584,21 @@ fn in_set(x: Scalar<'_>, set: &ValueSet) -> bool {
             if set.strs.len() <= 8 {
                 return set.strs.iter().any(|k| **k == *s);
             }
-            set.strs.binary_search_by(|k| (**k).cmp(s)).is_ok()
+            set.strs
+                .binary_search_by(|k| by_len_then_bytes(k, s))
+                .is_ok()
         }
         Scalar::Num(n) => set.nums.contains(&n),
         Scalar::Bool(b) => set.bools.contains(&b),
         Scalar::Ip(ip) => set.nets.iter().any(|n| n.contains(ip)),
     }
+}
+
+/// The order of [`ValueSet::strs`].
+fn by_len_then_bytes(a: &str, b: &str) -> std::cmp::Ordering {
+    a.len()
+        .cmp(&b.len())
+        .then_with(|| a.as_bytes().cmp(b.as_bytes()))
 }
 
 fn cmp_values(l: &Value<'_>, op: Op, r: &Value<'_>) -> bool {
@@ -469,7 +712,7 @@ impl ValueSet {
                 _ => {}
             }
         }
-        set.strs.sort();
+        set.strs.sort_by(|a, b| by_len_then_bytes(a, b));
         set.strs.dedup();
         set.len_range = (
             set.strs.iter().map(|s| s.len()).min().unwrap_or(usize::MAX),

@@ -120,7 +120,7 @@ impl Priority {
 }
 
 /// A compiled, enabled rule.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Rule {
     /// Name.
     pub name: String,
@@ -254,7 +254,7 @@ impl std::hash::Hasher for Fnv {
 type FnvMap<K, V> = HashMap<K, V, std::hash::BuildHasherDefault<Fnv>>;
 
 /// The compiled rules, indexed by event type.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Ruleset {
     rules: Vec<Rule>,
     by_type: FnvMap<Box<str>, Vec<u32>>,
@@ -291,6 +291,24 @@ impl Ruleset {
             rules,
             by_type,
             other_types,
+        }
+    }
+
+    /// Reorders each rule's `and`/`or` children by how often they held on `sample`
+    /// (events like those to come: the detector takes the first events it judges), so
+    /// that each rule gives up on a typical event after as few checks as possible.
+    /// Which rules match which events does not change (see [`Pred::calibrate`]).
+    pub fn calibrate(&mut self, sample: &[Event]) {
+        let mut per_rule: Vec<Vec<&Event>> = vec![Vec::new(); self.rules.len()];
+        for ev in sample {
+            for &i in self.candidates(ev.evt_type.as_deref()) {
+                per_rule[i as usize].push(ev);
+            }
+        }
+        for (rule, events) in self.rules.iter_mut().zip(per_rule) {
+            if !events.is_empty() {
+                rule.pred.calibrate(&events);
+            }
         }
     }
 
