@@ -11,11 +11,10 @@ pub struct AlertBuilder {
     matching: Matching,
 }
 
-/// `HH:MM:SS.nnnnnnnnn` in UTC, as Falco prints `%evt.time`.
-fn clock(t: Timestamp) -> String {
-    let rfc = t.to_rfc3339();
+/// `HH:MM:SS.nnnnnnnnn` in UTC, as Falco prints `%evt.time`, out of the RFC 3339 time.
+fn clock(rfc: &str) -> &str {
     // 2026-01-01T12:34:56.123456789Z
-    rfc.get(11..29).map(str::to_owned).unwrap_or(rfc)
+    rfc.get(11..29).unwrap_or(rfc)
 }
 
 impl AlertBuilder {
@@ -38,15 +37,16 @@ impl AlertBuilder {
             None => fallback_id(),
         };
         let rendered = rule.output.render(ev);
+        let time = t.to_rfc3339();
         Alert {
             uuid: alert_id(&rule.name, &event_id),
-            time: t.to_rfc3339(),
+            output: format!("{}: {} {}", clock(&time), rule.priority.as_str(), rendered),
+            time,
             rule: rule.name.clone(),
             priority: rule.priority.as_str().to_owned(),
             source: "syscall".to_owned(),
             tags: rule.tags.clone(),
             hostname: ev.evt_hostname.as_deref().unwrap_or(node).to_owned(),
-            output: format!("{}: {} {}", clock(t), rule.priority.as_str(), rendered),
             output_fields: rule.output.output_fields(ev),
         }
     }

@@ -109,6 +109,7 @@ impl OutputFormat {
             match p {
                 Part::Lit(s) => out.push_str(s),
                 Part::Field(i) => match ev.get(&self.fields[*i].1) {
+                    Some(Value::Str(s)) => out.push_str(&s),
                     Some(v) => {
                         let _ = write!(out, "{v}");
                     }
@@ -140,6 +141,7 @@ pub fn json_value(v: Value<'_>) -> serde_json::Value {
         Value::I64(n) => n.into(),
         Value::Bool(b) => b.into(),
         Value::Ts(t) => t.0.into(),
+        Value::Str(s) => s.into_owned().into(),
         other => other.to_string().into(),
     }
 }
@@ -169,17 +171,20 @@ pub struct Alert {
 
 /// A deterministic UUID-shaped id from a rule name and an event id.
 pub fn alert_id(rule: &str, event_id: &str) -> String {
-    let h = xxhash_rust::xxh3::xxh3_128(format!("{rule}\u{0}{event_id}").as_bytes());
-    let b = h.to_be_bytes();
-    let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
-    format!(
-        "{}-{}-{}-{}-{}",
-        &hex[0..8],
-        &hex[8..12],
-        &hex[12..16],
-        &hex[16..20],
-        &hex[20..32]
-    )
+    let mut h = xxhash_rust::xxh3::Xxh3::new();
+    h.update(rule.as_bytes());
+    h.update(&[0]);
+    h.update(event_id.as_bytes());
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut id = String::with_capacity(36);
+    for (i, b) in h.digest128().to_be_bytes().iter().enumerate() {
+        if matches!(i, 4 | 6 | 8 | 10) {
+            id.push('-');
+        }
+        id.push(char::from(HEX[usize::from(b >> 4)]));
+        id.push(char::from(HEX[usize::from(b & 0xf)]));
+    }
+    id
 }
 
 #[cfg(test)]
@@ -233,5 +238,24 @@ mod tests {
         assert_ne!(alert_id("r", "e1"), alert_id("r", "e2"));
         assert_ne!(alert_id("r1", "e"), alert_id("r2", "e"));
         assert_eq!(alert_id("r", "e").len(), 36);
+        // Ids do not change between releases (archived and live alerts must agree):
+        // the same as the hash of `rule NUL event` formatted the plain way.
+        for (r, e) in [
+            ("r", "e"),
+            ("Terminal shell in container", "00aa-17"),
+            ("", ""),
+        ] {
+            let h = xxhash_rust::xxh3::xxh3_128(format!("{r}\u{0}{e}").as_bytes());
+            let hex: String = h.to_be_bytes().iter().map(|x| format!("{x:02x}")).collect();
+            let plain = format!(
+                "{}-{}-{}-{}-{}",
+                &hex[0..8],
+                &hex[8..12],
+                &hex[12..16],
+                &hex[16..20],
+                &hex[20..32]
+            );
+            assert_eq!(alert_id(r, e), plain);
+        }
     }
 }
