@@ -36,6 +36,13 @@ pub struct BenchArgs {
     /// Replica counts to measure.
     #[arg(long, value_delimiter = ',', default_value = "1,2,3")]
     pub replicas: Vec<usize>,
+    /// Rounds; each measures bare consumption, then every replica count, so each
+    /// ratio compares runs moments apart. The summary gives each ratio's median.
+    #[arg(long, default_value_t = 3)]
+    pub rounds: usize,
+    /// Process id of the nats-server, to also report its CPU per event (Linux).
+    #[arg(long)]
+    pub nats_pid: Option<u32>,
     /// NATS connection.
     #[command(flatten)]
     pub nats: NatsArgs,
@@ -123,11 +130,37 @@ async fn drain<S: Stage + 'static>(
     Ok(took)
 }
 
+/// CPU seconds (user + system) this process has used; 0 off Linux.
+fn process_cpu_secs() -> f64 {
+    cpu_secs_of("self")
+}
+
+/// CPU seconds (user + system) of process `pid` (`self` for this one); 0 off Linux.
+fn cpu_secs_of(pid: &str) -> f64 {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return 0.0;
+    };
+    let Some(rest) = stat.rfind(')').map(|i| &stat[i + 2..]) else {
+        return 0.0;
+    };
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(f64::total_cmp);
+    match v.len() {
+        0 => f64::NAN,
+        n if n % 2 == 1 => v[n / 2],
+        n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
+    }
+}
+
 /// Runs the measurement and prints a table.
 pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     let (rs, _) = load_files(&args.rules, DEFAULT_APPEND_OUTPUT)
         .map_err(|e| anyhow::anyhow!("rules do not load:\n{e}"))?;
-    let state = Arc::new(std::sync::RwLock::new(Arc::new(Loaded::new(rs, None))));
     let js = jetstream::new(args.nats.connect("lanner-bench").await?);
     bus::ensure_streams(&js, &StreamSettings::default()).await?;
     let node = format!("bench{}", std::process::id());
@@ -161,29 +194,62 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         args.batch,
         subjects::events(&node)
     );
-    let bare = drain(&args, &node, 1, || Bare).await?;
-    println!(
-        "bare consumption (pull+decode+ack), 1 consumer: {:>8.3} s {:>12.0} events/s",
-        bare.as_secs_f64(),
-        n / bare.as_secs_f64()
-    );
-    for &r in &args.replicas {
-        let counters = Arc::new(Counters::default());
-        let took = drain(&args, &node, r, || {
-            Detector::new(
-                state.clone(),
-                Matching::First,
-                OutputKind::Nats,
-                counters.clone(),
-            )
-        })
-        .await?;
+    let mut ratios: Vec<Vec<f64>> = vec![Vec::new(); args.replicas.len()];
+    let nats_cpu = || {
+        args.nats_pid
+            .map_or(0.0, |pid| cpu_secs_of(&pid.to_string()))
+    };
+    let nats_note = |secs: f64| match args.nats_pid {
+        Some(_) => format!("  nats-server {:>5.2} µs CPU/event", secs / n * 1e6),
+        None => String::new(),
+    };
+    for round in 1..=args.rounds.max(1) {
+        let (cpu0, ncpu0) = (process_cpu_secs(), nats_cpu());
+        let bare = drain(&args, &node, 1, || Bare).await?;
+        let (bare_cpu, bare_ncpu) = (process_cpu_secs() - cpu0, nats_cpu() - ncpu0);
         println!(
-            "detector, {r} replica(s):                        {:>8.3} s {:>12.0} events/s  ({:+.1}% time vs bare, {} alerts)",
-            took.as_secs_f64(),
-            n / took.as_secs_f64(),
-            (took.as_secs_f64() / bare.as_secs_f64() - 1.0) * 100.0,
-            counters.alerts.load(std::sync::atomic::Ordering::Relaxed)
+            "round {round}: bare consumption (pull+decode+ack), 1 consumer: {:>7.3} s {:>9.0} events/s  {:>5.2} µs CPU/event{}",
+            bare.as_secs_f64(),
+            n / bare.as_secs_f64(),
+            bare_cpu / n * 1e6,
+            nats_note(bare_ncpu),
+        );
+        for (k, &r) in args.replicas.iter().enumerate() {
+            // Each replica count starts from uncalibrated rules, as fresh replicas do.
+            let state = Arc::new(std::sync::RwLock::new(Arc::new(Loaded::new(
+                rs.clone(),
+                None,
+            ))));
+            let counters = Arc::new(Counters::default());
+            let (cpu0, ncpu0) = (process_cpu_secs(), nats_cpu());
+            let took = drain(&args, &node, r, || {
+                Detector::new(
+                    state.clone(),
+                    Matching::First,
+                    OutputKind::Nats,
+                    counters.clone(),
+                )
+            })
+            .await?;
+            let (cpu, ncpu) = (process_cpu_secs() - cpu0, nats_cpu() - ncpu0);
+            let ratio = took.as_secs_f64() / bare.as_secs_f64();
+            ratios[k].push(ratio);
+            println!(
+                "round {round}: detector, {r} replica(s):                     {:>7.3} s {:>9.0} events/s  {:>5.2} µs CPU/event{}  ({:+.1}% time vs bare, {} alerts)",
+                took.as_secs_f64(),
+                n / took.as_secs_f64(),
+                cpu / n * 1e6,
+                nats_note(ncpu),
+                (ratio - 1.0) * 100.0,
+                counters.alerts.load(std::sync::atomic::Ordering::Relaxed)
+            );
+        }
+    }
+    for (k, r) in args.replicas.iter().enumerate() {
+        println!(
+            "median over {} rounds: {r} replica(s) {:+.1}% time vs bare",
+            ratios[k].len(),
+            (median(&mut ratios[k]) - 1.0) * 100.0
         );
     }
     let stream = js.get_stream(subjects::EVENTS.name).await?;

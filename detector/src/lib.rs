@@ -6,6 +6,7 @@
 //!
 //! - [`service`]: the `run` command: a durable pull consumer on `LANNER_EVENTS` shared by
 //!   N replicas, judging each batch and publishing alerts to `lanner.alerts.<node>`;
+//! - [`calibrate`]: reordering the rules' conditions by what live traffic shows;
 //! - [`policy`]: the response policy that turns alerts into action requests on
 //!   `lanner.actions.<node>`;
 //! - [`webhook`]: alerts POSTed to an HTTP endpoint (falcosidekick and friends);
@@ -16,6 +17,7 @@
 //! commands.
 
 pub mod busbench;
+pub mod calibrate;
 pub mod metrics;
 pub mod policy;
 pub mod service;

@@ -22,6 +22,7 @@ use lanner_contract::bus::{
 };
 use lanner_contract::{Event, codec, subjects};
 
+use crate::calibrate::Calibration;
 use crate::policy::PolicySet;
 use crate::webhook::{Webhook, WebhookError};
 use lanner_contract::field_set::StoredFieldSet;
@@ -44,6 +45,8 @@ pub struct Loaded {
     /// The event fields the rules, their outputs and the policy read: the only ones
     /// decoded.
     pub fields: StoredFieldSet,
+    /// Whether the rules were calibrated on live events (see [`crate::calibrate`]).
+    pub calibrated: bool,
 }
 
 impl Loaded {
@@ -59,6 +62,19 @@ impl Loaded {
             rules,
             policy,
             fields,
+            calibrated: false,
+        }
+    }
+
+    /// A copy whose rules are calibrated on `sample`.
+    pub fn calibrated_on(&self, sample: &[Event]) -> Loaded {
+        let mut rules = self.rules.clone();
+        rules.calibrate(sample);
+        Loaded {
+            rules,
+            policy: self.policy.clone(),
+            fields: self.fields.clone(),
+            calibrated: true,
         }
     }
 }
@@ -146,6 +162,10 @@ pub struct RunArgs {
         default_value = "127.0.0.1:9465"
     )]
     pub metrics_addr: String,
+    /// Events judged before the rules are calibrated on them (reordering each
+    /// condition's checks by what this traffic shows; results do not change). 0: never.
+    #[arg(long, env = "LANNER_DETECTOR_CALIBRATE_SAMPLE", default_value_t = crate::calibrate::DEFAULT_SAMPLE)]
+    pub calibrate_sample: usize,
     /// Most messages (event batches) judged at once.
     #[arg(long, env = "LANNER_DETECTOR_BATCH_MAX", default_value_t = 64)]
     pub batch_max: usize,
@@ -202,9 +222,17 @@ pub struct Detector {
     output: OutputKind,
     counters: Arc<Counters>,
     webhook: Option<Webhook>,
+    calibration: Calibration,
 }
 
 impl Detector {
+    /// Calibrates the rules after judging `sample` events (`0`: never); see
+    /// [`crate::calibrate`].
+    pub fn with_calibration(mut self, sample: usize) -> Self {
+        self.calibration = Calibration::new(sample);
+        self
+    }
+
     /// Also posts alerts to a webhook.
     pub fn with_webhook(mut self, webhook: Option<Webhook>) -> Self {
         self.webhook = webhook;
@@ -224,6 +252,7 @@ impl Detector {
             output,
             counters,
             webhook: None,
+            calibration: Calibration::new(crate::calibrate::DEFAULT_SAMPLE),
         }
     }
 
@@ -327,6 +356,8 @@ impl Stage for Detector {
             self.counters
                 .events
                 .fetch_add(d.value.events.len() as u64, Ordering::Relaxed);
+            self.calibration
+                .observe(&self.state, &d.value.loaded, &d.value.events);
         }
         self.counters
             .batches
@@ -450,7 +481,8 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         None => None,
     };
     let detector = Detector::new(rules, args.rule_matching, args.output, counters.clone())
-        .with_webhook(webhook);
+        .with_webhook(webhook)
+        .with_calibration(args.calibrate_sample);
     let stats = Arc::new(StageStats::default());
     if !args.metrics_addr.is_empty() {
         match tokio::net::TcpListener::bind(&args.metrics_addr).await {
