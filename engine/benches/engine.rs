@@ -36,6 +36,17 @@ fn bench(c: &mut Criterion) {
             n
         })
     });
+    let mut calibrated = rs.clone();
+    calibrated.calibrate(&lanner_engine::mix::realistic_mix(4096));
+    g.bench_function("judge_event_mix_calibrated", |b| {
+        b.iter(|| {
+            let mut n = 0usize;
+            for e in &events {
+                n += calibrated.judge(e, Matching::First, |_| {});
+            }
+            n
+        })
+    });
     g.bench_function("judge_and_build_alerts", |b| {
         b.iter(|| {
             let mut n = 0usize;
@@ -63,6 +74,13 @@ fn per_cpu_second(c: &mut Criterion) {
     let rules =
         PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/falco-rules/falco_rules.yaml");
     let (rs, _) = load_files(&[rules], DEFAULT_APPEND_OUTPUT).expect("stable rules load");
+    let mut calibrated = rs.clone();
+    calibrated.calibrate(&lanner_engine::mix::realistic_mix(4096));
+    per_cpu_second_of("judge_event_mix", &rs);
+    per_cpu_second_of("judge_event_mix_calibrated", &calibrated);
+}
+
+fn per_cpu_second_of(name: &str, rs: &lanner_engine::rules::Ruleset) {
     let events = lanner_engine::mix::realistic_mix(1000);
     let Some(cpu0) = thread_cpu_secs() else {
         return;
@@ -79,7 +97,7 @@ fn per_cpu_second(c: &mut Criterion) {
     let cpu = thread_cpu_secs().unwrap_or(cpu0) - cpu0;
     let wall = wall0.elapsed().as_secs_f64();
     println!(
-        "stable_ruleset/judge_event_mix per CPU-second: {:.0} events/s (wall {:.0} events/s, {:.0}% of a core; {} matches)",
+        "stable_ruleset/{name} per CPU-second: {:.0} events/s (wall {:.0} events/s, {:.0}% of a core; {} matches)",
         judged as f64 / cpu.max(0.01),
         judged as f64 / wall,
         cpu / wall * 100.0,

@@ -27,15 +27,39 @@ fn ev(v: serde_json::Value) -> Event {
 /// `n` events of the mix (the pattern repeats every 100 events); each has its own
 /// `evt.id` and `evt.num`.
 pub fn realistic_mix(n: usize) -> Vec<Event> {
+    mix_with_fewer_alerts(n, 1)
+}
+
+/// The mix with its two firing events kept in one block of 100 events out of
+/// `one_in`, and near misses (`cat` reading `/etc/hosts`, `bash` without a tty) in
+/// the others: 2 % of events fire with `one_in = 1` (the mix), 0.1 % with 20.
+pub fn mix_with_fewer_alerts(n: usize, one_in: usize) -> Vec<Event> {
     let templates = templates();
+    let quiet = quiet_templates();
+    let one_in = one_in.max(1);
     (0..n)
         .map(|i| {
-            let mut e = templates[i % templates.len()].clone();
+            let block = i / templates.len();
+            let set = if block % one_in == 0 {
+                &templates
+            } else {
+                &quiet
+            };
+            let mut e = set[i % set.len()].clone();
             e.evt_id = Some(format!("00000000000000aa-{i}").into());
             e.evt_num = Some(i as u64);
             e
         })
         .collect()
+}
+
+/// The templates with the firing events replaced by near misses.
+fn quiet_templates() -> Vec<Event> {
+    let mut t = templates();
+    t[52].fd_name = Some("/etc/hosts".into());
+    t[52].fd_nameraw = Some("/etc/hosts".into());
+    t[92].proc_tty = Some(0);
+    t
 }
 
 fn templates() -> Vec<Event> {
@@ -93,4 +117,30 @@ fn templates() -> Vec<Event> {
         out.push(e);
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rules::{Loader, Matching};
+
+    #[test]
+    fn fewer_alerts_keeps_the_firing_events_in_one_block_in_n() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../shared/falco-rules/falco_rules.yaml");
+        let mut l = Loader::new();
+        l.add_file(&path);
+        let (rs, report) = l.finish();
+        assert!(report.errors.is_empty(), "{:?}", report.errors);
+        let rs = rs.expect("stable rules");
+        let fired = |events: Vec<Event>| -> usize {
+            events
+                .iter()
+                .map(|e| rs.judge(e, Matching::First, |_| {}))
+                .sum()
+        };
+        assert_eq!(fired(realistic_mix(2000)), 40);
+        assert_eq!(fired(mix_with_fewer_alerts(2000, 20)), 2);
+        assert_eq!(mix_with_fewer_alerts(2000, 20).len(), 2000);
+    }
 }
