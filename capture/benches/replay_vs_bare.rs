@@ -30,12 +30,13 @@ use lanner_tests::{Nats, collect, unique};
 
 const IN_FLIGHT: usize = 64;
 
-/// The publishing rate `lanner-capture --replay` reports in its summary (from its first
-/// publish to its last ack: like the bare loop, without process start and connect).
+/// The publishing rate `lanner-capture --replay` reports last in its summary (from its
+/// first publish to its last ack: like the bare loop, without process start, connect and
+/// reading the first batch).
 fn reported_rate(stderr: &[u8]) -> f64 {
     let text = String::from_utf8_lossy(stderr);
     text.rsplit_once(" events/s")
-        .and_then(|(head, _)| head.rsplit_once('(').map(|(_, n)| n.trim().to_owned()))
+        .and_then(|(head, _)| head.rsplit([' ', '(']).next().map(str::to_owned))
         .and_then(|n| n.parse().ok())
         .unwrap_or_else(|| panic!("no rate in the replay summary: {text}"))
 }
