@@ -22,7 +22,8 @@
 pub use lanner_contract::action::{Action, ActionRequest};
 use lanner_contract::{Event, StoredField};
 
-use lanner_engine::output::{Alert, alert_id};
+use lanner_engine::alert_json::AlertHead;
+use lanner_engine::output::alert_id;
 use lanner_engine::rules::Priority;
 use lanner_engine::yaml::{self, Node};
 
@@ -188,16 +189,16 @@ impl PolicySet {
     ];
 
     /// The request for an alert, if a policy matches.
-    pub fn decide(&self, alert: &Alert, ev: &Event, node: &str) -> Option<ActionRequest> {
+    pub fn decide(&self, alert: &AlertHead<'_>, ev: &Event, node: &str) -> Option<ActionRequest> {
         let container = ev
             .container_id
             .as_deref()
             .filter(|c| !c.is_empty() && *c != "host")?;
-        let prio = Priority::parse(&alert.priority)?;
+        let prio = Priority::parse(alert.priority)?;
         let best = self
             .policies
             .iter()
-            .filter(|p| p.rules.is_empty() || p.rules.contains(&alert.rule))
+            .filter(|p| p.rules.is_empty() || p.rules.iter().any(|r| r == alert.rule))
             .filter(|p| p.tags.is_empty() || p.tags.iter().any(|t| alert.tags.contains(t)))
             .filter(|p| p.priority.is_none_or(|min| prio <= min))
             .filter(|p| {
@@ -228,17 +229,17 @@ impl PolicySet {
             })
             .max_by_key(|p| p.action)?;
         Some(ActionRequest {
-            id: alert_id(&format!("action:{:?}", best.action), &alert.uuid),
+            id: alert_id(&format!("action:{:?}", best.action), alert.uuid),
             action: best.action,
             policy: Some(best.name.clone()),
             node: Some(node.to_owned()),
             container_id: container.to_owned(),
             container_name: ev.container_name.as_deref().map(str::to_owned),
             image: ev.container_image_repository.as_deref().map(str::to_owned),
-            rule: Some(alert.rule.clone()),
-            priority: Some(alert.priority.clone()),
-            alert_id: Some(alert.uuid.clone()),
-            time: Some(alert.time.clone()),
+            rule: Some(alert.rule.to_owned()),
+            priority: Some(alert.priority.to_owned()),
+            alert_id: Some(alert.uuid.to_owned()),
+            time: Some(alert.time.to_owned()),
             reason: None,
         })
     }
@@ -247,6 +248,7 @@ impl PolicySet {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use lanner_engine::output::Alert;
 
     const POLICY: &str = r#"
 - policy: pause on any critical
@@ -298,50 +300,50 @@ mod tests {
         assert_eq!(p.policies().len(), 2);
         let shell = alert("Terminal shell in container", "Notice", &["shell"]);
         let r = p
-            .decide(&shell, &ev(&[("app", "web")], "prod"), "node1")
+            .decide(&shell.head(), &ev(&[("app", "web")], "prod"), "node1")
             .expect("matches");
         assert_eq!(
             (r.action, r.policy.as_deref(), r.container_id.as_str()),
             (Action::Kill, Some("kill web shells"), "0123456789ab")
         );
         assert!(
-            p.decide(&shell, &ev(&[("app", "db")], "prod"), "n")
+            p.decide(&shell.head(), &ev(&[("app", "db")], "prod"), "n")
                 .is_none(),
             "label scope"
         );
         assert!(
-            p.decide(&shell, &ev(&[("app", "web")], "dev"), "n")
+            p.decide(&shell.head(), &ev(&[("app", "web")], "dev"), "n")
                 .is_none(),
             "namespace scope"
         );
         let crit = alert("Other", "Critical", &[]);
         assert_eq!(
-            p.decide(&crit, &ev(&[], "dev"), "n")
+            p.decide(&crit.head(), &ev(&[], "dev"), "n")
                 .expect("critical")
                 .action,
             Action::Pause
         );
         assert!(
-            p.decide(&alert("Other", "Warning", &[]), &ev(&[], "dev"), "n")
+            p.decide(&alert("Other", "Warning", &[]).head(), &ev(&[], "dev"), "n")
                 .is_none()
         );
         let mut host = ev(&[], "dev");
         host.container_id = Some("host".into());
         assert!(
-            p.decide(&crit, &host, "n").is_none(),
+            p.decide(&crit.head(), &host, "n").is_none(),
             "no container, no action"
         );
         let both = alert("Terminal shell in container", "Critical", &[]);
         assert_eq!(
-            p.decide(&both, &ev(&[("app", "web")], "prod"), "n")
+            p.decide(&both.head(), &ev(&[("app", "web")], "prod"), "n")
                 .expect("both")
                 .action,
             Action::Kill,
             "strongest wins"
         );
         assert_eq!(
-            p.decide(&both, &ev(&[("app", "web")], "prod"), "n"),
-            p.decide(&both, &ev(&[("app", "web")], "prod"), "n"),
+            p.decide(&both.head(), &ev(&[("app", "web")], "prod"), "n"),
+            p.decide(&both.head(), &ev(&[("app", "web")], "prod"), "n"),
             "deterministic id"
         );
     }

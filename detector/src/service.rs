@@ -306,6 +306,7 @@ impl Stage for Detector {
         let mut out = Vec::new();
         let mut stdout = String::new();
         let mut hooks: Vec<String> = Vec::new();
+        let mut json = String::new();
         for d in &batch {
             let loaded = &d.value.loaded;
             let rules = &loaded.rules;
@@ -314,44 +315,44 @@ impl Stage for Detector {
             let action_subject = subjects::actions(node);
             for (i, ev) in d.value.events.iter().enumerate() {
                 let fallback = || format!("{}/{}/{}", d.subject, d.stream_seq, i);
-                self.builder.judge(rules, ev, node, fallback, |alert| {
-                    if let Some(req) = loaded
-                        .policy
-                        .as_ref()
-                        .and_then(|p| p.decide(&alert, ev, node))
-                    {
-                        let json = serde_json::to_string(&req).unwrap_or_default();
+                self.builder
+                    .judge_json(rules, ev, node, fallback, &mut json, |alert, json| {
+                        if let Some(req) = loaded
+                            .policy
+                            .as_ref()
+                            .and_then(|p| p.decide(&alert, ev, node))
+                        {
+                            let req_json = serde_json::to_string(&req).unwrap_or_default();
+                            match self.output {
+                                OutputKind::Nats => out.push(Outgoing {
+                                    subject: action_subject.clone(),
+                                    payload: Bytes::from(req_json),
+                                    msg_id: req.id.clone(),
+                                    content: CONTENT_ACTION,
+                                }),
+                                OutputKind::Stdout => {
+                                    stdout.push_str(&format!("{{\"lanner_action\":{req_json}}}\n"));
+                                }
+                            }
+                            self.counters.actions.fetch_add(1, Ordering::Relaxed);
+                        }
+                        if self.webhook.is_some() {
+                            hooks.push(json.to_owned());
+                        }
                         match self.output {
                             OutputKind::Nats => out.push(Outgoing {
-                                subject: action_subject.clone(),
-                                payload: Bytes::from(json),
-                                msg_id: req.id.clone(),
-                                content: CONTENT_ACTION,
+                                subject: subject.clone(),
+                                payload: Bytes::copy_from_slice(json.as_bytes()),
+                                msg_id: alert.uuid.to_owned(),
+                                content: CONTENT_ALERT,
                             }),
                             OutputKind::Stdout => {
-                                stdout.push_str(&format!("{{\"lanner_action\":{json}}}\n"));
+                                stdout.push_str(json);
+                                stdout.push('\n');
                             }
                         }
-                        self.counters.actions.fetch_add(1, Ordering::Relaxed);
-                    }
-                    let json = serde_json::to_string(&alert).unwrap_or_default();
-                    if self.webhook.is_some() {
-                        hooks.push(json.clone());
-                    }
-                    match self.output {
-                        OutputKind::Nats => out.push(Outgoing {
-                            subject: subject.clone(),
-                            payload: Bytes::from(json),
-                            msg_id: alert.uuid.clone(),
-                            content: CONTENT_ALERT,
-                        }),
-                        OutputKind::Stdout => {
-                            stdout.push_str(&json);
-                            stdout.push('\n');
-                        }
-                    }
-                    self.counters.count_alert(&alert.rule, &alert.priority);
-                });
+                        self.counters.count_alert(alert.rule, alert.priority);
+                    });
             }
             self.counters
                 .events

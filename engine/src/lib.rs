@@ -12,6 +12,7 @@
 //!   the compiled [`rules::Ruleset`] indexed by `evt.type`;
 //! - [`output`]: Falco output formats and the alert JSON;
 //! - [`alert`]: turning matches into alerts ([`alert::AlertBuilder`]);
+//! - [`alert_json`]: alerts written straight to their JSON form (the detector's path);
 //! - [`mix`]: a realistic event mix for benchmarks;
 //! - [`cases`]: an event firing each upstream stable rule, and a near miss.
 //!
@@ -40,6 +41,7 @@
 //! //! ```
 
 pub mod alert;
+pub mod alert_json;
 pub mod cases;
 pub mod compile;
 pub mod condition;

@@ -40,7 +40,7 @@ pub fn mix_with_fewer_alerts(n: usize, one_in: usize) -> Vec<Event> {
     (0..n)
         .map(|i| {
             let block = i / templates.len();
-            let set = if block % one_in == 0 {
+            let set = if block.is_multiple_of(one_in) {
                 &templates
             } else {
                 &quiet

@@ -12,6 +12,17 @@ pub struct OutputFormat {
     parts: Vec<Part>,
     /// The fields it prints, as written (`proc.aname[2]`) and resolved.
     fields: Vec<(String, FieldRef)>,
+    /// Indexes into `fields`, in name order (the order of `output_fields`).
+    by_name: Vec<usize>,
+}
+
+/// A piece of an output format: text, or a field to print.
+#[derive(Debug, Clone, Copy)]
+pub enum Piece<'a> {
+    /// Literal text.
+    Text(&'a str),
+    /// A field (`<NA>` when unset).
+    Field(&'a FieldRef),
 }
 
 #[derive(Debug, Clone)]
@@ -99,7 +110,31 @@ impl OutputFormat {
         if !lit.is_empty() {
             parts.push(Part::Lit(lit));
         }
-        (OutputFormat { parts, fields }, missing)
+        let mut by_name: Vec<usize> = (0..fields.len()).collect();
+        by_name.sort_by(|&a, &b| fields[a].0.cmp(&fields[b].0));
+        (
+            OutputFormat {
+                parts,
+                fields,
+                by_name,
+            },
+            missing,
+        )
+    }
+
+    /// The format's pieces in order.
+    pub fn pieces(&self) -> impl Iterator<Item = Piece<'_>> {
+        self.parts.iter().map(|p| match p {
+            Part::Lit(s) => Piece::Text(s),
+            Part::Field(i) => Piece::Field(&self.fields[*i].1),
+        })
+    }
+
+    /// The printed fields, as written, in name order (as `output_fields` lists them).
+    pub fn fields_by_name(&self) -> impl Iterator<Item = (&str, &FieldRef)> {
+        self.by_name
+            .iter()
+            .map(|&i| (self.fields[i].0.as_str(), &self.fields[i].1))
     }
 
     /// Renders the format for an event (`<NA>` for unset fields).
@@ -167,6 +202,19 @@ pub struct Alert {
     pub output: String,
     /// The printed fields and their values.
     pub output_fields: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Alert {
+    /// What routing the alert needs besides its JSON.
+    pub fn head(&self) -> crate::alert_json::AlertHead<'_> {
+        crate::alert_json::AlertHead {
+            uuid: &self.uuid,
+            time: &self.time,
+            rule: &self.rule,
+            priority: &self.priority,
+            tags: &self.tags,
+        }
+    }
 }
 
 /// A deterministic UUID-shaped id from a rule name and an event id.
