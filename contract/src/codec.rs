@@ -240,6 +240,29 @@ pub fn decode_batch_fields(bytes: &[u8], keep: &StoredFieldSet) -> Result<Vec<Ev
     decode(bytes, Some(keep))
 }
 
+/// Decodes a batch into `events`, reusing the events already there (which
+/// [`crate::batch_pool`] guarantees were decoded with the same `keep`): no event is
+/// built or dropped, only the kept fields are overwritten or unset. Returns how many
+/// events the batch has (the first ones of `events`; the vector only grows).
+pub(crate) fn decode_reusing(
+    bytes: &[u8],
+    keep: Option<&StoredFieldSet>,
+    events: &mut Vec<Event>,
+) -> Result<usize, CodecError> {
+    let (mut r, kinds, event_count) = open_batch(bytes, true)?;
+    let plan: Vec<_> = kinds.iter().map(|&k| r.value_check(k)).collect();
+    if events.len() < event_count {
+        events.resize_with(event_count, Event::default);
+    }
+    for ev in &mut events[..event_count] {
+        ev.decode_fields(&mut r, &plan, keep, true)?;
+    }
+    if r.remaining() != 0 {
+        return Err(CodecError::TrailingBytes(r.remaining()));
+    }
+    Ok(event_count)
+}
+
 fn decode(bytes: &[u8], keep: Option<&StoredFieldSet>) -> Result<Vec<Event>, CodecError> {
     let (mut r, kinds, event_count) = open_batch(bytes, true)?;
     let plan: Vec<_> = kinds.iter().map(|&k| r.value_check(k)).collect();
@@ -247,7 +270,7 @@ fn decode(bytes: &[u8], keep: Option<&StoredFieldSet>) -> Result<Vec<Event>, Cod
     let mut events = Vec::with_capacity(event_count);
     events.resize_with(event_count, Event::default);
     for ev in &mut events {
-        ev.decode_fields(&mut r, &plan, keep)?;
+        ev.decode_fields(&mut r, &plan, keep, false)?;
     }
     if r.remaining() != 0 {
         return Err(CodecError::TrailingBytes(r.remaining()));

@@ -11,6 +11,7 @@
 
 pub mod action;
 pub mod archive_args;
+pub mod batch_pool;
 pub mod bus;
 pub mod codec;
 pub mod config;

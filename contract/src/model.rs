@@ -222,12 +222,15 @@ macro_rules! event_fields {
             /// Decodes one event of a batch whose writer's fields are checked per
             /// `plan` (see [`crate::wire::Reader::value_check`]; the writer's field list
             /// may be shorter or longer than ours). Fields not in `keep` are checked and
-            /// skipped.
+            /// skipped. With `reuse`, the event held an earlier event decoded with the
+            /// same `keep`: kept fields this one lacks are unset (the others were never
+            /// set).
             pub(crate) fn decode_fields(
                 &mut self,
                 r: &mut crate::wire::Reader<'_>,
                 plan: &[crate::wire::ValueCheck],
                 keep: Option<&crate::field_set::StoredFieldSet>,
+                reuse: bool,
             ) -> Result<(), crate::codec::CodecError> {
                 let presence = r.presence(plan.len())?;
                 let ev = self;
@@ -242,6 +245,9 @@ macro_rules! event_fields {
                         } else {
                             r.check_value(plan[bit]).map_err(|e| e.in_field($name))?;
                         }
+                    } else if reuse && ev.$ident.is_some() {
+                        // Only kept fields are ever set in a reused event.
+                        ev.$ident = None;
                     }
                     bit += 1;
                 )*

@@ -368,3 +368,76 @@ fn equal_texts_from_separate_allocations_are_written_once() {
         b.fd_name.as_ref().expect("set").as_ptr()
     );
 }
+
+/// One step of a pool's life: a batch (maybe mutated), decoded with some fields kept.
+#[derive(Debug, Clone)]
+struct Step {
+    events: Vec<Event>,
+    keep: Option<Vec<bool>>,
+    flip: Option<(prop::sample::Index, u8)>,
+    keep_batch: bool,
+}
+
+fn step() -> impl Strategy<Value = Step> {
+    (
+        prop::collection::vec(event(), 0..6),
+        prop::option::of(prop::collection::vec(any::<bool>(), ALL_STORED.len())),
+        prop::option::weighted(0.2, (any::<prop::sample::Index>(), 1..=255u8)),
+        any::<bool>(),
+    )
+        .prop_map(|(events, keep, flip, keep_batch)| Step {
+            events,
+            keep,
+            flip,
+            keep_batch,
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    /// Batches decoded into reused events (a pool of 2, with the kept fields changing
+    /// between batches, bad batches among good ones, and some batches held while others
+    /// are decoded) equal freshly decoded ones, and errors stay errors.
+    #[test]
+    fn pooled_decoding_equals_fresh_decoding(steps in prop::collection::vec(step(), 1..12)) {
+        let pool = std::sync::Arc::new(lanner_contract::batch_pool::BatchPool::new(2));
+        let mut held = Vec::new();
+        for s in steps {
+            let mut bytes = codec::encode_batch(&s.events);
+            if let Some((i, b)) = s.flip {
+                let i = i.index(bytes.len());
+                bytes[i] ^= b;
+            }
+            let keep: Option<StoredFieldSet> = s.keep.map(|bits| {
+                ALL_STORED
+                    .iter()
+                    .zip(bits)
+                    .filter(|(_, on)| *on)
+                    .map(|(f, _)| *f)
+                    .collect()
+            });
+            let fresh = match &keep {
+                Some(k) => codec::decode_batch_fields(&bytes, k),
+                None => codec::decode_batch(&bytes),
+            };
+            match (pool.decode(&bytes, keep.as_ref()), fresh) {
+                (Ok(pooled), Ok(fresh)) => {
+                    prop_assert_eq!(&pooled[..], &fresh[..]);
+                    if s.keep_batch {
+                        held.push((pooled, fresh));
+                    }
+                }
+                (Err(_), Err(_)) => {}
+                (p, f) => prop_assert!(false, "pooled {:?} vs fresh {:?}", p.map(|b| b.len()), f.map(|b| b.len())),
+            }
+            // Batches still held were not disturbed by later ones.
+            for (pooled, fresh) in &held {
+                prop_assert_eq!(&pooled[..], &fresh[..]);
+            }
+            if held.len() > 2 {
+                held.remove(0);
+            }
+        }
+    }
+}

@@ -17,10 +17,11 @@ use std::time::Duration;
 use anyhow::Context as _;
 use async_nats::HeaderMap;
 use bytes::Bytes;
+use lanner_contract::batch_pool::{BatchPool, PooledBatch};
 use lanner_contract::bus::{
     self, Decoder, Delivery, NatsArgs, Outgoing, Stage, StageConfig, StageStats, StreamSettings,
 };
-use lanner_contract::{Event, codec, subjects};
+use lanner_contract::{Event, subjects};
 
 use crate::calibrate::Calibration;
 use crate::policy::PolicySet;
@@ -84,7 +85,7 @@ impl Loaded {
 #[derive(Debug)]
 pub struct Decoded {
     loaded: Arc<Loaded>,
-    events: Vec<Event>,
+    events: PooledBatch,
 }
 
 pub use lanner_engine::DEFAULT_APPEND_OUTPUT;
@@ -215,6 +216,10 @@ impl Counters {
     }
 }
 
+/// Batches whose events a replica keeps for reuse: as many as are in flight at the
+/// default `--batch-max` (one batch judged, the next decoded).
+const POOLED_BATCHES: usize = 128;
+
 /// The stage: decodes event batches, judges them, emits alerts.
 pub struct Detector {
     state: Arc<RwLock<Arc<Loaded>>>,
@@ -223,6 +228,9 @@ pub struct Detector {
     counters: Arc<Counters>,
     webhook: Option<Webhook>,
     calibration: Calibration,
+    /// Events of judged batches, decoded into again (see
+    /// [`lanner_contract::batch_pool`]).
+    pool: Arc<BatchPool>,
 }
 
 impl Detector {
@@ -253,6 +261,7 @@ impl Detector {
             counters,
             webhook: None,
             calibration: Calibration::new(crate::calibrate::DEFAULT_SAMPLE),
+            pool: Arc::new(BatchPool::new(POOLED_BATCHES)),
         }
     }
 
@@ -269,9 +278,16 @@ fn snapshot(state: &RwLock<Arc<Loaded>>) -> Arc<Loaded> {
     }
 }
 
-/// Decodes the fields the rules in force read.
-fn decode_for(loaded: Arc<Loaded>, payload: &[u8]) -> Result<Decoded, String> {
-    let events = codec::decode_batch_fields(payload, &loaded.fields).map_err(|e| e.to_string())?;
+/// Decodes the fields the rules in force read, into the events of a batch judged
+/// earlier.
+fn decode_for(
+    loaded: Arc<Loaded>,
+    pool: &Arc<BatchPool>,
+    payload: &[u8],
+) -> Result<Decoded, String> {
+    let events = pool
+        .decode(payload, Some(&loaded.fields))
+        .map_err(|e| e.to_string())?;
     Ok(Decoded { loaded, events })
 }
 
@@ -289,16 +305,13 @@ impl Stage for Detector {
         _headers: Option<&HeaderMap>,
         payload: &[u8],
     ) -> Result<Decoded, String> {
-        let loaded = self.snapshot();
-        let events =
-            codec::decode_batch_fields(payload, &loaded.fields).map_err(|e| e.to_string())?;
-        Ok(Decoded { loaded, events })
+        decode_for(self.snapshot(), &self.pool, payload)
     }
 
     fn decoder(&self) -> Option<Decoder<Decoded>> {
-        let state = self.state.clone();
+        let (state, pool) = (self.state.clone(), self.pool.clone());
         Some(Box::new(move |_subject, _headers, payload| {
-            decode_for(snapshot(&state), payload)
+            decode_for(snapshot(&state), &pool, payload)
         }))
     }
 
