@@ -45,6 +45,14 @@ fn bench(c: &mut Criterion) {
     g.bench_function("decode_1024_drop_untimed", |b| {
         b.iter_with_large_drop(|| codec::decode_batch(std::hint::black_box(&bytes)))
     });
+    // Into the events of the previous batch (`batch_pool`), as the detector decodes.
+    let pool = std::sync::Arc::new(lanner_contract::batch_pool::BatchPool::new(2));
+    g.bench_function("decode_1024_pooled", |b| {
+        b.iter(|| {
+            pool.decode(std::hint::black_box(&bytes), None)
+                .map(|v| v.len())
+        })
+    });
     // What relaying a batch unchanged needs: every check of decoding, no events built.
     g.bench_function("check_1024", |b| {
         b.iter(|| codec::check_batch(std::hint::black_box(&bytes)))

@@ -19,6 +19,7 @@ fn main() {
     let lines: Vec<String> = events.iter().map(jsonl::to_line).collect();
     let mut total = 0usize;
     let mut buf = Vec::new();
+    let pool = std::sync::Arc::new(lanner_contract::batch_pool::BatchPool::new(2));
     for _ in 0..iters {
         if what == "json" {
             total += lines
@@ -31,6 +32,8 @@ fn main() {
             buf.clear();
             codec::encode_batch_into(&events, &mut buf);
             total += buf.len();
+        } else if what == "pooled" {
+            total += pool.decode(&bytes, None).map(|v| v.len()).unwrap_or(0);
         } else {
             total += codec::decode_batch(&bytes).map(|v| v.len()).unwrap_or(0);
         }
