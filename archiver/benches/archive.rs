@@ -63,9 +63,11 @@ fn main() {
         parquet_bytes += bytes.len();
         files += 1;
     };
+    let pool = std::sync::Arc::new(lanner_contract::batch_pool::BatchPool::new(4));
     for (i, m) in messages.iter().enumerate() {
         let seq = i as u64 + 1;
-        let d = Decoded::decode(Table::Events, "lanner.events.bench-node", m, 0).expect("decode");
+        let d = Decoded::decode_with(Table::Events, "lanner.events.bench-node", m, 0, &pool)
+            .expect("decode");
         for p in d.partitions() {
             let (rows, first) = open.entry(p).or_insert_with(|| (FileRows::default(), seq));
             d.append_to(p, rows);

@@ -36,9 +36,11 @@ fn main() {
                 .num_rows()
         }
         "builders" | "encode" => {
+            let pool = std::sync::Arc::new(lanner_contract::batch_pool::BatchPool::new(4));
             let mut rows = FileRows::default();
             for m in &messages {
-                let d = Decoded::decode(Table::Events, "lanner.events.n", m, 0).unwrap();
+                let d =
+                    Decoded::decode_with(Table::Events, "lanner.events.n", m, 0, &pool).unwrap();
                 for p in d.partitions() {
                     d.append_to(p, &mut rows);
                 }

@@ -8,6 +8,10 @@ use std::collections::BTreeSet;
 
 use arrow_array::RecordBatch;
 use lanner_contract::arrow_columns::EventColumns;
+use std::sync::Arc;
+
+use lanner_contract::batch_pool::{BatchPool, PooledBatch};
+#[cfg(test)]
 use lanner_contract::{Event, codec};
 
 use crate::alerts;
@@ -21,7 +25,7 @@ pub enum Decoded {
     /// An event batch; `hours[i]` is the hour (`nanos / 1h`) of `events[i]`.
     Events {
         /// The events.
-        events: Vec<Event>,
+        events: PooledBatch,
         /// Hour number of each event.
         hours: Vec<i64>,
     },
@@ -43,9 +47,28 @@ impl Decoded {
         payload: &[u8],
         fallback_nanos: i64,
     ) -> Result<Self, String> {
+        Self::decode_with(
+            table,
+            subject,
+            payload,
+            fallback_nanos,
+            &Arc::new(BatchPool::new(0)),
+        )
+    }
+
+    /// [`Decoded::decode`], decoding events into those of messages already appended
+    /// (see [`lanner_contract::batch_pool`]).
+    pub fn decode_with(
+        table: Table,
+        subject: &str,
+        payload: &[u8],
+        fallback_nanos: i64,
+        pool: &Arc<BatchPool>,
+    ) -> Result<Self, String> {
         match table {
             Table::Events => {
-                let events = codec::decode_batch(payload)
+                let events = pool
+                    .decode(payload, None)
                     .map_err(|e| format!("undecodable event batch: {e}"))?;
                 let hours = events
                     .iter()

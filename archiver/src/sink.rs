@@ -165,6 +165,8 @@ struct Sink {
     held: HashMap<u64, HeldMessage>,
     index: SeqIndex,
     stats: Arc<SinkStats>,
+    /// Events of messages already appended, decoded into again.
+    pool: Arc<lanner_contract::batch_pool::BatchPool>,
 }
 
 const STAGE: &str = "archiver";
@@ -227,6 +229,7 @@ pub async fn run_sink(
         held: HashMap::new(),
         index: SeqIndex::new(),
         stats,
+        pool: Arc::new(lanner_contract::batch_pool::BatchPool::new(4)),
     };
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -314,11 +317,12 @@ impl Sink {
             h.msg = msg;
             return Ok(());
         }
-        let decoded = match Decoded::decode(
+        let decoded = match Decoded::decode_with(
             self.table(),
             msg.subject.as_str(),
             &msg.payload,
             published,
+            &self.pool,
         ) {
             Ok(d) => d,
             Err(reason) => {
