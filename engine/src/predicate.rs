@@ -301,17 +301,8 @@ impl Pred {
     /// unusual. Negated ones (`!=`, `not ...`, the exceptions) almost always hold.
     fn estimate(&self) -> (f64, f64) {
         match self {
-            Pred::And(v) => v.iter().fold((0.0, 1.0), |(cost, p), c| {
-                let (cc, cp) = c.estimate();
-                (cost + p * cc, p * cp)
-            }),
-            Pred::Or(v) => {
-                let (cost, p_false) = v.iter().fold((0.0, 1.0), |(cost, q), c| {
-                    let (cc, cp) = c.estimate();
-                    (cost + q * cc, q * (1.0 - cp))
-                });
-                (cost, 1.0 - p_false)
-            }
+            Pred::And(v) => in_order(true, v.iter().map(Pred::estimate)),
+            Pred::Or(v) => in_order(false, v.iter().map(Pred::estimate)),
             Pred::Not(p) => {
                 let (c, pt) = p.estimate();
                 (c, 1.0 - pt)
@@ -367,12 +358,7 @@ impl Pred {
         match self {
             Pred::And(v) | Pred::Or(v) => {
                 v.iter_mut().for_each(Pred::optimize);
-                let rank = |p: &Pred| {
-                    let (c, pt) = p.estimate();
-                    let decides = if and { 1.0 - pt } else { pt };
-                    c / decides.max(1e-6)
-                };
-                v.sort_by(|a, b| rank(a).total_cmp(&rank(b)));
+                v.sort_by(|a, b| rank(and, a.estimate()).total_cmp(&rank(and, b.estimate())));
             }
             Pred::Not(p) => p.optimize(),
             Pred::Check(_) | Pred::Text(_) | Pred::Int(_) => {}
@@ -382,8 +368,8 @@ impl Pred {
     /// Reorders `and`/`or` children by what they measure on `sample` (events this
     /// condition is judged on): how often each child holds, with the estimated costs.
     /// Like [`Pred::optimize`] it never changes the result, only how soon an `and`
-    /// finds a false child or an `or` a true one. Returns the measured chance of
-    /// holding and the expected cost in the new order.
+    /// finds a false child or an `or` a true one. Returns the expected cost in the new
+    /// order and the measured chance of holding.
     pub fn calibrate(&mut self, sample: &[&Event]) -> (f64, f64) {
         // Laplace's rule keeps a child never seen true (or false) from ranking as
         // certain.
@@ -394,32 +380,21 @@ impl Pred {
         let and = matches!(self, Pred::And(_));
         match self {
             Pred::And(v) | Pred::Or(v) => {
-                let mut ranked: Vec<(f64, f64, Pred)> = std::mem::take(v)
+                let mut ranked: Vec<((f64, f64), Pred)> = std::mem::take(v)
                     .into_vec()
                     .into_iter()
-                    .map(|mut c| {
-                        let (p, cost) = c.calibrate(sample);
-                        (p, cost, c)
-                    })
+                    .map(|mut c| (c.calibrate(sample), c))
                     .collect();
-                let rank = |&(p, cost, _): &(f64, f64, Pred)| {
-                    cost / if and { 1.0 - p } else { p }.max(1e-6)
-                };
-                ranked.sort_by(|a, b| rank(a).total_cmp(&rank(b)));
-                let mut cost = 0.0;
-                let mut reach = 1.0;
-                for (p, c, _) in &ranked {
-                    cost += reach * c;
-                    reach *= if and { *p } else { 1.0 - *p };
-                }
-                *v = ranked.into_iter().map(|(_, _, c)| c).collect();
-                (measured(self), cost)
+                ranked.sort_by(|a, b| rank(and, a.0).total_cmp(&rank(and, b.0)));
+                let (cost, _) = in_order(and, ranked.iter().map(|r| r.0));
+                *v = ranked.into_iter().map(|(_, c)| c).collect();
+                (cost, measured(self))
             }
             Pred::Not(inner) => {
-                let (p, cost) = inner.calibrate(sample);
-                (1.0 - p, cost)
+                let (cost, p) = inner.calibrate(sample);
+                (cost, 1.0 - p)
             }
-            Pred::Check(_) | Pred::Text(_) | Pred::Int(_) => (measured(self), self.estimate().0),
+            Pred::Check(_) | Pred::Text(_) | Pred::Int(_) => (self.estimate().0, measured(self)),
         }
     }
 
@@ -434,6 +409,26 @@ impl Pred {
             Pred::Int(c) => c.eval(ev),
         }
     }
+}
+
+/// The expected cost of children evaluated in order with short-circuiting (an `and`
+/// goes on while they hold, an `or` while they do not), and the chance the whole holds,
+/// from each child's (expected cost, chance of holding), taken as independent.
+fn in_order(and: bool, children: impl Iterator<Item = (f64, f64)>) -> (f64, f64) {
+    let (mut cost, mut reach) = (0.0, 1.0);
+    for (c, p) in children {
+        cost += reach * c;
+        reach *= if and { p } else { 1.0 - p };
+    }
+    (cost, if and { reach } else { 1.0 - reach })
+}
+
+/// Where a child with (expected cost, chance of holding) goes among its siblings: an
+/// `and` wants what is cheap and likely false first, an `or` what is cheap and likely
+/// true (cost over the chance of deciding; lowest first).
+fn rank(and: bool, (cost, p): (f64, f64)) -> f64 {
+    let decides = if and { 1.0 - p } else { p };
+    cost / decides.max(1e-6)
 }
 
 impl TextCheck {
