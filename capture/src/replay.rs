@@ -73,8 +73,23 @@ impl fmt::Display for Summary {
 struct Batch {
     seq: u64,
     payload: Bytes,
+    /// Hash of the payload, for its message id (computed beside parsing or checking,
+    /// off the publishing loop).
+    hash: u128,
     events: u64,
     malformed: u64,
+}
+
+impl Batch {
+    fn new(seq: u64, payload: Bytes, events: u64, malformed: u64) -> Self {
+        Batch {
+            seq,
+            hash: xxhash_rust::xxh3::xxh3_128(&payload),
+            payload,
+            events,
+            malformed,
+        }
+    }
 }
 
 /// Lines of the input, numbered in file order, for one batch: one buffer, and where
@@ -192,16 +207,12 @@ fn check_frames(rx: std::sync::mpsc::Receiver<Frame>, tx: mpsc::Sender<Batch>) {
                 (0, 1)
             }
         };
-        let batch = Batch {
-            seq: frame.seq,
-            payload: if malformed == 0 {
-                frame.batch.into()
-            } else {
-                Bytes::new()
-            },
-            events,
-            malformed,
+        let payload = if malformed == 0 {
+            frame.batch.into()
+        } else {
+            Bytes::new()
         };
+        let batch = Batch::new(frame.seq, payload, events, malformed);
         if tx.blocking_send(batch).is_err() {
             return;
         }
@@ -255,12 +266,12 @@ fn parse_chunks(
             }
         }
         pool.clear();
-        let batch = Batch {
-            seq: chunk.seq,
-            payload: codec::encode_batch(&events).into(),
-            events: events.len() as u64,
+        let batch = Batch::new(
+            chunk.seq,
+            codec::encode_batch(&events).into(),
+            events.len() as u64,
             malformed,
-        };
+        );
         // The reader may be gone (end of input): then the chunk is just freed.
         let _ = give_back.send(chunk);
         if tx.blocking_send(batch).is_err() {
@@ -338,10 +349,7 @@ pub async fn run(cli: &crate::Cli, node: &str, path: &Path) -> Result<Summary> {
             }
             // The subject is part of the id: the same file replayed to another node
             // is new data there, not a duplicate.
-            let msg_id = format!(
-                "replay:{subject}:{:032x}",
-                xxhash_rust::xxh3::xxh3_128(&batch.payload)
-            );
+            let msg_id = format!("replay:{subject}:{:032x}", batch.hash);
             let len = batch.payload.len() as u64;
             first_publish.get_or_insert_with(Instant::now);
             let out = Outgoing {
