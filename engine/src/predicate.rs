@@ -67,6 +67,31 @@ pub enum TextTest {
     Cmp(Op, Const),
 }
 
+impl TextTest {
+    /// The lean form of a test on a text field; a comparison with another field has
+    /// none and comes back as it was. (Runs once per check when rules are compiled, so
+    /// the size of the returned test does not matter.)
+    #[allow(clippy::result_large_err)]
+    fn from_test(test: Test) -> Result<TextTest, Test> {
+        Ok(match test {
+            Test::Exists => TextTest::Exists,
+            Test::In(set) => TextTest::In(set),
+            Test::PMatch(p) => TextTest::PMatch(p),
+            Test::Cmp(op, c) => match op {
+                Op::Eq => TextTest::Eq(c.text),
+                Op::Ne => TextTest::Ne(c.text),
+                Op::StartsWith => TextTest::StartsWith(c.text),
+                Op::EndsWith => TextTest::EndsWith(c.text),
+                Op::Contains => {
+                    TextTest::Contains(memchr::memmem::Finder::new(c.text.as_bytes()).into_owned())
+                }
+                _ => TextTest::Cmp(op, c),
+            },
+            field @ Test::Field(..) => return Err(field),
+        })
+    }
+}
+
 /// A comparison of a stored integer field with an integer constant (see [`Pred::Int`]).
 #[derive(Clone, Debug)]
 pub struct IntCheck {
@@ -173,29 +198,10 @@ impl Pred {
             return Pred::Check(Box::new(Check { lhs, test }));
         };
         match (field.info().kind, test) {
-            (Kind::Str, Test::Field(op, g)) => Pred::Check(Box::new(Check {
-                lhs,
-                test: Test::Field(op, g),
-            })),
-            (Kind::Str, test) => {
-                let test = match test {
-                    Test::Exists => TextTest::Exists,
-                    Test::In(set) => TextTest::In(set),
-                    Test::PMatch(p) => TextTest::PMatch(p),
-                    Test::Cmp(op, c) => match op {
-                        Op::Eq => TextTest::Eq(c.text),
-                        Op::Ne => TextTest::Ne(c.text),
-                        Op::StartsWith => TextTest::StartsWith(c.text),
-                        Op::EndsWith => TextTest::EndsWith(c.text),
-                        Op::Contains => TextTest::Contains(
-                            memchr::memmem::Finder::new(c.text.as_bytes()).into_owned(),
-                        ),
-                        _ => TextTest::Cmp(op, c),
-                    },
-                    Test::Field(..) => unreachable!("handled above"),
-                };
-                Pred::Text(Box::new(TextCheck { field, test }))
-            }
+            (Kind::Str, test) => match TextTest::from_test(test) {
+                Ok(test) => Pred::Text(Box::new(TextCheck { field, test })),
+                Err(test) => Pred::Check(Box::new(Check { lhs, test })),
+            },
             (
                 Kind::U64 | Kind::I64,
                 Test::Cmp(op @ (Op::Eq | Op::Ne | Op::Lt | Op::Le | Op::Gt | Op::Ge), c),
