@@ -285,9 +285,11 @@ fn decode_for(
     pool: &Arc<BatchPool>,
     payload: &[u8],
 ) -> Result<Decoded, String> {
-    let events = pool
-        .decode(payload, Some(&loaded.fields))
-        .map_err(|e| e.to_string())?;
+    // Every field kept (the upstream rules' outputs read them all): decoding without
+    // a filter skips a set lookup per field.
+    let keep = (loaded.fields.len() < lanner_contract::model::STORED_FIELDS.len())
+        .then_some(&loaded.fields);
+    let events = pool.decode(payload, keep).map_err(|e| e.to_string())?;
     Ok(Decoded { loaded, events })
 }
 
