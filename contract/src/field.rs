@@ -268,7 +268,14 @@ fn first(list: &Option<StrList>) -> Option<Value<'_>> {
 /// `cmdline` of a process from its name and arguments, as Falco renders it.
 fn cmdline<'a>(name: &'a str, args: Option<&'a str>) -> Cow<'a, str> {
     match args {
-        Some(a) if !a.is_empty() => Cow::Owned(format!("{name} {a}")),
+        Some(a) if !a.is_empty() => {
+            // Judged often (rule exceptions test it): no formatting machinery.
+            let mut line = String::with_capacity(name.len() + 1 + a.len());
+            line.push_str(name);
+            line.push(' ');
+            line.push_str(a);
+            Cow::Owned(line)
+        }
         _ => Cow::Borrowed(name),
     }
 }
