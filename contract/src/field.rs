@@ -187,7 +187,67 @@ fn accepts_key(f: Field) -> bool {
     )
 }
 
+/// A field that reads as one borrowed text ([`FieldRef::as_text`],
+/// [`Event::get_text_field`]): what the detector's most common checks read, without
+/// building a [`Value`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum TextField {
+    /// A stored text field (`proc.name`, `fd.name`, ...).
+    Stored(StoredField),
+    /// Ancestor `n` (1: the parent) in a list of ancestors' texts (`proc.aname[2]`).
+    Ancestor(StoredField, usize),
+    /// A derived field that is a piece of a stored one: `fd.directory`, `fd.filename`,
+    /// `fd.typechar`, `proc.pname`, `proc.pexe`, `proc.pexepath`, `proc.pcmdline`.
+    Derived(DerivedField),
+}
+
+impl From<TextField> for FieldRef {
+    fn from(t: TextField) -> FieldRef {
+        let (field, arg) = match t {
+            TextField::Stored(f) => (Field::Stored(f), None),
+            TextField::Ancestor(list, n) => (Field::Stored(list), Some(FieldArg::Index(n))),
+            TextField::Derived(d) => (Field::Derived(d), None),
+        };
+        FieldRef { field, arg }
+    }
+}
+
 impl FieldRef {
+    /// This field as one borrowed text, when it reads as one: its value is then
+    /// `Value::Str` of [`Event::get_text_field`], or unset when that is `None`.
+    pub fn as_text(&self) -> Option<TextField> {
+        use DerivedField as D;
+        match (self.field, &self.arg) {
+            (Field::Stored(f), None) => {
+                (f.info().kind == Kind::Str).then_some(TextField::Stored(f))
+            }
+            (Field::Stored(list), Some(FieldArg::Index(n))) => {
+                let &(_, own) = ANCESTOR_FIELDS.iter().find(|a| a.0 == list)?;
+                match *n {
+                    // `proc.acmdline[0]` is the joined command line: not a borrow.
+                    0 if list == StoredField::proc_acmdline => None,
+                    0 => (own.info().kind == Kind::Str).then_some(TextField::Stored(own)),
+                    n => {
+                        (list.info().kind == Kind::StrList).then_some(TextField::Ancestor(list, n))
+                    }
+                }
+            }
+            (
+                Field::Derived(
+                    d @ (D::FdDirectory
+                    | D::FdFilename
+                    | D::FdTypechar
+                    | D::ProcPname
+                    | D::ProcPexe
+                    | D::ProcPexepath
+                    | D::ProcPcmdline),
+                ),
+                None,
+            ) => Some(TextField::Derived(d)),
+            _ => None,
+        }
+    }
+
     /// Resolves a Falco field name, with an optional `[arg]` or `.key` argument.
     pub fn parse(text: &str) -> Result<FieldRef, FieldError> {
         let text = text.trim();
@@ -259,10 +319,8 @@ fn s(v: &Option<Text>) -> Option<Value<'_>> {
     v.as_deref().map(|s| Value::Str(Cow::Borrowed(s)))
 }
 
-fn first(list: &Option<StrList>) -> Option<Value<'_>> {
-    list.as_ref()
-        .and_then(|l| l.first())
-        .map(|s| Value::Str(Cow::Borrowed(&**s)))
+fn first_text(list: &Option<StrList>) -> Option<&str> {
+    list.as_ref().and_then(|l| l.first()).map(|s| &**s)
 }
 
 /// `cmdline` of a process from its name and arguments, as Falco renders it.
@@ -369,6 +427,52 @@ impl Event {
         self.fd_is_server.unwrap_or(false)
     }
 
+    /// The text of a [`TextField`]; `None` when unset.
+    #[inline]
+    pub fn get_text_field(&self, f: TextField) -> Option<&str> {
+        match f {
+            TextField::Stored(s) => self.get_text(s),
+            TextField::Ancestor(list, n) => {
+                let list = match list {
+                    StoredField::proc_aname => &self.proc_aname,
+                    StoredField::proc_aexe => &self.proc_aexe,
+                    StoredField::proc_aexepath => &self.proc_aexepath,
+                    StoredField::proc_acmdline => &self.proc_acmdline,
+                    _ => return None,
+                };
+                list.as_ref()?.get(n.checked_sub(1)?).map(|s| &**s)
+            }
+            TextField::Derived(d) => self.derived_text(d),
+        }
+    }
+
+    /// The derived fields that are a piece of a stored one (see [`TextField::Derived`]).
+    fn derived_text(&self, d: DerivedField) -> Option<&str> {
+        use DerivedField as D;
+        match d {
+            D::FdDirectory => {
+                let name = self.fd_name.as_deref()?;
+                if self.fd_type.as_deref() == Some("directory") {
+                    return Some(name);
+                }
+                crate::render::split_path(name).map(|(dir, _)| dir)
+            }
+            D::FdFilename => {
+                let name = self.fd_name.as_deref()?;
+                if self.fd_type.as_deref() == Some("directory") {
+                    return None;
+                }
+                crate::render::split_path(name).map(|(_, file)| file)
+            }
+            D::FdTypechar => self.fd_type.as_deref().map(crate::render::typechar),
+            D::ProcPname => first_text(&self.proc_aname),
+            D::ProcPexe => first_text(&self.proc_aexe),
+            D::ProcPexepath => first_text(&self.proc_aexepath),
+            D::ProcPcmdline => first_text(&self.proc_acmdline),
+            _ => None,
+        }
+    }
+
     fn get_derived(&self, d: DerivedField, arg: Option<&FieldArg>) -> Option<Value<'_>> {
         use DerivedField as D;
         let ip = |v: &Option<IpAddr>| v.map(Value::Ip);
@@ -411,10 +515,13 @@ impl Event {
                 let name = self.proc_name.as_deref()?;
                 Some(Value::Str(cmdline(name, self.proc_args.as_deref())))
             }
-            D::ProcPname => first(&self.proc_aname),
-            D::ProcPexe => first(&self.proc_aexe),
-            D::ProcPexepath => first(&self.proc_aexepath),
-            D::ProcPcmdline => first(&self.proc_acmdline),
+            D::ProcPname
+            | D::ProcPexe
+            | D::ProcPexepath
+            | D::ProcPcmdline
+            | D::FdTypechar
+            | D::FdDirectory
+            | D::FdFilename => self.derived_text(d).map(|s| Value::Str(Cow::Borrowed(s))),
             D::ProcDuration => {
                 let (now, start) = (self.evt_time?, self.proc_pid_ts?);
                 Some(Value::I64(now.0.saturating_sub(start.0)))
@@ -426,24 +533,6 @@ impl Event {
             D::ProcIsVpgidLeader => {
                 let (pgid, vpid) = (self.proc_vpgid?, self.proc_vpid?);
                 Some(Value::Bool(pgid == vpid))
-            }
-            D::FdTypechar => self
-                .fd_type
-                .as_deref()
-                .map(|t| Value::Str(crate::render::typechar(t).into())),
-            D::FdDirectory => {
-                let name = self.fd_name.as_deref()?;
-                if self.fd_type.as_deref() == Some("directory") {
-                    return Some(Value::Str(name.into()));
-                }
-                crate::render::split_path(name).map(|(dir, _)| Value::Str(dir.into()))
-            }
-            D::FdFilename => {
-                let name = self.fd_name.as_deref()?;
-                if self.fd_type.as_deref() == Some("directory") {
-                    return None;
-                }
-                crate::render::split_path(name).map(|(_, file)| Value::Str(file.into()))
             }
             D::FdSockfamily => match self.fd_type.as_deref()? {
                 "ipv4" | "ipv6" => Some(Value::Str("ip".into())),

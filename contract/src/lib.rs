@@ -35,6 +35,6 @@ pub mod arrow;
 #[cfg(feature = "arrow")]
 pub mod arrow_columns;
 
-pub use field::{Field, FieldArg, FieldError, FieldRef};
+pub use field::{Field, FieldArg, FieldError, FieldRef, TextField};
 pub use model::{Event, STORED_FIELDS, StoredField};
 pub use value::{Kind, NA, Timestamp, Value};

@@ -441,3 +441,34 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// Every field that reads as one borrowed text (the detector's lean checks) reads
+    /// the same as through the general accessor, ancestors and directories included.
+    #[test]
+    fn text_fields_read_as_the_accessor_does(mut ev in event(), dir in any::<bool>(), path in "(/[a-z]{0,3}){0,3}/?") {
+        if dir {
+            ev.fd_type = Some("directory".into());
+        }
+        if !path.is_empty() {
+            ev.fd_name = Some(path.as_str().into());
+        }
+        let names = lanner_contract::field::all_field_names()
+            .map(str::to_owned)
+            .chain((0..4).flat_map(|i| {
+                ["proc.aname", "proc.aexe", "proc.aexepath", "proc.acmdline", "proc.apid"]
+                    .map(|f| format!("{f}[{i}]"))
+            }));
+        let mut lean = 0;
+        for name in names {
+            let Ok(r) = lanner_contract::FieldRef::parse(&name) else { continue };
+            let Some(t) = r.as_text() else { continue };
+            lean += 1;
+            let text = ev.get_text_field(t).map(|s| lanner_contract::Value::Str(s.into()));
+            prop_assert_eq!(text, ev.get(&r), "{}", name);
+        }
+        prop_assert!(lean >= 80, "only {} fields read as text", lean);
+    }
+}

@@ -11,7 +11,7 @@ use std::borrow::Cow;
 use std::net::IpAddr;
 
 use base64::Engine as _;
-use lanner_contract::{Event, Field, FieldRef, Kind, StoredField, Value};
+use lanner_contract::{Event, Field, FieldRef, Kind, StoredField, TextField, Value};
 
 use crate::condition::{Op, Transformer};
 use crate::matchers::{Glob, Net, icontains, path_prefix_match};
@@ -27,19 +27,20 @@ pub enum Pred {
     Not(Box<Pred>),
     /// A field check.
     Check(Box<Check>),
-    /// A check on a stored text field, read without building a [`Value`]: the most
-    /// common check in Falco rules, so it has its own lean path.
+    /// A check on a field that reads as one text (a stored text field, an ancestor's
+    /// (`proc.aname[2]`), `fd.directory`, `proc.pname`, ...), read without building a
+    /// [`Value`]: the most common check in Falco rules, so it has its own lean path.
     Text(Box<TextCheck>),
     /// A comparison of a stored integer field with an integer constant.
     Int(Box<IntCheck>),
 }
 
-/// A test on a stored text field (see [`Pred::Text`]); same semantics as the general
-/// [`Check`] it replaces.
+/// A test on a field that reads as one text (see [`Pred::Text`]); same semantics as
+/// the general [`Check`] it replaces.
 #[derive(Clone, Debug)]
 pub struct TextCheck {
-    /// The field (its kind is text).
-    pub field: StoredField,
+    /// The field: a stored text, an ancestor's, or a piece of a stored text.
+    pub field: TextField,
     /// The test.
     pub test: TextTest,
 }
@@ -187,21 +188,28 @@ impl Pred {
                     g.stored_deps(out);
                 }
             }
-            Pred::Text(c) => out.push(c.field),
+            Pred::Text(c) => FieldRef::from(c.field).stored_deps(out),
             Pred::Int(c) => out.push(c.field),
         }
     }
 
     /// A check, in its lean form when it has one ([`Pred::Text`], [`Pred::Int`]).
     pub fn check(lhs: Getter, test: Test) -> Pred {
+        let text = match &lhs {
+            Getter::Stored(f) => (f.info().kind == Kind::Str).then_some(TextField::Stored(*f)),
+            Getter::Field(r) => r.as_text(),
+            Getter::Transform(..) => None,
+        };
+        if let Some(field) = text {
+            return match TextTest::from_test(test) {
+                Ok(test) => Pred::Text(Box::new(TextCheck { field, test })),
+                Err(test) => Pred::Check(Box::new(Check { lhs, test })),
+            };
+        }
         let Getter::Stored(field) = lhs else {
             return Pred::Check(Box::new(Check { lhs, test }));
         };
         match (field.info().kind, test) {
-            (Kind::Str, test) => match TextTest::from_test(test) {
-                Ok(test) => Pred::Text(Box::new(TextCheck { field, test })),
-                Err(test) => Pred::Check(Box::new(Check { lhs, test })),
-            },
             (
                 Kind::U64 | Kind::I64,
                 Test::Cmp(op @ (Op::Eq | Op::Ne | Op::Lt | Op::Le | Op::Gt | Op::Ge), c),
@@ -440,7 +448,7 @@ fn rank(and: bool, (cost, p): (f64, f64)) -> f64 {
 impl TextCheck {
     #[inline]
     fn eval(&self, ev: &Event) -> bool {
-        let Some(s) = ev.get_text(self.field) else {
+        let Some(s) = ev.get_text_field(self.field) else {
             return false;
         };
         match &self.test {
