@@ -446,6 +446,39 @@ impl Event {
         }
     }
 
+    /// `evt.is_open_read`, `evt.is_open_write` or `evt.is_open_exec` (`None` for any
+    /// other field, or without an event type): read without building a [`Value`].
+    pub fn open_flag(&self, d: DerivedField) -> Option<bool> {
+        use DerivedField as D;
+        if !matches!(d, D::EvtIsOpenRead | D::EvtIsOpenWrite | D::EvtIsOpenExec) {
+            return None;
+        }
+        let ty = self.evt_type.as_deref()?;
+        if !crate::render::is_open_call(ty) {
+            return Some(false);
+        }
+        let flags = self.evt_arg_flags.as_deref().unwrap_or("");
+        let has = |f: &str| flags.split('|').any(|t| t == f);
+        Some(match d {
+            D::EvtIsOpenRead => has("O_RDONLY") || has("O_RDWR"),
+            D::EvtIsOpenWrite => has("O_WRONLY") || has("O_RDWR"),
+            _ => {
+                has("O_CREAT")
+                    && self.evt_arg_mode.as_deref().is_some_and(|m| {
+                        m.contains("S_IXUSR") || m.contains("S_IXGRP") || m.contains("S_IXOTH")
+                    })
+            }
+        })
+    }
+
+    /// `proc.cmdline` in its two pieces: the name, and the arguments when there are
+    /// any (the command line is the two joined by a space). `None` without a name.
+    pub fn cmdline_parts(&self) -> Option<(&str, Option<&str>)> {
+        let name = self.proc_name.as_deref()?;
+        let args = self.proc_args.as_deref().filter(|a| !a.is_empty());
+        Some((name, args))
+    }
+
     /// The derived fields that are a piece of a stored one (see [`TextField::Derived`]).
     fn derived_text(&self, d: DerivedField) -> Option<&str> {
         use DerivedField as D;
@@ -492,28 +525,11 @@ impl Event {
                 .map(|t| Value::Str(crate::render::category(t).into())),
             D::EvtArgs => Some(Value::Str(crate::render::args(self).into())),
             D::EvtIsOpenRead | D::EvtIsOpenWrite | D::EvtIsOpenExec => {
-                let ty = self.evt_type.as_deref()?;
-                if !crate::render::is_open_call(ty) {
-                    return Some(Value::Bool(false));
-                }
-                let flags = self.evt_arg_flags.as_deref().unwrap_or("");
-                let has = |f: &str| flags.split('|').any(|t| t == f);
-                Some(Value::Bool(match d {
-                    D::EvtIsOpenRead => has("O_RDONLY") || has("O_RDWR"),
-                    D::EvtIsOpenWrite => has("O_WRONLY") || has("O_RDWR"),
-                    _ => {
-                        has("O_CREAT")
-                            && self.evt_arg_mode.as_deref().is_some_and(|m| {
-                                m.contains("S_IXUSR")
-                                    || m.contains("S_IXGRP")
-                                    || m.contains("S_IXOTH")
-                            })
-                    }
-                }))
+                self.open_flag(d).map(Value::Bool)
             }
             D::ProcCmdline => {
-                let name = self.proc_name.as_deref()?;
-                Some(Value::Str(cmdline(name, self.proc_args.as_deref())))
+                let (name, args) = self.cmdline_parts()?;
+                Some(Value::Str(cmdline(name, args)))
             }
             D::ProcPname
             | D::ProcPexe

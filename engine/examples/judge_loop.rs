@@ -139,6 +139,13 @@ fn print_pred(p: &lanner_engine::predicate::Pred, depth: usize) {
             print_pred(c, depth + 1);
         }
         Pred::Text(c) => println!("{pad}{:?} {:?}  [cost {:.1}]", c.field, c.test, p.cost()),
+        Pred::Flag(c) => println!(
+            "{pad}{:?} holds on {}  [cost {:.1}]",
+            c.field,
+            c.holds_on,
+            p.cost()
+        ),
+        Pred::Cmdline(c) => println!("{pad}proc.cmdline {c:?}  [cost {:.1}]", p.cost()),
         Pred::Int(c) => println!(
             "{pad}{:?} {} {}  [cost {:.1}]",
             c.field,

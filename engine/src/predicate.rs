@@ -33,6 +33,31 @@ pub enum Pred {
     Text(Box<TextCheck>),
     /// A comparison of a stored integer field with an integer constant.
     Int(Box<IntCheck>),
+    /// `evt.is_open_read` (`_write`, `_exec`) `=` or `!=` a boolean, read without
+    /// building a [`Value`].
+    Flag(Box<FlagCheck>),
+    /// `proc.cmdline` `=` or `startswith` a constant, compared with its two pieces
+    /// (name, arguments) instead of joining them for every check.
+    Cmdline(Box<CmdlineCheck>),
+}
+
+/// A boolean derived field compared with a constant (see [`Pred::Flag`]).
+#[derive(Clone, Debug)]
+pub struct FlagCheck {
+    /// `evt.is_open_read`, `evt.is_open_write` or `evt.is_open_exec`.
+    pub field: lanner_contract::field::DerivedField,
+    /// The value that makes the check hold (`!= true` holds on `false`); an unset
+    /// field never does.
+    pub holds_on: bool,
+}
+
+/// A test of `proc.cmdline` (see [`Pred::Cmdline`]).
+#[derive(Clone, Debug)]
+pub enum CmdlineCheck {
+    /// `=`.
+    Eq(Box<str>),
+    /// `startswith`.
+    StartsWith(Box<str>),
 }
 
 /// A test on a field that reads as one text (see [`Pred::Text`]); same semantics as
@@ -190,11 +215,45 @@ impl Pred {
             }
             Pred::Text(c) => FieldRef::from(c.field).stored_deps(out),
             Pred::Int(c) => out.push(c.field),
+            Pred::Flag(c) => FieldRef {
+                field: Field::Derived(c.field),
+                arg: None,
+            }
+            .stored_deps(out),
+            Pred::Cmdline(_) => out.extend([StoredField::proc_name, StoredField::proc_args]),
         }
     }
 
-    /// A check, in its lean form when it has one ([`Pred::Text`], [`Pred::Int`]).
+    /// A check, in its lean form when it has one ([`Pred::Text`], [`Pred::Int`],
+    /// [`Pred::Flag`], [`Pred::Cmdline`]).
     pub fn check(lhs: Getter, test: Test) -> Pred {
+        use lanner_contract::field::DerivedField as D;
+        if let Getter::Field(FieldRef {
+            field: Field::Derived(d),
+            arg: None,
+        }) = &lhs
+        {
+            match (d, &test) {
+                (
+                    D::EvtIsOpenRead | D::EvtIsOpenWrite | D::EvtIsOpenExec,
+                    Test::Cmp(op @ (Op::Eq | Op::Ne), c),
+                ) => {
+                    if let Some(k) = c.boolean {
+                        return Pred::Flag(Box::new(FlagCheck {
+                            field: *d,
+                            holds_on: if *op == Op::Eq { k } else { !k },
+                        }));
+                    }
+                }
+                (D::ProcCmdline, Test::Cmp(Op::Eq, c)) => {
+                    return Pred::Cmdline(Box::new(CmdlineCheck::Eq(c.text.clone())));
+                }
+                (D::ProcCmdline, Test::Cmp(Op::StartsWith, c)) => {
+                    return Pred::Cmdline(Box::new(CmdlineCheck::StartsWith(c.text.clone())));
+                }
+                _ => {}
+            }
+        }
         let text = match &lhs {
             Getter::Stored(f) => (f.info().kind == Kind::Str).then_some(TextField::Stored(*f)),
             Getter::Field(r) => r.as_text(),
@@ -341,6 +400,8 @@ impl Pred {
                     _ => 0.5,
                 },
             ),
+            Pred::Flag(_) => (3.0, 0.5),
+            Pred::Cmdline(_) => (3.0, 0.1),
             Pred::Check(c) => {
                 let test_cost = match &c.test {
                     Test::Exists => 0,
@@ -375,7 +436,7 @@ impl Pred {
                 v.sort_by(|a, b| rank(and, a.estimate()).total_cmp(&rank(and, b.estimate())));
             }
             Pred::Not(p) => p.optimize(),
-            Pred::Check(_) | Pred::Text(_) | Pred::Int(_) => {}
+            Pred::Check(_) | Pred::Text(_) | Pred::Int(_) | Pred::Flag(_) | Pred::Cmdline(_) => {}
         }
     }
 
@@ -408,7 +469,9 @@ impl Pred {
                 let (cost, p) = inner.calibrate(sample);
                 (cost, 1.0 - p)
             }
-            Pred::Check(_) | Pred::Text(_) | Pred::Int(_) => (self.estimate().0, measured(self)),
+            Pred::Check(_) | Pred::Text(_) | Pred::Int(_) | Pred::Flag(_) | Pred::Cmdline(_) => {
+                (self.estimate().0, measured(self))
+            }
         }
     }
 
@@ -421,6 +484,8 @@ impl Pred {
             Pred::Check(c) => c.eval(ev),
             Pred::Text(c) => c.eval(ev),
             Pred::Int(c) => c.eval(ev),
+            Pred::Flag(c) => ev.open_flag(c.field) == Some(c.holds_on),
+            Pred::Cmdline(c) => c.eval(ev),
         }
     }
 }
@@ -461,6 +526,38 @@ impl TextCheck {
             TextTest::In(set) => in_set(Scalar::Str(s), set),
             TextTest::PMatch(p) => path_prefix_match(p, s),
             TextTest::Cmp(op, c) => cmp_str(s, *op, c),
+        }
+    }
+}
+
+impl CmdlineCheck {
+    fn eval(&self, ev: &Event) -> bool {
+        let Some((name, args)) = ev.cmdline_parts() else {
+            return false;
+        };
+        // The command line is `name`, or `name` + ' ' + `args`.
+        let (k, whole) = match self {
+            CmdlineCheck::Eq(k) => (&**k, true),
+            CmdlineCheck::StartsWith(k) => (&**k, false),
+        };
+        let Some(args) = args else {
+            return if whole {
+                name == k
+            } else {
+                name.starts_with(k)
+            };
+        };
+        if !whole && k.len() <= name.len() {
+            return name.starts_with(k);
+        }
+        let rest = match k.strip_prefix(name).and_then(|r| r.strip_prefix(' ')) {
+            Some(rest) => rest,
+            None => return false,
+        };
+        if whole {
+            rest == args
+        } else {
+            args.starts_with(rest)
         }
     }
 }
@@ -728,5 +825,52 @@ impl ValueSet {
             set.strs.iter().map(|s| s.len()).max().unwrap_or(0),
         );
         set
+    }
+}
+
+#[cfg(test)]
+mod lean_tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn both(field: &str, op: Op, k: &str) -> (Pred, Pred) {
+        let lhs = Getter::Field(FieldRef::parse(field).expect("field"));
+        let test = Test::Cmp(op, Const::new(k, op).expect("constant"));
+        let lean = Pred::check(lhs.clone(), test.clone());
+        (lean, Pred::Check(Box::new(Check { lhs, test })))
+    }
+
+    proptest! {
+        /// `proc.cmdline` checks on its pieces hold exactly when the general check on
+        /// the joined line does (names and arguments with spaces, empty or unset).
+        #[test]
+        fn cmdline_checks_agree(name in proptest::option::of("[ab ]{0,4}"), args in proptest::option::of("[ab ]{0,5}"), other in "[ab ]{0,7}", cut in proptest::option::of(0..12usize), starts in any::<bool>()) {
+            // The constant is most often a piece of the line itself, where the two
+            // forms could disagree.
+            let line = match (&name, &args) {
+                (Some(n), Some(a)) if !a.is_empty() => format!("{n} {a}"),
+                (Some(n), _) => n.clone(),
+                _ => String::new(),
+            };
+            let k = match cut {
+                Some(c) => line.get(..c.min(line.len())).unwrap_or_default().to_owned() + if c > 10 { "b" } else { "" },
+                None => other,
+            };
+            let ev = Event { proc_name: name.map(Into::into), proc_args: args.map(Into::into), ..Default::default() };
+            let op = if starts { Op::StartsWith } else { Op::Eq };
+            let (lean, general) = both("proc.cmdline", op, &k);
+            prop_assert!(matches!(lean, Pred::Cmdline(_)));
+            prop_assert_eq!(lean.eval(&ev), general.eval(&ev));
+        }
+
+        /// `evt.is_open_*` checks agree with the general check.
+        #[test]
+        fn open_flag_checks_agree(ty in proptest::option::of("open|openat|execve"), flags in proptest::option::of("(O_RDONLY|O_WRONLY|O_RDWR|O_CREAT)(\\|O_CLOEXEC)?"), mode in proptest::option::of("S_IXUSR|0644"), field in 0..3usize, eq in any::<bool>(), k in any::<bool>()) {
+            let ev = Event { evt_type: ty.map(Into::into), evt_arg_flags: flags.map(Into::into), evt_arg_mode: mode.map(Into::into), ..Default::default() };
+            let name = ["evt.is_open_read", "evt.is_open_write", "evt.is_open_exec"][field];
+            let (lean, general) = both(name, if eq { Op::Eq } else { Op::Ne }, if k { "true" } else { "false" });
+            prop_assert!(matches!(lean, Pred::Flag(_)));
+            prop_assert_eq!(lean.eval(&ev), general.eval(&ev));
+        }
     }
 }
