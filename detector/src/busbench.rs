@@ -214,6 +214,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     // Gigabytes of events: freed before measuring, not during.
     drop(events);
     let mut ratios: Vec<Vec<f64>> = vec![Vec::new(); args.replicas.len()];
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let nats_cpu = || {
         args.nats_pid
             .map_or(0.0, |pid| cpu_secs_of(&pid.to_string()))
@@ -242,6 +243,9 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
                 None,
             ))));
             let counters = Arc::new(Counters::default());
+            // As a node would be configured: decoding ahead only while every replica
+            // has two cores (`--decode-ahead`).
+            let decode_ahead = r * 2 <= cores;
             let (cpu0, ncpu0) = (process_cpu_secs(), nats_cpu());
             let took = drain(&args, &node, r, || {
                 Detector::new(
@@ -250,13 +254,15 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
                     OutputKind::Nats,
                     counters.clone(),
                 )
+                .with_decode_ahead(decode_ahead)
             })
             .await?;
             let (cpu, ncpu) = (process_cpu_secs() - cpu0, nats_cpu() - ncpu0);
             let ratio = took.as_secs_f64() / bare.as_secs_f64();
             ratios[k].push(ratio);
             println!(
-                "round {round}: detector, {r} replica(s):                  {:>7.3} s {:>9.0} events/s  {:>5.2} µs CPU/event{}  ({:+.1}% time vs bare with {r}, {} alerts)",
+                "round {round}: detector, {r} replica(s), decode ahead {}: {:>7.3} s {:>9.0} events/s  {:>5.2} µs CPU/event{}  ({:+.1}% time vs bare with {r}, {} alerts)",
+                if decode_ahead { "on " } else { "off" },
                 took.as_secs_f64(),
                 n / took.as_secs_f64(),
                 cpu / n * 1e6,

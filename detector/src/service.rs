@@ -163,6 +163,17 @@ pub struct RunArgs {
         default_value = "127.0.0.1:9465"
     )]
     pub metrics_addr: String,
+    /// Pull and decode the next batch on another core while judging this one: faster
+    /// for a replica with a core to spare, slower when replicas share the cores (each
+    /// event then crosses between cores for nothing). Turn it off when a node runs
+    /// more replicas than half its cores.
+    #[arg(
+        long,
+        env = "LANNER_DETECTOR_DECODE_AHEAD",
+        default_value_t = true,
+        action = clap::ArgAction::Set
+    )]
+    pub decode_ahead: bool,
     /// Events judged before the rules are calibrated on them (reordering each
     /// condition's checks by what this traffic shows; results do not change). 0: never.
     #[arg(long, env = "LANNER_DETECTOR_CALIBRATE_SAMPLE", default_value_t = crate::calibrate::DEFAULT_SAMPLE)]
@@ -231,6 +242,8 @@ pub struct Detector {
     /// Events of judged batches, decoded into again (see
     /// [`lanner_contract::batch_pool`]).
     pool: Arc<BatchPool>,
+    /// Whether the next batch is decoded in a task of its own ([`Stage::decoder`]).
+    decode_ahead: bool,
 }
 
 impl Detector {
@@ -238,6 +251,13 @@ impl Detector {
     /// [`crate::calibrate`].
     pub fn with_calibration(mut self, sample: usize) -> Self {
         self.calibration = Calibration::new(sample);
+        self
+    }
+
+    /// Decodes the next batch beside judging this one (the default), or in the judging
+    /// task; see [`RunArgs::decode_ahead`].
+    pub fn with_decode_ahead(mut self, on: bool) -> Self {
+        self.decode_ahead = on;
         self
     }
 
@@ -262,6 +282,7 @@ impl Detector {
             webhook: None,
             calibration: Calibration::new(crate::calibrate::DEFAULT_SAMPLE),
             pool: Arc::new(BatchPool::new(POOLED_BATCHES)),
+            decode_ahead: true,
         }
     }
 
@@ -311,6 +332,9 @@ impl Stage for Detector {
     }
 
     fn decoder(&self) -> Option<Decoder<Decoded>> {
+        if !self.decode_ahead {
+            return None;
+        }
         let (state, pool) = (self.state.clone(), self.pool.clone());
         Some(Box::new(move |_subject, _headers, payload| {
             decode_for(snapshot(&state), &pool, payload)
@@ -498,7 +522,8 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
     };
     let detector = Detector::new(rules, args.rule_matching, args.output, counters.clone())
         .with_webhook(webhook)
-        .with_calibration(args.calibrate_sample);
+        .with_calibration(args.calibrate_sample)
+        .with_decode_ahead(args.decode_ahead);
     let stats = Arc::new(StageStats::default());
     if !args.metrics_addr.is_empty() {
         match tokio::net::TcpListener::bind(&args.metrics_addr).await {

@@ -79,6 +79,7 @@ fn replica(
     durable: &str,
     node: &str,
     ack_wait: u64,
+    decode_ahead: bool,
 ) -> Replica {
     Replica(Some(
         Command::new(env!("CARGO_BIN_EXE_lanner-detector"))
@@ -93,6 +94,10 @@ fn replica(
                 &subjects::events(node),
             ])
             .args(["--ack-wait", &ack_wait.to_string(), "--batch-max", "8"])
+            .args([
+                "--decode-ahead",
+                if decode_ahead { "true" } else { "false" },
+            ])
             .env("LANNER_LOG", "warn")
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -249,8 +254,9 @@ async fn three_replicas_judge_every_event_exactly_once() {
         expected.len()
     );
 
+    // One of them decodes in its judging task (`--decode-ahead false`).
     let replicas: Vec<Replica> = (0..3)
-        .map(|_| replica(&nats.url, &rules, &durable, &node, 30))
+        .map(|i| replica(&nats.url, &rules, &durable, &node, 30, i != 0))
         .collect();
     wait_for_pullers(&js, &durable, 3).await;
     publish(&js, &node, &batches, 0).await;
@@ -295,7 +301,7 @@ async fn killing_a_replica_mid_stream_loses_no_alert() {
 
     // The victim starts alone and is frozen (SIGSTOP) with a pull request outstanding,
     // so the first half is delivered to it and stays unacked.
-    let mut victim = replica(&nats.url, &rules, &durable, &node, 3);
+    let mut victim = replica(&nats.url, &rules, &durable, &node, 3, true);
     wait_for_pullers(&js, &durable, 1).await;
     let pid = victim.0.as_ref().expect("running").id().to_string();
     Command::new("kill")
@@ -314,7 +320,7 @@ async fn killing_a_replica_mid_stream_loses_no_alert() {
     }
     // Two more replicas join; the rest is published; the victim dies with its batches.
     let survivors: Vec<Replica> = (0..2)
-        .map(|_| replica(&nats.url, &rules, &durable, &node, 3))
+        .map(|i| replica(&nats.url, &rules, &durable, &node, 3, i == 0))
         .collect();
     publish(&js, &node, &batches[half..], half).await;
     let mut v = victim.0.take().expect("running");
