@@ -259,7 +259,7 @@ impl ActionStage {
             Action::Pause => runtime.pause(&c.id).await,
             Action::Unpause => runtime.resume(&c.id).await,
             Action::Stop => runtime.stop(&c.id, grace).await,
-            Action::Kill => runtime.kill(&c.id, tasks::SIGKILL).await,
+            Action::Kill => runtime.kill_and_wait(&c.id, tasks::KILL_WAIT).await,
         };
         Ok(Some(match r {
             Ok(()) => (name, Outcome::Done, String::new()),

@@ -127,6 +127,34 @@ impl ContainerdRuntime {
             .map_err(|e| self.err(e))
     }
 
+    /// Sends `SIGKILL` and waits (up to `wait`) until containerd reports the task dead,
+    /// as `docker kill` does: a kill reported done is a dead container, and a second
+    /// request right after finds it so instead of killing it again.
+    pub async fn kill_and_wait(
+        &self,
+        container_id: &str,
+        wait: Duration,
+    ) -> Result<(), RuntimeError> {
+        self.kill(container_id, SIGKILL).await?;
+        self.wait_dead(container_id, wait).await.map(drop)
+    }
+
+    /// Polls the task's status until it is no longer alive (`true`), or `wait` has
+    /// passed (`false`).
+    async fn wait_dead(&self, container_id: &str, wait: Duration) -> Result<bool, RuntimeError> {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            match self.task_status(container_id).await? {
+                Some(s) if s.is_alive() => {}
+                _ => return Ok(true),
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Ok(false);
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// Stops the container as `docker stop` does: `SIGTERM` (thawing it first if frozen,
     /// or the signal would wait), then `SIGKILL` if it is still alive after `grace`.
     pub async fn stop(&self, container_id: &str, grace: Duration) -> Result<(), RuntimeError> {
@@ -138,18 +166,15 @@ impl ContainerdRuntime {
             self.resume(container_id).await?;
         }
         self.kill(container_id, SIGTERM).await?;
-        let deadline = tokio::time::Instant::now() + grace;
-        while tokio::time::Instant::now() < deadline {
-            match self.task_status(container_id).await? {
-                Some(s) if s.is_alive() => {
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                }
-                _ => return Ok(()),
-            }
+        if self.wait_dead(container_id, grace).await? {
+            return Ok(());
         }
-        self.kill(container_id, SIGKILL).await
+        self.kill_and_wait(container_id, KILL_WAIT).await
     }
 }
+
+/// How long a kill waits for containerd to report the task dead.
+pub const KILL_WAIT: Duration = Duration::from_secs(5);
 
 #[cfg(test)]
 mod tests {
