@@ -14,7 +14,7 @@ use base64::Engine as _;
 use lanner_contract::{Event, Field, FieldRef, Kind, StoredField, TextField, Value};
 
 use crate::condition::{Op, Transformer};
-use crate::matchers::{Glob, Net, icontains, path_prefix_match};
+use crate::matchers::{Glob, Net, icontains, path_prefix_match, same_text};
 
 /// A compiled condition.
 #[derive(Clone, Debug)]
@@ -478,14 +478,25 @@ impl Pred {
     /// Evaluates the condition on an event.
     pub fn eval(&self, ev: &Event) -> bool {
         match self {
-            Pred::And(v) => v.iter().all(|p| p.eval(ev)),
-            Pred::Or(v) => v.iter().any(|p| p.eval(ev)),
-            Pred::Not(p) => !p.eval(ev),
+            Pred::And(v) => v.iter().all(|p| p.eval_child(ev)),
+            Pred::Or(v) => v.iter().any(|p| p.eval_child(ev)),
+            Pred::Not(p) => !p.eval_child(ev),
             Pred::Check(c) => c.eval(ev),
             Pred::Text(c) => c.eval(ev),
             Pred::Int(c) => c.eval(ev),
             Pred::Flag(c) => ev.open_flag(c.field) == Some(c.holds_on),
             Pred::Cmdline(c) => c.eval(ev),
+        }
+    }
+
+    /// [`Pred::eval`] of a child: the commonest leaves, lean text and integer checks,
+    /// are evaluated in the parent's loop instead of through a call.
+    #[inline(always)]
+    fn eval_child(&self, ev: &Event) -> bool {
+        match self {
+            Pred::Text(c) => c.eval(ev),
+            Pred::Int(c) => c.eval(ev),
+            _ => self.eval(ev),
         }
     }
 }
@@ -518,8 +529,8 @@ impl TextCheck {
         };
         match &self.test {
             TextTest::Exists => true,
-            TextTest::Eq(k) => s == &**k,
-            TextTest::Ne(k) => s != &**k,
+            TextTest::Eq(k) => same_text(s, k),
+            TextTest::Ne(k) => !same_text(s, k),
             TextTest::StartsWith(k) => s.starts_with(&**k),
             TextTest::EndsWith(k) => s.ends_with(&**k),
             TextTest::Contains(f) => f.find(s.as_bytes()).is_some(),
@@ -688,7 +699,7 @@ fn in_set(x: Scalar<'_>, set: &ValueSet) -> bool {
                 return false;
             }
             if set.strs.len() <= 8 {
-                return set.strs.iter().any(|k| **k == *s);
+                return set.strs.iter().any(|k| same_text(k, s));
             }
             set.strs
                 .binary_search_by(|k| by_len_then_bytes(k, s))

@@ -9,7 +9,6 @@
 mod build;
 mod reader;
 
-use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 
@@ -229,35 +228,51 @@ pub enum Matching {
     All,
 }
 
-/// FNV-1a: event type names are short, trusted keys; SipHash would dominate lookups.
-#[derive(Default, Clone, Copy)]
-pub struct Fnv(u64);
-
-impl std::hash::Hasher for Fnv {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        let mut h = if self.0 == 0 {
-            0xcbf2_9ce4_8422_2325
-        } else {
-            self.0
-        };
-        for b in bytes {
-            h ^= u64::from(*b);
-            h = h.wrapping_mul(0x0100_0000_01b3);
-        }
-        self.0 = h;
-    }
+/// Candidate rules by event type. The types are sorted by length, then bytes, with
+/// where each length starts: a lookup compares the few types of the event's length
+/// ([`crate::matchers::same_text`]) instead of hashing the name.
+#[derive(Clone, Debug, Default)]
+struct TypeIndex {
+    types: Vec<(Box<str>, Vec<u32>)>,
+    /// For each length, the range of `types` with that length.
+    by_len: Vec<(u32, u32)>,
 }
 
-type FnvMap<K, V> = HashMap<K, V, std::hash::BuildHasherDefault<Fnv>>;
+impl TypeIndex {
+    fn new(mut types: Vec<(Box<str>, Vec<u32>)>) -> TypeIndex {
+        types.sort_by(|a, b| (a.0.len(), &a.0).cmp(&(b.0.len(), &b.0)));
+        let longest = types.last().map_or(0, |t| t.0.len());
+        let mut by_len = vec![(0u32, 0u32); longest + 1];
+        for (i, (t, _)) in types.iter().enumerate() {
+            let slot = &mut by_len[t.len()];
+            if slot.1 == 0 {
+                slot.0 = i as u32;
+            }
+            slot.1 = i as u32 + 1;
+        }
+        TypeIndex { types, by_len }
+    }
+
+    #[inline]
+    fn get(&self, t: &str) -> Option<&[u32]> {
+        let &(start, end) = self.by_len.get(t.len())?;
+        self.types
+            .get(start as usize..end as usize)?
+            .iter()
+            .find(|(k, _)| crate::matchers::same_text(k, t))
+            .map(|(_, rules)| rules.as_slice())
+    }
+
+    fn names(&self) -> impl Iterator<Item = &str> {
+        self.types.iter().map(|(t, _)| &**t)
+    }
+}
 
 /// The compiled rules, indexed by event type.
 #[derive(Clone, Debug)]
 pub struct Ruleset {
     rules: Vec<Rule>,
-    by_type: FnvMap<Box<str>, Vec<u32>>,
+    by_type: TypeIndex,
     other_types: Vec<u32>,
 }
 
@@ -281,6 +296,7 @@ impl Ruleset {
                 (Box::<str>::from(*t), ids)
             })
             .collect();
+        let by_type = TypeIndex::new(by_type);
         let other_types = rules
             .iter()
             .enumerate()
@@ -340,7 +356,7 @@ impl Ruleset {
         if !self.other_types.is_empty() {
             return None;
         }
-        let mut types: Vec<&str> = self.by_type.keys().map(|t| &**t).collect();
+        let mut types: Vec<&str> = self.by_type.names().collect();
         types.sort_unstable();
         Some(types)
     }
@@ -349,7 +365,6 @@ impl Ruleset {
     pub fn candidates(&self, evt_type: Option<&str>) -> &[u32] {
         evt_type
             .and_then(|t| self.by_type.get(t))
-            .map(Vec::as_slice)
             .unwrap_or(&self.other_types)
     }
 
