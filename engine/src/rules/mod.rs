@@ -244,11 +244,12 @@ impl TypeIndex {
         let longest = types.last().map_or(0, |t| t.0.len());
         let mut by_len = vec![(0u32, 0u32); longest + 1];
         for (i, (t, _)) in types.iter().enumerate() {
-            let slot = &mut by_len[t.len()];
-            if slot.1 == 0 {
-                slot.0 = i as u32;
+            if let Some(slot) = by_len.get_mut(t.len()) {
+                if slot.1 == 0 {
+                    slot.0 = i as u32;
+                }
+                slot.1 = i as u32 + 1;
             }
-            slot.1 = i as u32 + 1;
         }
         TypeIndex { types, by_len }
     }
@@ -538,5 +539,34 @@ pub fn load_files_with(
             .map(ToString::to_string)
             .collect::<Vec<_>>()
             .join("\n")),
+    }
+}
+
+#[cfg(test)]
+mod type_index_tests {
+    use super::TypeIndex;
+
+    #[test]
+    fn finds_each_type_and_only_those() {
+        let names = ["open", "read", "openat", "execve", "connect", "openat2"];
+        let index = TypeIndex::new(
+            names
+                .iter()
+                .enumerate()
+                .map(|(i, t)| (Box::<str>::from(*t), vec![i as u32]))
+                .collect(),
+        );
+        for (i, t) in names.iter().enumerate() {
+            assert_eq!(index.get(t), Some(&[i as u32][..]), "{t}");
+        }
+        for absent in ["", "opem", "close", "openat3", &"x".repeat(100)] {
+            assert_eq!(index.get(absent), None, "{absent}");
+        }
+        assert_eq!(TypeIndex::new(Vec::new()).get("open"), None);
+        let mut listed: Vec<&str> = index.names().collect();
+        listed.sort_unstable();
+        let mut expected = names.to_vec();
+        expected.sort_unstable();
+        assert_eq!(listed, expected);
     }
 }
