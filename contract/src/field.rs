@@ -323,10 +323,11 @@ fn first_text(list: &Option<StrList>) -> Option<&str> {
     list.as_ref().and_then(|l| l.first()).map(|s| &**s)
 }
 
-/// `cmdline` of a process from its name and arguments, as Falco renders it.
+/// `cmdline` of a process from the pieces [`Event::cmdline_parts`] gives (arguments,
+/// when present, are not empty), as Falco renders it.
 fn cmdline<'a>(name: &'a str, args: Option<&'a str>) -> Cow<'a, str> {
     match args {
-        Some(a) if !a.is_empty() => {
+        Some(a) => {
             // Judged often (rule exceptions test it): no formatting machinery.
             let mut line = String::with_capacity(name.len() + 1 + a.len());
             line.push_str(name);
@@ -334,7 +335,7 @@ fn cmdline<'a>(name: &'a str, args: Option<&'a str>) -> Cow<'a, str> {
             line.push_str(a);
             Cow::Owned(line)
         }
-        _ => Cow::Borrowed(name),
+        None => Cow::Borrowed(name),
     }
 }
 
