@@ -12,7 +12,11 @@
 //! bare loop and `lanner-capture --replay` of the recording (the same bytes, each batch
 //! checked on the way) run back to back.
 //! Prints the medians of the rates, and the medians of the ratios of runs made back to
-//! back (steadier than the ratio of medians on a noisy machine).
+//! back (steadier than the ratio of medians on a noisy machine). For the recording it
+//! also prints events per CPU-second of the publisher and nats-server together, summed
+//! over all pairs (the replay process whole, start and connect included; the bare loop
+//! is this process while it publishes): on a shared machine, what the two cost does not
+//! depend on what else runs.
 //!
 //! nats-server stores in the temporary directory: `TMPDIR=/dev/shm` takes the disk out
 //! of the comparison (this shared VM's disk is the noisiest part).
@@ -26,7 +30,7 @@ use async_nats::jetstream::{self, context::PublishAckFuture};
 use lanner_contract::bus::{Outgoing, StreamSettings, ensure_streams, publish};
 use lanner_contract::subjects::{self, CONTENT_EVENT_BATCH};
 use lanner_contract::{jsonl, synth::Synth};
-use lanner_tests::{Nats, collect, unique};
+use lanner_tests::{Nats, collect, cpu_secs, unique};
 
 const IN_FLIGHT: usize = 64;
 
@@ -152,6 +156,10 @@ async fn main() {
     let rec_dir = tempfile::tempdir().expect("temp dir");
     let rec_path = rec_dir.path().join("bench.lnrec");
     let mut batch_bytes = 0u64;
+    let nats_pid = nats.pid().map(|p| p.to_string()).unwrap_or_default();
+    let nats_cpu = || cpu_secs(&nats_pid, false);
+    // CPU seconds over all recording pairs: (publisher, nats-server) for each side.
+    let (mut bare_cpu, mut rec_cpu) = ((0.0, 0.0), (0.0, 0.0));
     for round in 0..rounds {
         let node = unique("bench-replay");
         let r = replay(file.path(), &nats.url, &node);
@@ -189,9 +197,15 @@ async fn main() {
             w.flush().expect("flush");
         }
         for _ in 0..RECORDING_PAIRS {
+            let (own, server) = (cpu_secs("self", false), nats_cpu());
             let pair_bare = events as f64
                 / publish_all(&js, payloads(), &unique("bench-bare"), CONTENT_EVENT_BATCH).await;
+            bare_cpu.0 += cpu_secs("self", false) - own;
+            bare_cpu.1 += nats_cpu() - server;
+            let (children, server) = (cpu_secs("self", true) - cpu_secs("self", false), nats_cpu());
             let rec = replay(&rec_path, &nats.url, &unique("bench-rec"));
+            rec_cpu.0 += cpu_secs("self", true) - cpu_secs("self", false) - children;
+            rec_cpu.1 += nats_cpu() - server;
             rec_rates.push(rec);
             rec_vs_bare.push(rec / pair_bare);
         }
@@ -212,6 +226,19 @@ async fn main() {
         median(json_vs_text),
         rec_vs_bare.len(),
         median(rec_vs_bare)
+    );
+    let published = (rounds * RECORDING_PAIRS * events) as f64;
+    let per_cpu = |(own, server): (f64, f64)| published / (own + server);
+    println!(
+        "replay_vs_bare: recording, events per CPU-second of publisher + nats-server over {} pairs: bare {:.0} (publisher {:.2} s, nats-server {:.2} s); replay {:.0} (replay process {:.2} s, nats-server {:.2} s); ratio {:.2}",
+        rounds * RECORDING_PAIRS,
+        per_cpu(bare_cpu),
+        bare_cpu.0,
+        bare_cpu.1,
+        per_cpu(rec_cpu),
+        rec_cpu.0,
+        rec_cpu.1,
+        per_cpu(rec_cpu) / per_cpu(bare_cpu)
     );
     let (r, b, j) = (median(replay_rates), median(bare_rates), median(json_rates));
     let rec = median(rec_rates);

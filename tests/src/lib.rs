@@ -62,6 +62,33 @@ impl Nats {
     }
 }
 
+impl Nats {
+    /// The process id of a private server (`None` for the shared one of `scripts/test`),
+    /// for benches that read its CPU time with [`cpu_secs`].
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+}
+
+/// CPU seconds (user + system, from `/proc/<pid>/stat`, 10 ms ticks) used by process
+/// `pid` (`"self"` for this one), and by its children already waited for when
+/// `with_children`; 0 when it cannot be read.
+pub fn cpu_secs(pid: &str, with_children: bool) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // The fields after the command name, which is in parentheses and may hold spaces:
+    // utime, stime, cutime and cstime are the 14th to 17th of the line.
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    let own = ticks(11) + ticks(12);
+    let children = if with_children {
+        ticks(13) + ticks(14)
+    } else {
+        0.0
+    };
+    (own + children) / 100.0
+}
+
 impl Drop for Nats {
     fn drop(&mut self) {
         if let Some(child) = &mut self.child {
