@@ -1,11 +1,12 @@
 //! `--replay FILE`: publish a JSON-lines event file, or a binary recording
 //! (`--record FILE.lnrec`, [`lanner_contract::recording`]), to `lanner.raw.<node>`.
 //!
-//! A recording's batches are checked (decoded) by the parser threads and published as
-//! they are: no text to parse, so replay runs near the speed of bare publishing. A
-//! frame that does not decode is reported by number and skipped, as a malformed line is.
+//! A recording's frames are read and checked on one thread (each batch against the
+//! checksum recorded with it, and its header) and published as they are: no text to
+//! parse, so replay runs near the speed of bare publishing. A frame that fails its check
+//! is reported by number and skipped, as a malformed line is.
 //!
-//! A reader thread splits the input into chunks, parser threads (one per core) parse
+//! For JSON lines, a reader thread splits the input into chunks, parser threads (one per core) parse
 //! and encode them, and the async side publishes them in file order, keeping up to
 //! `--max-in-flight` batches awaiting JetStream's ack. Each batch's `Nats-Msg-Id` is its
 //! subject and a hash of its bytes, and events without an `evt.id` get one derived from their line,
@@ -73,8 +74,8 @@ impl fmt::Display for Summary {
 struct Batch {
     seq: u64,
     payload: Bytes,
-    /// Hash of the payload, for its message id (computed beside parsing or checking,
-    /// off the publishing loop).
+    /// Hash of the payload ([`recording::checksum`]), for its message id (computed
+    /// beside parsing or checking, off the publishing loop).
     hash: u128,
     events: u64,
     malformed: u64,
@@ -84,7 +85,7 @@ impl Batch {
     fn new(seq: u64, payload: Bytes, events: u64, malformed: u64) -> Self {
         Batch {
             seq,
-            hash: xxhash_rust::xxh3::xxh3_128(&payload),
+            hash: recording::checksum(&payload),
             payload,
             events,
             malformed,
@@ -175,48 +176,66 @@ fn read_chunks(
     Ok(())
 }
 
-/// One frame of a recording, numbered from 0 in file order.
-struct Frame {
-    seq: u64,
-    batch: Vec<u8>,
+/// A frame's buffer on its way to JetStream; dropped once published, it goes back to
+/// [`relay_frames`], which reads the next frames into memory already paged in (fresh memory
+/// for every frame cost more than everything else the replay does).
+struct Recycled {
+    buf: Vec<u8>,
+    home: std::sync::mpsc::Sender<Vec<u8>>,
 }
 
-/// Reads a recording's frames and deals them to the checker threads.
-fn read_frames(input: impl Read, workers: &[std::sync::mpsc::SyncSender<Frame>]) -> Result<()> {
-    for (seq, frame) in recording::Reader::new(input)?.enumerate() {
-        let frame = Frame {
-            seq: seq as u64,
-            batch: frame?,
-        };
-        workers[seq % workers.len()]
-            .send(frame)
-            .map_err(|_| anyhow::anyhow!("a checker thread stopped"))?;
+impl AsRef<[u8]> for Recycled {
+    fn as_ref(&self) -> &[u8] {
+        &self.buf
     }
-    Ok(())
 }
 
-/// Checks that each frame decodes ([`codec::check_batch`]: every bound and index, without
-/// building the events), and passes the bytes on unchanged; a frame that does not decode
-/// is reported and skipped (counted as one malformed input).
-fn check_frames(rx: std::sync::mpsc::Receiver<Frame>, tx: mpsc::Sender<Batch>) {
-    for frame in rx {
-        let (events, malformed) = match codec::check_batch(&frame.batch) {
-            Ok(events) => (events as u64, 0),
+impl Drop for Recycled {
+    fn drop(&mut self) {
+        // The reader may be gone (end of input): then the buffer is just freed.
+        let _ = self.home.send(std::mem::take(&mut self.buf));
+    }
+}
+
+/// Reads a recording's frames (into buffers handed back by [`Recycled`] when there
+/// are some), checks each ([`recording::Frame::check`]: its checksum and its batch's
+/// header) and passes the bytes on unchanged; a frame that fails is reported and
+/// skipped (counted as one malformed input). One thread does it all: checking costs
+/// less than handing frames to other threads would.
+fn relay_frames(input: impl Read, tx: mpsc::Sender<Batch>) -> Result<()> {
+    let (give_back, returned) = std::sync::mpsc::channel::<Vec<u8>>();
+    let mut reader = recording::Reader::new(input)?;
+    while let Some(frame) = reader.next_into(returned.try_recv().unwrap_or_default()) {
+        let frame = frame?;
+        // Frames are numbered from 1, batches from 0.
+        let seq = frame.number - 1;
+        let batch = match frame.check() {
+            Ok(checked) => Batch {
+                seq,
+                payload: Bytes::from_owner(Recycled {
+                    buf: frame.batch,
+                    home: give_back.clone(),
+                }),
+                hash: checked.checksum,
+                events: checked.events as u64,
+                malformed: 0,
+            },
             Err(e) => {
-                eprintln!("frame {}: skipped: {e}", frame.seq + 1);
-                (0, 1)
+                eprintln!("frame {}: skipped: {e}", frame.number);
+                Batch {
+                    seq,
+                    payload: Bytes::new(),
+                    hash: 0,
+                    events: 0,
+                    malformed: 1,
+                }
             }
         };
-        let payload = if malformed == 0 {
-            frame.batch.into()
-        } else {
-            Bytes::new()
-        };
-        let batch = Batch::new(frame.seq, payload, events, malformed);
         if tx.blocking_send(batch).is_err() {
-            return;
+            anyhow::bail!("the publishing side stopped");
         }
     }
+    Ok(())
 }
 
 /// Parses and encodes chunks: events without `evt.id` get one derived from their line,
@@ -292,27 +311,23 @@ pub async fn run(cli: &crate::Cli, node: &str, path: &Path) -> Result<Summary> {
     } else {
         Box::new(std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?)
     };
-    // Peek at the first bytes: a recording starts with its magic.
-    let mut input = BufReader::with_capacity(1 << 20, input);
+    // Peek at the first bytes: a recording starts with its magic. A small buffer: a
+    // recording's frames are read straight into their own buffers, past it (JSON lines
+    // get a larger one in `read_chunks`).
+    let mut input = BufReader::new(input);
     let recording = recording::is_recording(input.fill_buf().context("reading the input")?);
-    let (tx, mut rx) = mpsc::channel::<Batch>(cli.max_in_flight.max(1));
+    // A few batches ready ahead of the publisher are enough; more would only hold
+    // memory (and fresh memory costs page faults).
+    let (tx, mut rx) = mpsc::channel::<Batch>(cli.max_in_flight.clamp(1, 8));
     let (max_events, max_bytes) = (cli.batch_events.max(1), cli.batch_bytes);
-    // Parsing JSON is the expensive part: one parser per core, the reader deals chunks
-    // round-robin, and batches are put back in file order before publishing.
-    let parsers = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .clamp(1, 4);
     let reader = if recording {
-        let mut inboxes = Vec::with_capacity(parsers);
-        for _ in 0..parsers {
-            let (frame_tx, frame_rx) = std::sync::mpsc::sync_channel::<Frame>(4);
-            let tx = tx.clone();
-            std::thread::spawn(move || check_frames(frame_rx, tx));
-            inboxes.push(frame_tx);
-        }
-        drop(tx);
-        std::thread::spawn(move || read_frames(input, &inboxes))
+        std::thread::spawn(move || relay_frames(input, tx))
     } else {
+        // Parsing JSON is the expensive part: one parser per core, the reader deals
+        // chunks round-robin, and batches are put back in file order before publishing.
+        let parsers = std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .clamp(1, 4);
         let mut inboxes = Vec::with_capacity(parsers);
         let (give_back, returned) = std::sync::mpsc::channel::<Chunk>();
         for _ in 0..parsers {

@@ -197,8 +197,8 @@ async fn a_binary_recording_replays_its_batches_unchanged_and_once() {
     // A corrupted frame is reported by number and skipped; a cut file is an error
     // after the frames before the cut were published.
     let mut bytes = std::fs::read(&path).expect("read");
-    let second = 8 + 4 + u32::from_le_bytes(bytes[8..12].try_into().expect("len")) as usize;
-    bytes[second + 4] ^= 0xff; // the second frame's magic
+    let second = 8 + 4 + 16 + u32::from_le_bytes(bytes[8..12].try_into().expect("len")) as usize;
+    bytes[second + 4 + 16] ^= 0xff; // the second frame's batch magic
     let bad = dir.path().join("bad.lnrec");
     std::fs::write(&bad, &bytes[..bytes.len() - 5]).expect("write");
     let other = unique("replay-rec-bad");
@@ -206,7 +206,7 @@ async fn a_binary_recording_replays_its_batches_unchanged_and_once() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "{stderr}");
     assert!(
-        stderr.contains("frame 2: skipped: not a lanner event batch"),
+        stderr.contains("frame 2: skipped: the batch does not match its checksum"),
         "{stderr}"
     );
     assert!(

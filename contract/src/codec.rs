@@ -149,13 +149,21 @@ pub fn encode_batch_into(events: &[Event], out: &mut Vec<u8>) {
     out.extend_from_slice(&w.buf);
 }
 
-/// Reads a batch's header and shared-value tables (built, or with `build_tables` false
-/// only checked): the reader positioned at the first event, the writer's field kinds,
+/// Reads a batch's header and shared-value tables (built, checked or skipped): the
+/// reader positioned at the first event, the writer's field kinds,
 /// and the number of events.
-fn open_batch(
-    bytes: &[u8],
-    build_tables: bool,
-) -> Result<(Reader<'_>, Vec<Kind>, usize), CodecError> {
+/// What [`open_batch`] does with a batch's shared-value tables.
+#[derive(Clone, Copy)]
+enum Tables {
+    /// Builds them, for decoding.
+    Read,
+    /// Checks every entry without building anything.
+    Check,
+    /// Steps over them by their lengths.
+    Skip,
+}
+
+fn open_batch(bytes: &[u8], tables: Tables) -> Result<(Reader<'_>, Vec<Kind>, usize), CodecError> {
     if bytes.len() > MAX_BATCH_BYTES {
         return Err(CodecError::TooLarge(bytes.len()));
     }
@@ -187,10 +195,10 @@ fn open_batch(
         }
         kinds.push(kind);
     }
-    if build_tables {
-        r.read_tables()?;
-    } else {
-        r.check_tables()?;
+    match tables {
+        Tables::Read => r.read_tables()?,
+        Tables::Check => r.check_tables()?,
+        Tables::Skip => r.skip_tables()?,
     }
     let event_count = r.count(field_count.div_ceil(8).max(1))?;
     Ok((r, kinds, event_count))
@@ -202,7 +210,7 @@ fn open_batch(
 /// recording does. The shared-value tables are checked in place, nothing is allocated
 /// for them.
 pub fn check_batch(bytes: &[u8]) -> Result<usize, CodecError> {
-    let (mut r, kinds, event_count) = open_batch(bytes, false)?;
+    let (mut r, kinds, event_count) = open_batch(bytes, Tables::Check)?;
     // Per field of the writer, how its values are checked in this batch.
     let plan: Vec<_> = kinds.iter().map(|&k| r.value_check(k)).collect();
     for _ in 0..event_count {
@@ -224,6 +232,15 @@ pub fn check_batch(bytes: &[u8]) -> Result<usize, CodecError> {
         return Err(CodecError::TrailingBytes(r.remaining()));
     }
     Ok(event_count)
+}
+
+/// The number of events in a batch, from its header: checks the header (magic,
+/// version, the field kinds) and steps over the shared-value tables by their lengths,
+/// without checking what they hold or walking the events. For bytes known to be what
+/// lanner encoded (a recording frame that matches its checksum); [`check_batch`] checks
+/// everything.
+pub fn batch_events(bytes: &[u8]) -> Result<usize, CodecError> {
+    open_batch(bytes, Tables::Skip).map(|(_, _, events)| events)
 }
 
 /// Decodes a batch. Bounded: never panics, and allocates at most in proportion to the
@@ -249,7 +266,7 @@ pub(crate) fn decode_reusing(
     keep: Option<&StoredFieldSet>,
     events: &mut Vec<Event>,
 ) -> Result<usize, CodecError> {
-    let (mut r, kinds, event_count) = open_batch(bytes, true)?;
+    let (mut r, kinds, event_count) = open_batch(bytes, Tables::Read)?;
     let plan: Vec<_> = kinds.iter().map(|&k| r.value_check(k)).collect();
     if events.len() < event_count {
         events.resize_with(event_count, Event::default);
@@ -264,7 +281,7 @@ pub(crate) fn decode_reusing(
 }
 
 fn decode(bytes: &[u8], keep: Option<&StoredFieldSet>) -> Result<Vec<Event>, CodecError> {
-    let (mut r, kinds, event_count) = open_batch(bytes, true)?;
+    let (mut r, kinds, event_count) = open_batch(bytes, Tables::Read)?;
     let plan: Vec<_> = kinds.iter().map(|&k| r.value_check(k)).collect();
     // Built in place: an event is large, and moving each one costs a copy.
     let mut events = Vec::with_capacity(event_count);

@@ -404,6 +404,25 @@ impl<'a> Reader<'a> {
         Ok(())
     }
 
+    /// Steps over the four shared-value tables by their lengths, checking only that
+    /// they fit in the batch (their text is not checked to be UTF-8, nor their indexes
+    /// to be in range).
+    pub(crate) fn skip_tables(&mut self) -> Result<(), CodecError> {
+        for _ in 0..self.count(1)? {
+            let n = self.count(1)?;
+            self.take(n)?;
+        }
+        // Lists of text indexes, lists of pids, maps of (key, value) index pairs.
+        for pair in [1, 1, 2] {
+            for _ in 0..self.count(1)? {
+                for _ in 0..self.count(pair)? * pair {
+                    self.varint()?;
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// The presence bitmap of an event with `n` fields.
     pub(crate) fn presence(&mut self, n: usize) -> Result<&'a [u8], CodecError> {
         self.take(n.div_ceil(8))

@@ -162,6 +162,8 @@ proptest! {
     fn checking_agrees_with_decoding(events in prop::collection::vec(event(), 0..4), cut in any::<prop::sample::Index>(), flips in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 0..6)) {
         let bytes = codec::encode_batch(&events);
         prop_assert_eq!(codec::check_batch(&bytes), Ok(events.len()));
+        // The header alone gives the same count.
+        prop_assert_eq!(codec::batch_events(&bytes), Ok(events.len()));
         let prefix = &bytes[..cut.index(bytes.len())];
         prop_assert!(codec::check_batch(prefix).is_err());
         let mut mutated = bytes.clone();
@@ -173,6 +175,10 @@ proptest! {
             codec::check_batch(&mutated).ok(),
             codec::decode_batch(&mutated).ok().map(|evs| evs.len())
         );
+        // Reading the header is weaker than checking, never stricter.
+        if let Ok(n) = codec::check_batch(&mutated) {
+            prop_assert_eq!(codec::batch_events(&mutated), Ok(n));
+        }
     }
 
     #[test]
