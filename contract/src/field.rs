@@ -450,25 +450,27 @@ impl Event {
     /// `evt.is_open_read`, `evt.is_open_write` or `evt.is_open_exec` (`None` for any
     /// other field, or without an event type): read without building a [`Value`].
     pub fn open_flag(&self, d: DerivedField) -> Option<bool> {
-        use DerivedField as D;
-        if !matches!(d, D::EvtIsOpenRead | D::EvtIsOpenWrite | D::EvtIsOpenExec) {
+        if !OpenFlags::reads(d) {
             return None;
         }
+        self.open_flags()?.get(d)
+    }
+
+    /// The three `evt.is_open_*` of this event at once (`None` without an event type),
+    /// for a reader that tests them many times, as the rules of one event do.
+    pub fn open_flags(&self) -> Option<OpenFlags> {
         let ty = self.evt_type.as_deref()?;
         if !crate::render::is_open_call(ty) {
-            return Some(false);
+            return Some(OpenFlags::default());
         }
-        let flags = self.evt_arg_flags.as_deref().unwrap_or("");
-        let has = |f: &str| flags.split('|').any(|t| t == f);
-        Some(match d {
-            D::EvtIsOpenRead => has("O_RDONLY") || has("O_RDWR"),
-            D::EvtIsOpenWrite => has("O_WRONLY") || has("O_RDWR"),
-            _ => {
-                has("O_CREAT")
-                    && self.evt_arg_mode.as_deref().is_some_and(|m| {
-                        m.contains("S_IXUSR") || m.contains("S_IXGRP") || m.contains("S_IXOTH")
-                    })
-            }
+        let bits = open_bits(self.evt_arg_flags.as_deref().unwrap_or(""));
+        Some(OpenFlags {
+            read: bits & OPEN_READ != 0,
+            write: bits & OPEN_WRITE != 0,
+            exec: bits & OPEN_CREAT != 0
+                && self.evt_arg_mode.as_deref().is_some_and(|m| {
+                    m.contains("S_IXUSR") || m.contains("S_IXGRP") || m.contains("S_IXOTH")
+                }),
         })
     }
 
@@ -626,6 +628,61 @@ impl Event {
     }
 }
 
+/// `evt.is_open_read`, `evt.is_open_write` and `evt.is_open_exec` of one event
+/// ([`Event::open_flags`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct OpenFlags {
+    /// `evt.is_open_read`: an open call whose flags allow reading.
+    pub read: bool,
+    /// `evt.is_open_write`: an open call whose flags allow writing.
+    pub write: bool,
+    /// `evt.is_open_exec`: an open call that creates an executable file.
+    pub exec: bool,
+}
+
+impl OpenFlags {
+    /// Whether `d` is one of the three.
+    pub fn reads(d: DerivedField) -> bool {
+        use DerivedField as D;
+        matches!(d, D::EvtIsOpenRead | D::EvtIsOpenWrite | D::EvtIsOpenExec)
+    }
+
+    /// The value of `d` (`None` for any other field).
+    pub fn get(self, d: DerivedField) -> Option<bool> {
+        use DerivedField as D;
+        match d {
+            D::EvtIsOpenRead => Some(self.read),
+            D::EvtIsOpenWrite => Some(self.write),
+            D::EvtIsOpenExec => Some(self.exec),
+            _ => None,
+        }
+    }
+}
+
+/// [`open_bits`]: the flags allow reading (`O_RDONLY` or `O_RDWR`).
+const OPEN_READ: u8 = 1;
+/// [`open_bits`]: the flags allow writing (`O_WRONLY` or `O_RDWR`).
+const OPEN_WRITE: u8 = 2;
+/// [`open_bits`]: `O_CREAT`.
+const OPEN_CREAT: u8 = 4;
+
+/// What `evt.is_open_*` read of an open's flags text (`O_RDWR|O_CREAT|O_CLOEXEC`),
+/// in one pass over its `|`-separated names: many rules test these on every open.
+fn open_bits(flags: &str) -> u8 {
+    flags
+        .as_bytes()
+        .split(|&b| b == b'|')
+        .fold(0, |bits, name| {
+            bits | match name {
+                b"O_RDONLY" => OPEN_READ,
+                b"O_WRONLY" => OPEN_WRITE,
+                b"O_RDWR" => OPEN_READ | OPEN_WRITE,
+                b"O_CREAT" => OPEN_CREAT,
+                _ => 0,
+            }
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -657,5 +714,19 @@ mod tests {
             FieldRef::parse("container.label"),
             Err(FieldError::MissingArg(_))
         ));
+    }
+
+    proptest::proptest! {
+        /// One pass over the flags reads what testing each name among the `|`-separated
+        /// ones reads (Falco's definition of `evt.is_open_read`, `_write`, `O_CREAT`).
+        #[test]
+        fn open_bits_is_a_test_of_each_name(names in proptest::collection::vec("O_RDONLY|O_WRONLY|O_RDWR|O_CREAT|O_CLOEXEC|O_RDONLYX|O_RDW|", 0..5)) {
+            let flags = names.join("|");
+            let has = |f: &str| flags.split('|').any(|t| t == f);
+            let bits = open_bits(&flags);
+            proptest::prop_assert_eq!(bits & OPEN_READ != 0, has("O_RDONLY") || has("O_RDWR"));
+            proptest::prop_assert_eq!(bits & OPEN_WRITE != 0, has("O_WRONLY") || has("O_RDWR"));
+            proptest::prop_assert_eq!(bits & OPEN_CREAT != 0, has("O_CREAT"));
+        }
     }
 }

@@ -14,6 +14,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use lanner_engine::DEFAULT_APPEND_OUTPUT;
+use lanner_engine::program::Scratch;
 use lanner_engine::rules::{Matching, load_files};
 
 fn main() {
@@ -44,7 +45,7 @@ fn main() {
                 let mut h = 0usize;
                 for _ in 0..n {
                     for e in &cands {
-                        h += usize::from(rule.pred.eval(e));
+                        h += usize::from(rule.program.eval(e, &mut Scratch::default()));
                     }
                 }
                 let ns = t.elapsed().as_nanos() as f64 / (n * events.len()) as f64;
@@ -85,7 +86,7 @@ fn main() {
             let mut h = 0usize;
             for _ in 0..n {
                 for e in &cands {
-                    h += usize::from(rule.pred.eval(e));
+                    h += usize::from(rule.program.eval(e, &mut Scratch::default()));
                 }
             }
             println!("{} evaluations, {h} hits", n * cands.len());

@@ -50,6 +50,7 @@ pub mod matchers;
 pub mod mix;
 pub mod output;
 pub mod predicate;
+pub mod program;
 pub mod rules;
 pub mod yaml;
 

@@ -523,7 +523,7 @@ fn rank(and: bool, (cost, p): (f64, f64)) -> f64 {
 
 impl TextCheck {
     #[inline]
-    fn eval(&self, ev: &Event) -> bool {
+    pub(crate) fn eval(&self, ev: &Event) -> bool {
         let Some(s) = ev.get_text_field(self.field) else {
             return false;
         };
@@ -542,7 +542,7 @@ impl TextCheck {
 }
 
 impl CmdlineCheck {
-    fn eval(&self, ev: &Event) -> bool {
+    pub(crate) fn eval(&self, ev: &Event) -> bool {
         let Some((name, args)) = ev.cmdline_parts() else {
             return false;
         };
@@ -575,7 +575,7 @@ impl CmdlineCheck {
 
 impl IntCheck {
     #[inline]
-    fn eval(&self, ev: &Event) -> bool {
+    pub(crate) fn eval(&self, ev: &Event) -> bool {
         let Some(n) = ev.get_int(self.field) else {
             return false;
         };
@@ -591,7 +591,7 @@ impl IntCheck {
 }
 
 impl Check {
-    fn eval(&self, ev: &Event) -> bool {
+    pub(crate) fn eval(&self, ev: &Event) -> bool {
         let Some(v) = self.lhs.get(ev) else {
             return false;
         };

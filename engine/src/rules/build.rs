@@ -288,6 +288,7 @@ fn build_rule(
         desc: r.desc.clone(),
         priority: r.priority,
         tags: r.tags.clone(),
+        program: crate::program::Program::new(&compiled.pred),
         pred: compiled.pred,
         output,
         evttypes: compiled.evttypes,

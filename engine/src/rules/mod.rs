@@ -17,6 +17,7 @@ use lanner_contract::Event;
 use crate::evttype::TypeSet;
 use crate::output::OutputFormat;
 use crate::predicate::Pred;
+use crate::program::{Program, Scratch};
 use crate::yaml::Pos;
 
 pub use reader::ENGINE_VERSION;
@@ -131,6 +132,9 @@ pub struct Rule {
     pub tags: Vec<String>,
     /// The condition (with exceptions folded in).
     pub pred: Pred,
+    /// The condition as judging runs it: [`Rule::pred`] flattened, rebuilt whenever
+    /// the ruleset reorders it.
+    pub program: Program,
     /// The output format.
     pub output: OutputFormat,
     /// Event types the condition can match.
@@ -325,6 +329,7 @@ impl Ruleset {
         for (rule, events) in self.rules.iter_mut().zip(per_rule) {
             if !events.is_empty() {
                 rule.pred.calibrate(&events);
+                rule.program = Program::new(&rule.pred);
             }
         }
     }
@@ -378,9 +383,10 @@ impl Ruleset {
         mut hit: impl FnMut(&'r Rule),
     ) -> usize {
         let mut n = 0;
+        let mut scratch = Scratch::default();
         for &i in self.candidates(ev.evt_type.as_deref()) {
             let rule = &self.rules[i as usize];
-            if rule.pred.eval(ev) {
+            if rule.program.eval(ev, &mut scratch) {
                 hit(rule);
                 n += 1;
                 if matching == Matching::First {
