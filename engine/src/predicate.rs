@@ -176,8 +176,13 @@ pub struct ValueSet {
     /// The texts, sorted by length, then bytes: most steps of a search then compare
     /// two lengths instead of two texts.
     pub strs: Vec<Box<str>>,
-    /// Shortest and longest text, to reject most values without comparing.
-    pub len_range: (usize, usize),
+    /// For each of `strs`, in the same order: its length and its first 8 bytes as a
+    /// big-endian number (zero-padded), which sort as the texts do; a search compares
+    /// these integers and reads a text's remaining bytes only for an equal key.
+    keys: Vec<(usize, u64)>,
+    /// A one-hash Bloom filter of the texts' (length, first byte, last byte): most
+    /// values that are not in the set are rejected by one bit (see [`filter_bit`]).
+    filter: [u64; 4],
     /// Integers among them.
     pub nums: Vec<i128>,
     /// Networks/addresses among them.
@@ -534,7 +539,7 @@ impl TextCheck {
             TextTest::StartsWith(k) => s.starts_with(&**k),
             TextTest::EndsWith(k) => s.ends_with(&**k),
             TextTest::Contains(f) => f.find(s.as_bytes()).is_some(),
-            TextTest::In(set) => in_set(Scalar::Str(s), set),
+            TextTest::In(set) => set.has_text(s),
             TextTest::PMatch(p) => path_prefix_match(p, s),
             TextTest::Cmp(op, c) => cmp_str(s, *op, c),
         }
@@ -694,20 +699,32 @@ fn cmp_str(s: &str, op: Op, c: &Const) -> bool {
 
 fn in_set(x: Scalar<'_>, set: &ValueSet) -> bool {
     match x {
-        Scalar::Str(s) => {
-            if s.len() < set.len_range.0 || s.len() > set.len_range.1 {
-                return false;
-            }
-            if set.strs.len() <= 8 {
-                return set.strs.iter().any(|k| same_text(k, s));
-            }
-            set.strs
-                .binary_search_by(|k| by_len_then_bytes(k, s))
-                .is_ok()
-        }
+        Scalar::Str(s) => set.has_text(s),
         Scalar::Num(n) => set.nums.contains(&n),
         Scalar::Bool(b) => set.bools.contains(&b),
         Scalar::Ip(ip) => set.nets.iter().any(|n| n.contains(ip)),
+    }
+}
+
+/// Which of the 256 bits of [`ValueSet`]'s filter stands for a text: a hash of its
+/// length, first and last byte (cheap to read, and they differ among a set's texts).
+fn filter_bit(b: &[u8]) -> usize {
+    let (first, last) = (b.first().copied(), b.last().copied());
+    let x =
+        (b.len() as u64) | u64::from(first.unwrap_or(0)) << 32 | u64::from(last.unwrap_or(0)) << 40;
+    (x.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 56) as usize
+}
+
+/// The first 8 bytes of `b` as a big-endian number, zero-padded: numbers of texts of
+/// one length sort as the texts do.
+fn prefix_key(b: &[u8]) -> u64 {
+    match b.first_chunk::<8>() {
+        Some(head) => u64::from_be_bytes(*head),
+        None => {
+            let mut head = [0u8; 8];
+            head[..b.len()].copy_from_slice(b);
+            u64::from_be_bytes(head)
+        }
     }
 }
 
@@ -812,6 +829,27 @@ impl Const {
 }
 
 impl ValueSet {
+    /// Whether `s` is one of the set's texts.
+    #[inline]
+    fn has_text(&self, s: &str) -> bool {
+        let bit = filter_bit(s.as_bytes());
+        if self.filter[bit / 64] & (1 << (bit % 64)) == 0 {
+            return false;
+        }
+        if self.strs.len() <= 8 {
+            return self.strs.iter().any(|k| same_text(k, s));
+        }
+        let key = (s.len(), prefix_key(s.as_bytes()));
+        let at = self.keys.partition_point(|k| *k < key);
+        // Texts with the same key differ, if at all, after their 8th byte.
+        let tail = s.as_bytes().get(8..).unwrap_or_default();
+        self.keys[at..]
+            .iter()
+            .zip(&self.strs[at..])
+            .take_while(|(k, _)| **k == key)
+            .any(|(_, t)| t.as_bytes().get(8..).unwrap_or_default() == tail)
+    }
+
     /// Builds a set from texts.
     pub fn new<'a>(items: impl IntoIterator<Item = &'a str>) -> ValueSet {
         let mut set = ValueSet::default();
@@ -831,10 +869,15 @@ impl ValueSet {
         }
         set.strs.sort_by(|a, b| by_len_then_bytes(a, b));
         set.strs.dedup();
-        set.len_range = (
-            set.strs.iter().map(|s| s.len()).min().unwrap_or(usize::MAX),
-            set.strs.iter().map(|s| s.len()).max().unwrap_or(0),
-        );
+        set.keys = set
+            .strs
+            .iter()
+            .map(|s| (s.len(), prefix_key(s.as_bytes())))
+            .collect();
+        for s in &set.strs {
+            let bit = filter_bit(s.as_bytes());
+            set.filter[bit / 64] |= 1 << (bit % 64);
+        }
         set
     }
 }
@@ -849,6 +892,17 @@ mod lean_tests {
         let test = Test::Cmp(op, Const::new(k, op).expect("constant"));
         let lean = Pred::check(lhs.clone(), test.clone());
         (lean, Pred::Check(Box::new(Check { lhs, test })))
+    }
+
+    proptest! {
+        /// Membership by key search is membership: sets large enough to be searched,
+        /// with texts around 8 bytes that share their first bytes.
+        #[test]
+        fn in_set_is_membership(items in prop::collection::vec("(/etc/|ab)[ab]{0,6}", 0..40), probe in "(/etc/|ab)[ab]{0,6}", member in any::<prop::sample::Index>(), pick in any::<bool>()) {
+            let probe = if pick && !items.is_empty() { items[member.index(items.len())].clone() } else { probe };
+            let set = ValueSet::new(items.iter().map(String::as_str));
+            prop_assert_eq!(in_set(Scalar::Str(&probe), &set), items.contains(&probe));
+        }
     }
 
     proptest! {
