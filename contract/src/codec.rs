@@ -283,11 +283,15 @@ pub(crate) fn decode_reusing(
 fn decode(bytes: &[u8], keep: Option<&StoredFieldSet>) -> Result<Vec<Event>, CodecError> {
     let (mut r, kinds, event_count) = open_batch(bytes, Tables::Read)?;
     let plan: Vec<_> = kinds.iter().map(|&k| r.value_check(k)).collect();
-    // Built in place: an event is large, and moving each one costs a copy.
+    // Built in place: an event is large, and moving each one costs a copy. Each event
+    // is decoded right after it is set to its default, while it is still in the cache
+    // (defaulting the whole batch first wrote ~2 MB that decoding then read back).
     let mut events = Vec::with_capacity(event_count);
-    events.resize_with(event_count, Event::default);
-    for ev in &mut events {
-        ev.decode_fields(&mut r, &plan, keep, false)?;
+    for i in 0..event_count {
+        events.resize_with(i + 1, Event::default);
+        if let Some(ev) = events.last_mut() {
+            ev.decode_fields(&mut r, &plan, keep, false)?;
+        }
     }
     if r.remaining() != 0 {
         return Err(CodecError::TrailingBytes(r.remaining()));
