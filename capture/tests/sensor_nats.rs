@@ -17,12 +17,7 @@ use lanner_contract::{codec, subjects};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn events_buffered_while_nats_is_down_arrive_once_it_is_up() {
-    if !is_root() {
-        eprintln!(
-            "skipped: loading eBPF programs needs root (CAP_BPF, CAP_PERFMON, CAP_SYS_PTRACE, CAP_DAC_READ_SEARCH)"
-        );
-        return;
-    }
+    need_root!();
     let port = lanner_tests::free_port();
     let url = format!("nats://127.0.0.1:{port}");
     let node = lanner_tests::unique("nats-sensor");

@@ -23,12 +23,7 @@ fn numbers<'a>(events: impl Iterator<Item = &'a lanner_contract::Event>) -> BTre
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_live_recording_holds_what_the_sensor_saw_and_replays() {
-    if !is_root() {
-        eprintln!(
-            "skipped: loading eBPF programs needs root (CAP_BPF, CAP_PERFMON, CAP_SYS_PTRACE, CAP_DAC_READ_SEARCH)"
-        );
-        return;
-    }
+    need_root!();
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("live.lnrec");
     let node = unique("record-sensor");
