@@ -95,7 +95,11 @@ async fn events_and_alerts_land_in_parquet_once_each() {
         assert_eq!(f["has_column_index"], true, "{f}");
         assert_eq!(f["has_offset_index"], true, "{f}");
         assert_eq!(f["has_statistics"], true, "{f}");
-        assert_eq!(f["metadata"]["lanner.schema_version"], "1", "{f}");
+        assert_eq!(
+            f["metadata"]["lanner.schema_version"],
+            lanner_contract::arrow::SCHEMA_VERSION,
+            "{f}"
+        );
         assert_eq!(f["metadata"]["lanner.stream"], "LANNER_EVENTS", "{f}");
     }
     let blooms: Vec<String> = serde_json::from_value(ev["bloom_columns"].clone()).unwrap();

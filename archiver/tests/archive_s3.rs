@@ -75,7 +75,11 @@ async fn events_land_in_parquet_on_s3() {
     for f in ev["file_facts"].as_array().unwrap() {
         assert_eq!(f["compression"], "ZSTD", "{f}");
         assert_eq!(f["sorted"], true, "{f}");
-        assert_eq!(f["metadata"]["lanner.schema_version"], "1", "{f}");
+        assert_eq!(
+            f["metadata"]["lanner.schema_version"],
+            lanner_contract::arrow::SCHEMA_VERSION,
+            "{f}"
+        );
     }
 
     // A create-only put of an existing name does not overwrite it on this server either.

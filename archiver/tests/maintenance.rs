@@ -9,8 +9,8 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use arrow_array::RecordBatch;
-use arrow_schema::Schema;
+use arrow_array::{ArrayRef, RecordBatch};
+use arrow_schema::{DataType, Schema};
 use common::*;
 use lanner_archiver::archive::{Archive, S3Args};
 use lanner_archiver::compact::{CompactOptions, compact_table};
@@ -58,15 +58,23 @@ async fn write_file(archive: &Archive, batch: RecordBatch, seqs: SeqSet) -> Path
     path
 }
 
-/// Writes a file as an older archiver would have: without the schema's last column.
+/// Writes a file as an older archiver would have: without the schema's last column,
+/// and with plain text where the schema now has dictionaries (schema version 1).
 async fn write_old_file(archive: &Archive, batch: RecordBatch, seqs: SeqSet, start: i64) -> String {
     let keep = batch.num_columns() - 1;
-    let fields: Vec<_> = batch.schema().fields()[..keep].to_vec();
-    let old = RecordBatch::try_new(
-        Arc::new(Schema::new(fields)),
-        batch.columns()[..keep].to_vec(),
-    )
-    .unwrap();
+    let text = |f: &Arc<arrow_schema::Field>, c: &ArrayRef| match f.data_type() {
+        DataType::Dictionary(..) => (
+            f.as_ref().clone().with_data_type(DataType::Utf8),
+            arrow_cast::cast(c, &DataType::Utf8).unwrap(),
+        ),
+        _ => (f.as_ref().clone(), c.clone()),
+    };
+    let (fields, columns): (Vec<_>, Vec<_>) = batch.schema().fields()[..keep]
+        .iter()
+        .zip(batch.columns())
+        .map(|(f, c)| text(f, c))
+        .unzip();
+    let old = RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).unwrap();
     let props = WriterProperties::builder()
         .set_key_value_metadata(Some(vec![
             KeyValue::new("lanner.schema_version".into(), "0".to_owned()),
@@ -164,7 +172,10 @@ async fn compaction_keeps_every_row_once_across_a_schema_change() {
         .clone();
     assert_eq!(merged["sorted"], true);
     assert_eq!(merged["metadata"]["lanner.seqs"], "1-50");
-    assert_eq!(merged["metadata"]["lanner.schema_version"], "1");
+    assert_eq!(
+        merged["metadata"]["lanner.schema_version"],
+        lanner_contract::arrow::SCHEMA_VERSION
+    );
     assert_eq!(
         merged["metadata"]["lanner.compacted_from"]
             .as_str()

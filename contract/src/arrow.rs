@@ -6,6 +6,10 @@
 //! convenience ([`MATERIALIZED`]: `proc_cmdline`, `proc_pname`, `fd_directory`, ...).
 //! The Arrow type of each column is derived from the field's Rust type, so the schema
 //! cannot drift from the model. Text-typed IPs keep SQL simple (`fd_sip = '1.2.3.4'`).
+//! Text whose values repeat from event to event ([`DICTIONARY_COLUMNS`]: names, images,
+//! containers, enumerations) is a dictionary column (`Dictionary(Int32, Utf8)`), so
+//! readers get each distinct value once per row group with integer keys, and a filter
+//! such as `proc_cmdline LIKE '%/etc/shadow%'` is evaluated once per distinct value.
 //! The `alerts` table's schema is in [`alerts`].
 //!
 //! ```
@@ -25,7 +29,7 @@ use arrow_array::builder::{
     TimestampNanosecondBuilder, UInt64Builder,
 };
 use arrow_array::{ArrayRef, RecordBatch};
-use arrow_schema::{ArrowError, Field, Schema, SchemaRef};
+use arrow_schema::{ArrowError, DataType, Field, Schema, SchemaRef};
 
 pub mod alerts;
 pub(crate) mod read;
@@ -36,8 +40,10 @@ use crate::model::{Event, Labels, STORED_FIELDS, StrList, Text, U64List};
 use crate::value::{Timestamp, Value};
 
 /// Version of the archive schema, recorded in the schema (and Parquet) metadata.
-/// Bump it when columns are added; columns are only ever appended.
-pub const SCHEMA_VERSION: &str = "1";
+/// Bump it when columns are added (columns are only ever appended) or a column's
+/// type changes to one that older files' type casts to. Version 2 made the
+/// [`DICTIONARY_COLUMNS`] dictionaries (they were `Utf8`).
+pub const SCHEMA_VERSION: &str = "2";
 /// Metadata key holding [`SCHEMA_VERSION`].
 pub const SCHEMA_VERSION_KEY: &str = "lanner.schema_version";
 
@@ -53,6 +59,71 @@ pub const MATERIALIZED: &[&str] = &[
     "fd.typechar",
     "evt.res",
 ];
+
+/// Text columns stored as dictionaries ([`dictionary_type`]): their values repeat
+/// across the events of one process, container or node, or come from a short list
+/// (syscall names, fd types, capabilities). Paths, addresses, DNS names and ids stay
+/// `Utf8`: a row group holds too many distinct ones for a dictionary to pay.
+pub const DICTIONARY_COLUMNS: &[&str] = &[
+    "evt_type",
+    "evt_hostname",
+    "evt_arg_flags",
+    "evt_arg_mode",
+    "evt_arg_domain",
+    "evt_arg_type",
+    "evt_arg_request",
+    "evt_arg_cmd",
+    "evt_arg_nstype",
+    "evt_arg_sig",
+    "evt_arg_option",
+    "proc_sname",
+    "proc_name",
+    "proc_exe",
+    "proc_exepath",
+    "proc_args",
+    "proc_cwd",
+    "thread_cap_effective",
+    "thread_cap_permitted",
+    "user_name",
+    "user_loginname",
+    "group_name",
+    "container_id",
+    "container_name",
+    "container_image",
+    "container_image_repository",
+    "container_image_tag",
+    "container_image_digest",
+    "container_type",
+    "k8s_ns_name",
+    "k8s_pod_name",
+    "k8s_pod_uid",
+    "fd_type",
+    "fd_l4proto",
+    "dns_type",
+    "dns_rcode",
+    "proc_cmdline",
+    "proc_pname",
+    "proc_pexe",
+    "proc_pexepath",
+    "proc_pcmdline",
+    "fd_typechar",
+    "evt_res",
+];
+
+/// The Arrow type of the [`DICTIONARY_COLUMNS`]: `Dictionary(Int32, Utf8)`.
+pub fn dictionary_type() -> DataType {
+    DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8))
+}
+
+/// The archive type of a column built as `built`: the dictionary type for the
+/// [`DICTIONARY_COLUMNS`], else `built`.
+fn archive_type(column: &str, built: &DataType) -> DataType {
+    if DICTIONARY_COLUMNS.contains(&column) {
+        dictionary_type()
+    } else {
+        built.clone()
+    }
+}
 
 /// Column name of a Falco field name (`proc.name` → `proc_name`).
 pub fn column_name(field: &str) -> String {
@@ -216,14 +287,12 @@ static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
     let mut fields: Vec<Field> = STORED_FIELDS
         .iter()
         .zip(&arrays)
-        .map(|(f, a)| Field::new(f.column, a.data_type().clone(), true))
+        .map(|(f, a)| Field::new(f.column, archive_type(f.column, a.data_type()), true))
         .collect();
     for name in MATERIALIZED {
-        fields.push(Field::new(
-            column_name(name),
-            arrow_schema::DataType::Utf8,
-            true,
-        ));
+        let column = column_name(name);
+        let data_type = archive_type(&column, &DataType::Utf8);
+        fields.push(Field::new(column, data_type, true));
     }
     let metadata = HashMap::from([(SCHEMA_VERSION_KEY.to_owned(), SCHEMA_VERSION.to_owned())]);
     Arc::new(Schema::new_with_metadata(fields, metadata))
@@ -240,5 +309,17 @@ pub fn to_record_batch(events: &[Event]) -> Result<RecordBatch, ArrowError> {
     for r in MATERIALIZED_REFS.iter() {
         columns.push(materialized_array(events, r));
     }
-    RecordBatch::try_new(schema(), columns)
+    batch_of(columns)
+}
+
+/// A record batch of [`schema`] from columns built as text where the schema has a
+/// dictionary: those are dictionary-encoded here (each distinct value kept once).
+pub(crate) fn batch_of(mut columns: Vec<ArrayRef>) -> Result<RecordBatch, ArrowError> {
+    let schema = schema();
+    for (column, field) in columns.iter_mut().zip(schema.fields()) {
+        if column.data_type() != field.data_type() {
+            *column = arrow_cast::cast(column, field.data_type())?;
+        }
+    }
+    RecordBatch::try_new(schema, columns)
 }

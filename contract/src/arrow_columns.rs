@@ -3,7 +3,9 @@
 //! one batch per message.
 //!
 //! The columns and their types are those of [`crate::arrow::schema`] (the single source of
-//! the archive's columns; [`EventColumns::finish`] checks its arrays against it). Each
+//! the archive's columns; [`EventColumns::finish`] checks its arrays against it). Text
+//! columns are built as text and dictionary-encoded at [`EventColumns::finish`] where the
+//! schema says so. Each
 //! stored field appends through its Rust type ([`ArrowColumn`]); the materialized derived
 //! fields are rendered straight into their builders: `proc.cmdline` and IP addresses
 //! without a temporary `String`, the others as [`Event::get`] reads them.
@@ -29,7 +31,7 @@ use arrow_array::builder::{
 use arrow_array::{ArrayRef, RecordBatch};
 use arrow_schema::ArrowError;
 
-use crate::arrow::{MATERIALIZED, schema};
+use crate::arrow::MATERIALIZED;
 use crate::field::{DerivedField, Field, FieldRef};
 use crate::model::{Event, Labels, StoredColumns, StrList, Text, U64List};
 use crate::value::{Timestamp, Value};
@@ -284,7 +286,7 @@ impl EventColumns {
                 .map(|b| Arc::new(b.finish()) as ArrayRef),
         );
         self.rows = 0;
-        RecordBatch::try_new(schema(), columns)
+        crate::arrow::batch_of(columns)
     }
 }
 

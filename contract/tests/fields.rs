@@ -2,7 +2,10 @@
 //! Arrow column, every Falco field the upstream rules need resolves, and
 //! `docs/fields.md` lists exactly the fields the registry has.
 
-use lanner_contract::arrow::{MATERIALIZED, column_name, schema, to_record_batch};
+use lanner_contract::arrow::{
+    DICTIONARY_COLUMNS, MATERIALIZED, SCHEMA_VERSION, column_name, dictionary_type, schema,
+    to_record_batch,
+};
 use lanner_contract::field::{DERIVED_FIELDS, FieldError, all_field_names};
 use lanner_contract::model::STORED_FIELDS;
 use lanner_contract::{Event, FieldRef, Kind, Value};
@@ -30,6 +33,9 @@ fn every_stored_field_has_its_arrow_column() {
             .unwrap_or_else(|_| panic!("no column {} for {}", f.column, f.name));
         use arrow_schema::DataType as D;
         let ok = match f.kind {
+            Kind::Str if DICTIONARY_COLUMNS.contains(&f.column) => {
+                col.data_type() == &dictionary_type()
+            }
             Kind::Str | Kind::Ip => col.data_type() == &D::Utf8,
             Kind::U64 => col.data_type() == &D::UInt64,
             Kind::I64 => col.data_type() == &D::Int64,
@@ -50,7 +56,17 @@ fn every_stored_field_has_its_arrow_column() {
         );
     }
     for name in MATERIALIZED {
-        assert!(schema.field_with_name(&column_name(name)).is_ok(), "{name}");
+        let col = schema.field_with_name(&column_name(name)).expect(name);
+        let text = match DICTIONARY_COLUMNS.contains(&col.name().as_str()) {
+            true => dictionary_type(),
+            false => arrow_schema::DataType::Utf8,
+        };
+        assert_eq!(col.data_type(), &text, "{name}");
+    }
+    // Every dictionary column is a text column of the schema.
+    for name in DICTIONARY_COLUMNS {
+        let col = schema.field_with_name(name).expect(name);
+        assert_eq!(col.data_type(), &dictionary_type(), "{name}");
     }
     assert_eq!(
         schema.fields().len(),
@@ -61,7 +77,7 @@ fn every_stored_field_has_its_arrow_column() {
             .metadata()
             .get("lanner.schema_version")
             .map(String::as_str),
-        Some("1")
+        Some(SCHEMA_VERSION)
     );
 }
 
@@ -75,7 +91,8 @@ fn record_batches_carry_the_values() {
     assert_eq!(batch.num_rows(), 2);
     let text = |col: &str| {
         let a = batch.column_by_name(col).expect(col);
-        arrow_array::cast::AsArray::as_string::<i32>(a)
+        let a = arrow_cast::cast(a, &arrow_schema::DataType::Utf8).expect("text");
+        arrow_array::cast::AsArray::as_string::<i32>(&a)
             .value(0)
             .to_owned()
     };

@@ -164,7 +164,7 @@ async fn discover(engine: &Engine) -> anyhow::Result<(String, String, u64)> {
     let cid = first_text(
         engine,
         &format!(
-            "SELECT container_id FROM events WHERE {window} \
+            "SELECT CAST(container_id AS VARCHAR) FROM events WHERE {window} \
              AND container_name = 'shop-api-1' LIMIT 1"
         ),
     )

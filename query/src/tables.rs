@@ -112,22 +112,22 @@ pub fn listing_table(
     ListingTable::try_new(config)
 }
 
-/// The table's schema: the files', with the events' top-level strings as `Utf8View`
-/// when `string_view` is set.
+/// The table's schema: the files' columns, with the events' top-level strings as
+/// `Utf8View` when `string_view` is set, and without the files' schema metadata (the
+/// tables' schema versions differ, and plans that combine both tables, such as the
+/// timeline view's union, must not carry either).
 pub fn table_schema(def: &TableDef, string_view: bool) -> SchemaRef {
     let schema = (def.schema)();
-    if !string_view || def.name != EVENTS {
-        return schema;
-    }
+    let view = string_view && def.name == EVENTS;
     let fields: Vec<Field> = schema
         .fields()
         .iter()
         .map(|f| match f.data_type() {
-            DataType::Utf8 => f.as_ref().clone().with_data_type(DataType::Utf8View),
+            DataType::Utf8 if view => f.as_ref().clone().with_data_type(DataType::Utf8View),
             _ => f.as_ref().clone(),
         })
         .collect();
-    Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()))
+    Arc::new(Schema::new(fields))
 }
 
 /// Registers `events` and `alerts` of `archive` (and its object store) with `ctx`.

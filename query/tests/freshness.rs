@@ -81,11 +81,26 @@ async fn new_files_are_seen_without_a_restart() {
 async fn older_files_read_missing_columns_as_null() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
-    // A file whose schema lacks the last columns (as one written before they existed).
+    // A file whose schema lacks the last columns (as one written before they existed),
+    // with plain text where the schema now has dictionaries (schema version 1).
     let evs = &synthetic(1)[..10];
     let full = lanner_contract::arrow::to_record_batch(evs).unwrap();
     let keep = full.num_columns() - 3;
-    let narrow = full.project(&(0..keep).collect::<Vec<_>>()).unwrap();
+    let text = datafusion::arrow::datatypes::DataType::Utf8;
+    let (fields, columns): (Vec<_>, Vec<_>) = full.schema().fields()[..keep]
+        .iter()
+        .zip(full.columns())
+        .map(|(f, c)| match f.data_type() {
+            datafusion::arrow::datatypes::DataType::Dictionary(..) => (
+                f.as_ref().clone().with_data_type(text.clone()),
+                datafusion::arrow::compute::cast(c, &text).unwrap(),
+            ),
+            _ => (f.as_ref().clone(), c.clone()),
+        })
+        .unzip();
+    let schema = datafusion::arrow::datatypes::Schema::new(fields);
+    let narrow =
+        datafusion::arrow::record_batch::RecordBatch::try_new(schema.into(), columns).unwrap();
     let part = Partition::of_nanos(evs[0].evt_time.unwrap().0);
     let fdir = root.join(part.prefix("events"));
     std::fs::create_dir_all(&fdir).unwrap();
@@ -104,6 +119,20 @@ async fn older_files_read_missing_columns_as_null() {
         )
         .await,
         10
+    );
+    // Its text reads as the dictionary columns it is now.
+    let name = evs[0].proc_name.as_deref().unwrap();
+    let same = evs
+        .iter()
+        .filter(|e| e.proc_name.as_deref() == Some(name))
+        .count();
+    assert_eq!(
+        count(
+            &e,
+            &format!("SELECT count(*) FROM events WHERE proc_name = '{name}'")
+        )
+        .await,
+        same as i64
     );
 }
 

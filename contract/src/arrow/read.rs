@@ -3,7 +3,8 @@
 //!
 //! Columns are found by name and cast to the archive schema's type first, so batches
 //! as a Parquet reader or a query engine hands them out (string views, dictionaries,
-//! large strings) read the same. A missing column leaves its field unset, a column of
+//! large strings) read the same. A dictionary column's values are read once each, and
+//! such a column written as `Utf8` (by schema version 1) is read without a cast. A missing column leaves its field unset, a column of
 //! a type that cannot be cast is an error naming the column, and so is a malformed IP
 //! address. Equal strings come back sharing one allocation.
 //!
@@ -20,7 +21,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use arrow_array::cast::AsArray;
-use arrow_array::types::{Int64Type, TimestampNanosecondType, UInt64Type};
+use arrow_array::types::{Int32Type, Int64Type, TimestampNanosecondType, UInt64Type};
 use arrow_array::{Array, ArrayRef, RecordBatch};
 use arrow_schema::{ArrowError, DataType};
 
@@ -41,6 +42,23 @@ fn wrong_type(column: &str, found: &DataType) -> ArrowError {
 
 impl ReadArrow for Text {
     fn read(array: &dyn Array, column: &str) -> Result<Vec<Option<Self>>, ArrowError> {
+        if let Some(d) = array.as_dictionary_opt::<Int32Type>() {
+            let values = d
+                .values()
+                .as_string_opt::<i32>()
+                .ok_or_else(|| wrong_type(column, array.data_type()))?;
+            // Each distinct value made text once, then cloned per row (inline text is
+            // copied, longer text shares one allocation).
+            let texts: Vec<Option<Text>> = values.iter().map(|v| v.map(Text::from)).collect();
+            return Ok(d
+                .keys()
+                .iter()
+                .map(|k| {
+                    k.and_then(|k| usize::try_from(k).ok())
+                        .and_then(|k| texts.get(k).cloned().flatten())
+                })
+                .collect());
+        }
         let a = array
             .as_string_opt::<i32>()
             .ok_or_else(|| wrong_type(column, array.data_type()))?;
@@ -191,6 +209,10 @@ pub(crate) fn column(
         return Ok(None);
     };
     if col.data_type() == to {
+        return Ok(Some(col.clone()));
+    }
+    // A dictionary column written as text before it became one reads as it is.
+    if *to == crate::arrow::dictionary_type() && *col.data_type() == DataType::Utf8 {
         return Ok(Some(col.clone()));
     }
     // Not `safe`: a value that does not convert is an error, not a silent null.
