@@ -2,8 +2,10 @@
 //!
 //! [`build_context`] makes the session: the memory pool, no listing cache (new archive
 //! files are seen at once), the Parquet reading options ([`session_config`]),
-//! information_schema, the [`GuardRule`], then the archive's tables and the hunting
-//! views. Benchmarks build the same session with it.
+//! information_schema, the [`GuardRule`], grouping by dictionary keys as text
+//! ([`crate::group_keys`]), recursive queries' invariant inputs run once
+//! ([`crate::loop_cache`]), then the archive's tables and the hunting views.
+//! Benchmarks build the same session with it.
 
 use std::sync::Arc;
 
@@ -17,7 +19,9 @@ use datafusion::prelude::{SessionConfig, SessionContext};
 use futures::TryStreamExt;
 
 use crate::archive::Archive;
+use crate::group_keys::DictionaryGroupKeys;
 use crate::guard::{GuardRule, Limits, limit_error, read_only};
+use crate::loop_cache::CacheRecursiveInputs;
 use crate::prune::LannerOptions;
 use crate::{tables, views};
 
@@ -136,6 +140,8 @@ pub async fn build_context_with(
         .with_config(config)
         .with_runtime_env(runtime.build_arc()?)
         .with_default_features()
+        .with_optimizer_rule(Arc::new(DictionaryGroupKeys))
+        .with_physical_optimizer_rule(Arc::new(CacheRecursiveInputs))
         .with_physical_optimizer_rule(Arc::new(GuardRule::new(limits)))
         .build();
     let ctx = SessionContext::new_with_state(state);

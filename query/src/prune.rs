@@ -30,6 +30,11 @@ extensions_options! {
         /// Read the events' strings as `Utf8View` (views into the Parquet pages)
         /// rather than copying them into `Utf8` arrays.
         pub string_view: bool, default = false
+        /// Group by dictionary-typed keys as text ([`crate::group_keys`]).
+        pub text_group_keys: bool, default = true
+        /// Run the parts of a recursive query's recursive term that do not read the
+        /// previous iteration once ([`crate::loop_cache`]).
+        pub cache_recursive_inputs: bool, default = true
     }
 }
 
