@@ -26,12 +26,13 @@ use std::sync::{Arc, LazyLock};
 
 use arrow_array::builder::{
     ArrayBuilder, BooleanBuilder, Int64Builder, ListBuilder, MapBuilder, StringBuilder,
-    TimestampNanosecondBuilder, UInt64Builder,
+    StringDictionaryBuilder, TimestampNanosecondBuilder, UInt64Builder,
 };
+use arrow_array::types::Int32Type;
 use arrow_array::{ArrayRef, RecordBatch};
 use arrow_schema::ArrowError;
 
-use crate::arrow::MATERIALIZED;
+use crate::arrow::{DICTIONARY_COLUMNS, MATERIALIZED, column_name};
 use crate::field::{DerivedField, Field, FieldRef};
 use crate::model::{Event, Labels, StoredColumns, StrList, Text, U64List};
 use crate::value::{Timestamp, Value};
@@ -40,8 +41,8 @@ use crate::value::{Timestamp, Value};
 pub(crate) trait ArrowColumn: Sized {
     /// The builder of the column.
     type Builder: ArrayBuilder;
-    /// An empty builder with room for `rows` rows.
-    fn builder(rows: usize) -> Self::Builder;
+    /// An empty builder for `column` with room for `rows` rows.
+    fn builder(column: &str, rows: usize) -> Self::Builder;
     /// Appends one (possibly absent) value.
     fn append(b: &mut Self::Builder, v: Option<&Self>);
     /// Bytes buffered so far (values and offsets; validity left out).
@@ -53,24 +54,95 @@ fn string_bytes(b: &StringBuilder) -> usize {
 }
 
 impl ArrowColumn for Text {
-    type Builder = StringBuilder;
-    fn builder(rows: usize) -> StringBuilder {
-        StringBuilder::with_capacity(rows, rows * 8)
+    type Builder = TextBuilder;
+    fn builder(column: &str, rows: usize) -> TextBuilder {
+        TextBuilder::new(column, rows)
     }
-    fn append(b: &mut StringBuilder, v: Option<&Self>) {
-        match v {
-            Some(t) => b.append_value(&**t),
-            None => b.append_null(),
+    fn append(b: &mut TextBuilder, v: Option<&Self>) {
+        b.append(v.map(|t| t.as_str()));
+    }
+    fn bytes(b: &mut TextBuilder) -> usize {
+        b.bytes()
+    }
+}
+
+/// A text column's builder: plain text, or a dictionary for the
+/// [`crate::arrow::DICTIONARY_COLUMNS`] (each value looked up as it is appended, so
+/// the column needs no second pass to become one).
+pub(crate) enum TextBuilder {
+    /// `Utf8`.
+    Plain(StringBuilder),
+    /// `Dictionary(Int32, Utf8)`.
+    Dictionary(StringDictionaryBuilder<Int32Type>),
+}
+
+impl TextBuilder {
+    /// The builder the archive schema wants for `column`.
+    pub(crate) fn new(column: &str, rows: usize) -> Self {
+        if DICTIONARY_COLUMNS.contains(&column) {
+            TextBuilder::Dictionary(StringDictionaryBuilder::with_capacity(rows, 256, 256 * 16))
+        } else {
+            TextBuilder::Plain(StringBuilder::with_capacity(rows, rows * 8))
         }
     }
-    fn bytes(b: &mut StringBuilder) -> usize {
-        string_bytes(b)
+
+    /// Appends a value or a null.
+    pub(crate) fn append(&mut self, v: Option<&str>) {
+        match (self, v) {
+            (TextBuilder::Plain(b), Some(v)) => b.append_value(v),
+            (TextBuilder::Plain(b), None) => b.append_null(),
+            (TextBuilder::Dictionary(b), Some(v)) => {
+                // Keys overflow past 2^31 distinct values; a file holds far fewer rows.
+                if b.append(v).is_err() {
+                    b.append_null();
+                }
+            }
+            (TextBuilder::Dictionary(b), None) => b.append_null(),
+        }
+    }
+
+    /// Bytes buffered so far (values and offsets or keys; validity left out).
+    fn bytes(&self) -> usize {
+        match self {
+            TextBuilder::Plain(b) => string_bytes(b),
+            TextBuilder::Dictionary(b) => b.len() * 4,
+        }
+    }
+}
+
+impl ArrayBuilder for TextBuilder {
+    fn len(&self) -> usize {
+        match self {
+            TextBuilder::Plain(b) => b.len(),
+            TextBuilder::Dictionary(b) => b.len(),
+        }
+    }
+    fn finish(&mut self) -> ArrayRef {
+        match self {
+            TextBuilder::Plain(b) => Arc::new(b.finish()),
+            TextBuilder::Dictionary(b) => Arc::new(b.finish()),
+        }
+    }
+    fn finish_cloned(&self) -> ArrayRef {
+        match self {
+            TextBuilder::Plain(b) => Arc::new(b.finish_cloned()),
+            TextBuilder::Dictionary(b) => Arc::new(b.finish_cloned()),
+        }
+    }
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+    fn as_any_mut(&mut self) -> &mut dyn std::any::Any {
+        self
+    }
+    fn into_box_any(self: Box<Self>) -> Box<dyn std::any::Any> {
+        self
     }
 }
 
 impl ArrowColumn for u64 {
     type Builder = UInt64Builder;
-    fn builder(rows: usize) -> UInt64Builder {
+    fn builder(_column: &str, rows: usize) -> UInt64Builder {
         UInt64Builder::with_capacity(rows)
     }
     fn append(b: &mut UInt64Builder, v: Option<&Self>) {
@@ -83,7 +155,7 @@ impl ArrowColumn for u64 {
 
 impl ArrowColumn for i64 {
     type Builder = Int64Builder;
-    fn builder(rows: usize) -> Int64Builder {
+    fn builder(_column: &str, rows: usize) -> Int64Builder {
         Int64Builder::with_capacity(rows)
     }
     fn append(b: &mut Int64Builder, v: Option<&Self>) {
@@ -96,7 +168,7 @@ impl ArrowColumn for i64 {
 
 impl ArrowColumn for bool {
     type Builder = BooleanBuilder;
-    fn builder(rows: usize) -> BooleanBuilder {
+    fn builder(_column: &str, rows: usize) -> BooleanBuilder {
         BooleanBuilder::with_capacity(rows)
     }
     fn append(b: &mut BooleanBuilder, v: Option<&Self>) {
@@ -109,7 +181,7 @@ impl ArrowColumn for bool {
 
 impl ArrowColumn for Timestamp {
     type Builder = TimestampNanosecondBuilder;
-    fn builder(rows: usize) -> TimestampNanosecondBuilder {
+    fn builder(_column: &str, rows: usize) -> TimestampNanosecondBuilder {
         TimestampNanosecondBuilder::with_capacity(rows).with_timezone("UTC")
     }
     fn append(b: &mut TimestampNanosecondBuilder, v: Option<&Self>) {
@@ -122,7 +194,7 @@ impl ArrowColumn for Timestamp {
 
 impl ArrowColumn for IpAddr {
     type Builder = StringBuilder;
-    fn builder(rows: usize) -> StringBuilder {
+    fn builder(_column: &str, rows: usize) -> StringBuilder {
         StringBuilder::with_capacity(rows, rows * 8)
     }
     fn append(b: &mut StringBuilder, v: Option<&Self>) {
@@ -142,7 +214,7 @@ impl ArrowColumn for IpAddr {
 
 impl ArrowColumn for StrList {
     type Builder = ListBuilder<StringBuilder>;
-    fn builder(rows: usize) -> ListBuilder<StringBuilder> {
+    fn builder(_column: &str, rows: usize) -> ListBuilder<StringBuilder> {
         ListBuilder::with_capacity(StringBuilder::new(), rows)
     }
     fn append(b: &mut ListBuilder<StringBuilder>, v: Option<&Self>) {
@@ -163,7 +235,7 @@ impl ArrowColumn for StrList {
 
 impl ArrowColumn for U64List {
     type Builder = ListBuilder<UInt64Builder>;
-    fn builder(rows: usize) -> ListBuilder<UInt64Builder> {
+    fn builder(_column: &str, rows: usize) -> ListBuilder<UInt64Builder> {
         ListBuilder::with_capacity(UInt64Builder::new(), rows)
     }
     fn append(b: &mut ListBuilder<UInt64Builder>, v: Option<&Self>) {
@@ -182,7 +254,7 @@ impl ArrowColumn for U64List {
 
 impl ArrowColumn for Labels {
     type Builder = MapBuilder<StringBuilder, StringBuilder>;
-    fn builder(_rows: usize) -> MapBuilder<StringBuilder, StringBuilder> {
+    fn builder(_column: &str, _rows: usize) -> MapBuilder<StringBuilder, StringBuilder> {
         MapBuilder::new(None, StringBuilder::new(), StringBuilder::new())
     }
     fn append(b: &mut MapBuilder<StringBuilder, StringBuilder>, v: Option<&Self>) {
@@ -216,7 +288,9 @@ static DERIVED: LazyLock<Vec<FieldRef>> = LazyLock::new(|| {
 /// Events appended so far, column by column, in the archive schema.
 pub struct EventColumns {
     stored: StoredColumns,
-    derived: Vec<StringBuilder>,
+    derived: Vec<TextBuilder>,
+    /// Where a derived value is rendered before it is looked up in a dictionary.
+    scratch: String,
     rows: usize,
 }
 
@@ -236,10 +310,11 @@ impl EventColumns {
     pub fn with_capacity(rows: usize) -> Self {
         EventColumns {
             stored: StoredColumns::new(rows),
-            derived: DERIVED
+            derived: MATERIALIZED
                 .iter()
-                .map(|_| StringBuilder::with_capacity(rows, rows * 8))
+                .map(|name| TextBuilder::new(&column_name(name), rows))
                 .collect(),
+            scratch: String::new(),
             rows: 0,
         }
     }
@@ -257,14 +332,14 @@ impl EventColumns {
     /// Bytes the buffered rows take in the builders (an estimate for rolling files by
     /// size: values and offsets, not validity bitmaps or spare capacity).
     pub fn buffered_bytes(&mut self) -> usize {
-        self.stored.bytes() + self.derived.iter().map(string_bytes).sum::<usize>()
+        self.stored.bytes() + self.derived.iter().map(TextBuilder::bytes).sum::<usize>()
     }
 
     /// Appends one event as one row.
     pub fn append(&mut self, ev: &Event) {
         self.stored.append(ev);
         for (b, r) in self.derived.iter_mut().zip(DERIVED.iter()) {
-            append_derived(b, ev, r);
+            append_derived(b, &mut self.scratch, ev, r);
         }
         self.rows += 1;
     }
@@ -280,37 +355,35 @@ impl EventColumns {
     /// over empty.
     pub fn finish(&mut self) -> Result<RecordBatch, ArrowError> {
         let mut columns: Vec<ArrayRef> = self.stored.finish();
-        columns.extend(
-            self.derived
-                .iter_mut()
-                .map(|b| Arc::new(b.finish()) as ArrayRef),
-        );
+        columns.extend(self.derived.iter_mut().map(ArrayBuilder::finish));
         self.rows = 0;
         crate::arrow::batch_of(columns)
     }
 }
 
-/// Appends one materialized derived field of `ev`.
-fn append_derived(b: &mut StringBuilder, ev: &Event, r: &FieldRef) {
+/// Appends one materialized derived field of `ev` (rendered into `scratch` first when
+/// it is not stored text).
+fn append_derived(b: &mut TextBuilder, scratch: &mut String, ev: &Event, r: &FieldRef) {
+    scratch.clear();
     if let Field::Derived(DerivedField::ProcCmdline) = r.field {
-        // `name args` (or just `name`), written into the builder without a `String`.
+        // `name args` (or just `name`).
         match (ev.proc_name.as_deref(), ev.proc_args.as_deref()) {
             (Some(name), Some(args)) if !args.is_empty() => {
-                let _ = write!(b, "{name} {args}");
-                b.append_value("");
+                let _ = write!(scratch, "{name} {args}");
+                b.append(Some(scratch));
             }
-            (Some(name), _) => b.append_value(name),
-            (None, _) => b.append_null(),
+            (Some(name), _) => b.append(Some(name)),
+            (None, _) => b.append(None),
         }
         return;
     }
     match ev.get(r) {
-        Some(Value::Str(s)) => b.append_value(&*s),
+        Some(Value::Str(s)) => b.append(Some(&s)),
         Some(other) => {
-            let _ = write!(b, "{other}");
-            b.append_value("");
+            let _ = write!(scratch, "{other}");
+            b.append(Some(scratch));
         }
-        None => b.append_null(),
+        None => b.append(None),
     }
 }
 

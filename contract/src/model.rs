@@ -314,7 +314,7 @@ macro_rules! event_fields {
         impl StoredColumns {
             pub(crate) fn new(rows: usize) -> Self {
                 use crate::arrow_columns::ArrowColumn;
-                StoredColumns { $( $ident: <$ty as ArrowColumn>::builder(rows), )* }
+                StoredColumns { $( $ident: <$ty as ArrowColumn>::builder(stringify!($ident), rows), )* }
             }
 
             pub(crate) fn append(&mut self, ev: &Event) {
