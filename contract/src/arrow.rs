@@ -7,7 +7,7 @@
 //! The Arrow type of each column is derived from the field's Rust type, so the schema
 //! cannot drift from the model. Text-typed IPs keep SQL simple (`fd_sip = '1.2.3.4'`).
 //! Text whose values repeat from event to event ([`DICTIONARY_COLUMNS`]: names, images,
-//! containers, enumerations) is a dictionary column (`Dictionary(Int32, Utf8)`), so
+//! containers, peers, enumerations) is a dictionary column (`Dictionary(Int32, Utf8)`), so
 //! readers get each distinct value once per row group with integer keys, and a filter
 //! such as `proc_cmdline LIKE '%/etc/shadow%'` is evaluated once per distinct value.
 //! The `alerts` table's schema is in [`alerts`].
@@ -61,9 +61,10 @@ pub const MATERIALIZED: &[&str] = &[
 ];
 
 /// Text columns stored as dictionaries ([`dictionary_type`]): their values repeat
-/// across the events of one process, container or node, or come from a short list
-/// (syscall names, fd types, capabilities). Paths, addresses, DNS names and ids stay
-/// `Utf8`: a row group holds too many distinct ones for a dictionary to pay.
+/// across the events of one process, container or node (names, images, a node's
+/// peers and the names it resolves), or come from a short list (syscall names, fd
+/// types, capabilities). Paths, arguments and ids stay `Utf8`: a row group holds too
+/// many distinct ones for a dictionary to pay.
 pub const DICTIONARY_COLUMNS: &[&str] = &[
     "evt_type",
     "evt_hostname",
@@ -99,6 +100,11 @@ pub const DICTIONARY_COLUMNS: &[&str] = &[
     "k8s_pod_uid",
     "fd_type",
     "fd_l4proto",
+    "fd_cip",
+    "fd_sip",
+    "fd_cip_name",
+    "fd_sip_name",
+    "dns_name",
     "dns_type",
     "dns_rcode",
     "proc_cmdline",

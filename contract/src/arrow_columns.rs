@@ -193,22 +193,55 @@ impl ArrowColumn for Timestamp {
 }
 
 impl ArrowColumn for IpAddr {
-    type Builder = StringBuilder;
-    fn builder(_column: &str, rows: usize) -> StringBuilder {
-        StringBuilder::with_capacity(rows, rows * 8)
+    type Builder = TextBuilder;
+    fn builder(column: &str, rows: usize) -> TextBuilder {
+        TextBuilder::new(column, rows)
     }
-    fn append(b: &mut StringBuilder, v: Option<&Self>) {
+    fn append(b: &mut TextBuilder, v: Option<&Self>) {
         match v {
             Some(ip) => {
-                // Rendered straight into the value buffer; writing to a builder cannot fail.
-                let _ = write!(b, "{ip}");
-                b.append_value("");
+                // An address renders in at most 45 bytes: no allocation.
+                let mut text = InlineText::default();
+                let _ = write!(text, "{ip}");
+                b.append(Some(text.as_str()));
             }
-            None => b.append_null(),
+            None => b.append(None),
         }
     }
-    fn bytes(b: &mut StringBuilder) -> usize {
-        string_bytes(b)
+    fn bytes(b: &mut TextBuilder) -> usize {
+        b.bytes()
+    }
+}
+
+/// Text rendered into a fixed buffer (an IP address); what does not fit is cut at a
+/// character boundary, which an address never needs.
+struct InlineText {
+    buf: [u8; 64],
+    len: usize,
+}
+
+impl Default for InlineText {
+    fn default() -> Self {
+        InlineText {
+            buf: [0; 64],
+            len: 0,
+        }
+    }
+}
+
+impl InlineText {
+    fn as_str(&self) -> &str {
+        std::str::from_utf8(self.buf.get(..self.len).unwrap_or_default()).unwrap_or_default()
+    }
+}
+
+impl std::fmt::Write for InlineText {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        let end = self.len + s.len();
+        let dst = self.buf.get_mut(self.len..end).ok_or(std::fmt::Error)?;
+        dst.copy_from_slice(s.as_bytes());
+        self.len = end;
+        Ok(())
     }
 }
 

@@ -71,6 +71,18 @@ fn bad_columns_are_errors_naming_the_column() {
     let col: ArrayRef = Arc::new(StringArray::from(vec![Some("10.0.0.1"), Some("not-an-ip")]));
     let err = from_record_batch(&RecordBatch::try_new(schema, vec![col]).unwrap()).unwrap_err();
     assert!(err.to_string().contains("column fd_sip, row 1"), "{err}");
+    // The same as a dictionary column (the archive's type), the bad value on row 2.
+    let dict =
+        arrow_schema::DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8));
+    let schema = Arc::new(Schema::new(vec![Field::new("fd_sip", dict.clone(), true)]));
+    let col: ArrayRef = Arc::new(StringArray::from(vec![
+        Some("10.0.0.1"),
+        None,
+        Some("not-an-ip"),
+    ]));
+    let col = arrow_cast::cast(&col, &dict).unwrap();
+    let err = from_record_batch(&RecordBatch::try_new(schema, vec![col]).unwrap()).unwrap_err();
+    assert!(err.to_string().contains("column fd_sip, row 2"), "{err}");
 
     let schema = Arc::new(Schema::new(vec![Field::new(
         "proc_apid",

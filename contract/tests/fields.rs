@@ -33,7 +33,7 @@ fn every_stored_field_has_its_arrow_column() {
             .unwrap_or_else(|_| panic!("no column {} for {}", f.column, f.name));
         use arrow_schema::DataType as D;
         let ok = match f.kind {
-            Kind::Str if DICTIONARY_COLUMNS.contains(&f.column) => {
+            Kind::Str | Kind::Ip if DICTIONARY_COLUMNS.contains(&f.column) => {
                 col.data_type() == &dictionary_type()
             }
             Kind::Str | Kind::Ip => col.data_type() == &D::Utf8,

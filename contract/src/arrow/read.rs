@@ -104,21 +104,45 @@ impl ReadArrow for Timestamp {
 
 impl ReadArrow for IpAddr {
     fn read(array: &dyn Array, column: &str) -> Result<Vec<Option<Self>>, ArrowError> {
+        let parse = |row: usize, s: &str| {
+            s.parse().map_err(|_| {
+                ArrowError::ParseError(format!(
+                    "column {column}, row {row}: {s:?} is not an IP address"
+                ))
+            })
+        };
+        if let Some(d) = array.as_dictionary_opt::<Int32Type>() {
+            // Each distinct value parsed once; an error names the first row using it.
+            let values = d
+                .values()
+                .as_string_opt::<i32>()
+                .ok_or_else(|| wrong_type(column, array.data_type()))?;
+            let parsed: Vec<Option<Result<IpAddr, String>>> = values
+                .iter()
+                .map(|v| v.map(|s| s.parse::<IpAddr>().map_err(|_| s.to_owned())))
+                .collect();
+            return d
+                .keys()
+                .iter()
+                .enumerate()
+                .map(|(row, k)| {
+                    match k
+                        .and_then(|k| usize::try_from(k).ok())
+                        .and_then(|k| parsed.get(k))
+                    {
+                        Some(Some(Ok(ip))) => Ok(Some(*ip)),
+                        Some(Some(Err(s))) => parse(row, s).map(Some),
+                        _ => Ok(None),
+                    }
+                })
+                .collect();
+        }
         let a = array
             .as_string_opt::<i32>()
             .ok_or_else(|| wrong_type(column, array.data_type()))?;
         a.iter()
             .enumerate()
-            .map(|(row, v)| {
-                v.map(|s| {
-                    s.parse().map_err(|_| {
-                        ArrowError::ParseError(format!(
-                            "column {column}, row {row}: {s:?} is not an IP address"
-                        ))
-                    })
-                })
-                .transpose()
-            })
+            .map(|(row, v)| v.map(|s| parse(row, s)).transpose())
             .collect()
     }
 }
