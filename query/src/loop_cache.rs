@@ -15,11 +15,13 @@
 //! iteration's rows) is wrapped in a [`CacheExec`], which keeps what its input
 //! produced the first time, per partition, and hands it out again afterwards (DataFusion
 //! resets a recursive term's state between iterations; the cache survives it). The
-//! cached rows count against the session's memory pool. On unless the session's
+//! first run streams through as it is kept. The kept rows count against the session's
+//! memory pool: an input larger than the pool allows is not kept, and runs at every
+//! iteration as it did without the cache. On unless the session's
 //! `lanner.cache_recursive_inputs` is off.
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::common::config::ConfigOptions;
@@ -36,8 +38,7 @@ use datafusion::physical_plan::{
     DisplayAs, DisplayFormatType, ExecutionPlan, ExecutionPlanProperties, PlanProperties,
     replace_children_if_necessary,
 };
-use futures::{StreamExt, TryStreamExt, stream};
-use tokio::sync::OnceCell;
+use futures::{StreamExt, stream};
 
 use crate::prune::LannerOptions;
 
@@ -102,10 +103,6 @@ fn reads_work_table(plan: &Arc<dyn ExecutionPlan>) -> bool {
 /// Wraps every largest subtree of `plan` that does not read the work table.
 fn cache_invariants(plan: Arc<dyn ExecutionPlan>) -> Result<Arc<dyn ExecutionPlan>> {
     if !reads_work_table(&plan) {
-        // A leaf costs nothing to run again (and an empty one nothing to keep).
-        if plan.children().is_empty() {
-            return Ok(plan);
-        }
         return Ok(Arc::new(CacheExec::new(plan)));
     }
     let children = plan
@@ -125,27 +122,88 @@ fn cache_invariants(plan: Arc<dyn ExecutionPlan>) -> Result<Arc<dyn ExecutionPla
 pub struct CacheExec {
     input: Arc<dyn ExecutionPlan>,
     properties: Arc<PlanProperties>,
-    /// One cell per output partition, shared by the copies DataFusion makes of this
+    /// One slot per output partition, shared by the copies DataFusion makes of this
     /// node when it resets the recursive term.
-    cache: Arc<Vec<OnceCell<Cached>>>,
+    cache: Arc<Vec<Mutex<Slot>>>,
 }
 
-/// One partition's batches, and their memory accounted in the session's pool until
-/// the plan is dropped.
+/// What one partition's slot holds.
 #[derive(Debug)]
-struct Cached {
-    batches: Vec<RecordBatch>,
-    _reservation: MemoryReservation,
+enum Slot {
+    /// Not run yet.
+    Empty,
+    /// Being run for the first time (another execution meanwhile runs its input).
+    Filling,
+    /// The batches, their memory reserved in the session's pool until the plan is
+    /// dropped.
+    Filled {
+        batches: Arc<[RecordBatch]>,
+        _reservation: MemoryReservation,
+    },
+    /// More than the memory pool would hold: the input runs every time, as without
+    /// the cache.
+    TooLarge,
 }
 
 impl CacheExec {
+    /// Whether `partition`'s batches are kept.
+    pub fn is_filled(&self, partition: usize) -> bool {
+        self.cache
+            .get(partition)
+            .and_then(|s| s.lock().ok())
+            .is_some_and(|s| matches!(*s, Slot::Filled { .. }))
+    }
+
     /// Wraps `input`.
     pub fn new(input: Arc<dyn ExecutionPlan>) -> Self {
         let partitions = input.output_partitioning().partition_count();
         CacheExec {
             properties: Arc::clone(input.properties()),
-            cache: Arc::new((0..partitions).map(|_| OnceCell::new()).collect()),
+            cache: Arc::new((0..partitions).map(|_| Mutex::new(Slot::Empty)).collect()),
             input,
+        }
+    }
+}
+
+/// The first run of a partition: its batches pass through and are kept.
+struct Fill {
+    input: SendableRecordBatchStream,
+    /// What is kept so far; `None` once it outgrew the pool (or the input failed).
+    kept: Option<Vec<RecordBatch>>,
+    reservation: Option<MemoryReservation>,
+    cache: Arc<Vec<Mutex<Slot>>>,
+    partition: usize,
+}
+
+impl Fill {
+    fn set(&self, slot: Slot) {
+        if let Some(Ok(mut s)) = self.cache.get(self.partition).map(Mutex::lock) {
+            *s = slot;
+        }
+    }
+
+    fn keep(&mut self, batch: &RecordBatch) {
+        let fits = match &self.reservation {
+            Some(r) => r.try_grow(batch.get_array_memory_size()).is_ok(),
+            None => false,
+        };
+        match (&mut self.kept, fits) {
+            (Some(kept), true) => kept.push(batch.clone()),
+            (Some(_), false) => {
+                self.kept = None;
+                self.reservation = None;
+                self.set(Slot::TooLarge);
+            }
+            (None, _) => {}
+        }
+    }
+
+    fn finish(&mut self) {
+        if let (Some(kept), Some(reservation)) = (self.kept.take(), self.reservation.take()) {
+            self.set(Slot::Filled {
+                batches: kept.into(),
+                _reservation: reservation,
+            });
         }
     }
 }
@@ -207,36 +265,59 @@ impl ExecutionPlan for CacheExec {
         partition: usize,
         context: Arc<TaskContext>,
     ) -> Result<SendableRecordBatchStream> {
-        let schema = self.schema();
-        let cache = Arc::clone(&self.cache);
-        let input = Arc::clone(&self.input);
-        let fill = async move {
-            let cell = cache.get(partition).ok_or_else(|| {
-                DataFusionError::Internal(format!("CacheExec has no partition {partition}"))
-            })?;
-            let batches = cell
-                .get_or_try_init(|| async {
-                    let reservation = MemoryConsumer::new(format!("CacheExec[{partition}]"))
-                        .register(context.memory_pool());
-                    let mut batches = Vec::new();
-                    let mut s = input.execute(partition, Arc::clone(&context))?;
-                    while let Some(b) = s.next().await {
-                        let b = b?;
-                        reservation.try_grow(b.get_array_memory_size())?;
-                        batches.push(b);
-                    }
-                    Ok::<_, DataFusionError>(Cached {
-                        batches,
-                        _reservation: reservation,
-                    })
-                })
-                .await?;
-            Ok::<_, DataFusionError>(stream::iter(
-                batches.batches.iter().cloned().map(Ok).collect::<Vec<_>>(),
-            ))
+        let slot = self.cache.get(partition).ok_or_else(|| {
+            DataFusionError::Internal(format!("CacheExec has no partition {partition}"))
+        })?;
+        {
+            let mut state = slot
+                .lock()
+                .map_err(|_| DataFusionError::Internal("CacheExec slot poisoned".into()))?;
+            match &*state {
+                Slot::Filled { batches, .. } => {
+                    let batches = Arc::clone(batches);
+                    let replay = stream::iter((0..batches.len()).map(move |i| {
+                        batches.get(i).cloned().ok_or_else(|| {
+                            DataFusionError::Internal("CacheExec batch out of range".into())
+                        })
+                    }));
+                    return Ok(Box::pin(RecordBatchStreamAdapter::new(
+                        self.schema(),
+                        replay,
+                    )));
+                }
+                Slot::Filling | Slot::TooLarge => return self.input.execute(partition, context),
+                Slot::Empty => *state = Slot::Filling,
+            }
+        }
+        let fill = Fill {
+            input: self.input.execute(partition, Arc::clone(&context))?,
+            kept: Some(Vec::new()),
+            reservation: Some(
+                MemoryConsumer::new(format!("CacheExec[{partition}]"))
+                    .register(context.memory_pool()),
+            ),
+            cache: Arc::clone(&self.cache),
+            partition,
         };
-        let s = stream::once(fill).try_flatten();
-        Ok(Box::pin(RecordBatchStreamAdapter::new(schema, s)))
+        let s = stream::unfold(fill, |mut f| async move {
+            match f.input.next().await {
+                Some(Ok(batch)) => {
+                    f.keep(&batch);
+                    Some((Ok(batch), f))
+                }
+                Some(Err(e)) => {
+                    // Run again next time.
+                    f.kept = None;
+                    f.set(Slot::Empty);
+                    Some((Err(e), f))
+                }
+                None => {
+                    f.finish();
+                    None
+                }
+            }
+        });
+        Ok(Box::pin(RecordBatchStreamAdapter::new(self.schema(), s)))
     }
 }
 
@@ -303,5 +384,48 @@ mod tests {
         assert_eq!(text(&with, TREE).await, got);
         let plan = text(&with, &format!("EXPLAIN {TREE}")).await;
         assert!(plan.contains("CacheExec"), "{plan}");
+    }
+
+    async fn run_twice(pool_bytes: usize) -> (Vec<RecordBatch>, Vec<RecordBatch>, bool) {
+        use datafusion::datasource::memory::MemorySourceConfig;
+        use datafusion::execution::memory_pool::GreedyMemoryPool;
+        use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+        let batch = RecordBatch::try_new(
+            Arc::new(Schema::new(vec![Field::new(
+                "pid",
+                DataType::UInt64,
+                false,
+            )])),
+            vec![Arc::new(UInt64Array::from(
+                (0..1000u64).collect::<Vec<_>>(),
+            ))],
+        )
+        .unwrap();
+        let input =
+            MemorySourceConfig::try_new_exec(&[vec![batch.clone()]], batch.schema(), None).unwrap();
+        let cache = CacheExec::new(input);
+        let runtime = RuntimeEnvBuilder::new()
+            .with_memory_pool(Arc::new(GreedyMemoryPool::new(pool_bytes)))
+            .build_arc()
+            .unwrap();
+        let ctx = Arc::new(TaskContext::default().with_runtime(runtime));
+        let collect = |ctx: Arc<TaskContext>| {
+            let s = cache.execute(0, ctx).unwrap();
+            async move { s.map(|b| b.unwrap()).collect::<Vec<_>>().await }
+        };
+        let first = collect(Arc::clone(&ctx)).await;
+        let second = collect(ctx).await;
+        (first, second, cache.is_filled(0))
+    }
+
+    #[tokio::test]
+    async fn kept_when_the_pool_allows_and_run_again_when_not() {
+        let (first, second, filled) = run_twice(1 << 20).await;
+        assert_eq!((first.len(), &first), (1, &second));
+        assert!(filled);
+        // A pool too small for the batch: the same rows, every time, nothing kept.
+        let (first, second, filled) = run_twice(16).await;
+        assert_eq!((first.len(), &first), (1, &second));
+        assert!(!filled);
     }
 }
