@@ -21,6 +21,7 @@ use futures::TryStreamExt;
 use crate::archive::Archive;
 use crate::group_keys::DictionaryGroupKeys;
 use crate::guard::{GuardRule, Limits, limit_error, read_only};
+use crate::key_aggregate::DictionaryKeyAggregation;
 use crate::loop_cache::CacheRecursiveInputs;
 use crate::prune::LannerOptions;
 use crate::{tables, views};
@@ -142,6 +143,12 @@ pub async fn build_context_with(
         .with_default_features()
         .with_optimizer_rule(Arc::new(DictionaryGroupKeys))
         .with_physical_optimizer_rule(Arc::new(CacheRecursiveInputs))
+        .with_physical_optimizer_rule(Arc::new(DictionaryKeyAggregation::new(
+            tables::partition_columns()
+                .into_iter()
+                .map(|(name, _)| name)
+                .collect(),
+        )))
         .with_physical_optimizer_rule(Arc::new(GuardRule::new(limits)))
         .build();
     let ctx = SessionContext::new_with_state(state);

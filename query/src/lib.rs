@@ -29,6 +29,7 @@ pub mod group_keys;
 pub mod guard;
 pub mod http;
 pub mod hunt;
+pub mod key_aggregate;
 pub mod loop_cache;
 pub mod metrics;
 pub mod pg;

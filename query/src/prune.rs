@@ -35,6 +35,9 @@ extensions_options! {
         /// Run the parts of a recursive query's recursive term that do not read the
         /// previous iteration once ([`crate::loop_cache`]).
         pub cache_recursive_inputs: bool, default = true
+        /// Find the groups of a partial aggregate on dictionary keys from the keys,
+        /// not by hashing values ([`crate::key_aggregate`]).
+        pub dictionary_aggregates: bool, default = true
     }
 }
 
