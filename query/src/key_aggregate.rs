@@ -28,7 +28,9 @@
 use std::fmt;
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, ArrayRef, AsArray, BooleanArray, Scalar, UInt32Array};
+use datafusion::arrow::array::{
+    Array, ArrayData, ArrayRef, AsArray, BooleanArray, Scalar, UInt32Array,
+};
 use datafusion::arrow::compute::kernels::cmp::eq;
 use datafusion::arrow::compute::{can_cast_types, cast, take_record_batch};
 use datafusion::arrow::datatypes::{DataType, SchemaRef};
@@ -37,7 +39,7 @@ use datafusion::arrow::row::{RowConverter, SortField};
 use datafusion::common::config::ConfigOptions;
 use datafusion::common::hash_map::EntryRef;
 use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
-use datafusion::common::{HashMap, Result};
+use datafusion::common::{HashMap, Result, ScalarValue};
 use datafusion::error::DataFusionError;
 use datafusion::execution::memory_pool::{MemoryConsumer, MemoryReservation};
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
@@ -276,7 +278,6 @@ impl ExecutionPlan for KeyAggregateExec {
             converter: RowConverter::new(self.key_fields.clone())?,
             index: HashMap::default(),
             key_bytes: 0,
-            group_indices: Vec::new(),
             accumulators,
             reservation: MemoryConsumer::new(format!("KeyAggregateExec[{partition}]"))
                 .register(context.memory_pool()),
@@ -359,45 +360,82 @@ struct State {
     metrics: BaselineMetrics,
 }
 
-/// Where each row of a batch goes among the batch's groups.
+/// Where each row of a batch goes: its key code (the key columns' codes combined),
+/// looked up in a memo of the partition's group for each code. The memo holds while
+/// the batches share their dictionaries (the Parquet reader hands out one dictionary
+/// per column chunk) and their constant values; codes not in it are new groups of the
+/// batch, whose values are looked up by [`Groups`].
 #[derive(Default)]
 struct Keys {
     /// Each row's combined key code.
     codes: Vec<u64>,
-    /// A dense table from code to group of the batch (`u32::MAX`: none yet), used
-    /// while the codes are small.
+    /// The key columns' dictionaries and constants the memo was made for; `None` when
+    /// a column's codes hold for one batch only.
+    identity: Option<Vec<Identity>>,
+    /// Code to the partition's group + 1 (0: not known; `PENDING | i`: the `i`th new
+    /// code of this batch), dense while the codes are small.
     dense: Vec<u32>,
-    /// Codes set in `dense` by this batch, to clear it.
-    touched: Vec<u64>,
     /// The same for large codes.
     sparse: HashMap<u64, u32>,
-    /// Each row's group of the batch.
-    slots: Vec<u32>,
-    /// One row of each group of the batch.
+    /// Codes set in `dense`, to clear them.
+    touched: Vec<u64>,
+    /// One row of each new code of the batch, and its code.
     representatives: Vec<u32>,
+    representative_codes: Vec<u64>,
+    /// Each row's group: the partition's group, or `NEW | i` for the `i`th new code.
+    groups: Vec<usize>,
+    /// Whether codes are looked up in `dense`.
+    use_dense: bool,
 }
+
+/// Marks a row whose group is the `i`th new code of the batch.
+const NEW: usize = 1 << (usize::BITS - 1);
+
+/// Marks a memo entry of a code first met in this batch.
+const PENDING: u32 = 1 << 31;
 
 /// Codes past this are looked up in a hash table rather than a dense one.
 const DENSE_CODES: u64 = 1 << 20;
 
+/// What a key column's codes stand for: a dictionary's values (the same buffers: the
+/// Parquet reader builds a new array per batch over its column chunk's dictionary;
+/// they are held, so their memory is not reused by another while compared), or a
+/// constant.
+#[derive(Clone, Debug)]
+enum Identity {
+    Dictionary(ArrayData),
+    Constant(ScalarValue),
+}
+
+impl PartialEq for Identity {
+    fn eq(&self, other: &Identity) -> bool {
+        match (self, other) {
+            (Identity::Dictionary(a), Identity::Dictionary(b)) => a.ptr_eq(b),
+            (Identity::Constant(a), Identity::Constant(b)) => a == b,
+            _ => false,
+        }
+    }
+}
+
 /// One key column's codes in a batch.
 enum Codes {
     /// The same value in every row.
-    Constant,
-    /// Each row's code, and how many codes there can be.
-    Each(Vec<u64>, u64),
+    Constant(ScalarValue),
+    /// Each row's code, how many codes there can be, and what they stand for (`None`:
+    /// this batch only).
+    Each(Vec<u64>, u64, Option<Identity>),
 }
 
 /// The key codes of `array`: a dictionary's keys (its nulls as one more code), nothing
 /// for a column with one value, else the keys of its values cast to a dictionary.
 fn codes(array: &ArrayRef) -> Result<Codes> {
     if let Some(dict) = array.as_any_dictionary_opt() {
-        let values = dict.values().len();
-        if values == 0 {
+        let values = dict.values();
+        if values.is_empty() {
             // No values: every row is null.
-            return Ok(Codes::Constant);
+            return Ok(Codes::Constant(ScalarValue::try_from(array.data_type())?));
         }
-        let null = values as u64;
+        let null = values.len() as u64;
         let mut codes: Vec<u64> = dict
             .normalized_keys()
             .into_iter()
@@ -415,17 +453,21 @@ fn codes(array: &ArrayRef) -> Result<Codes> {
                 }
             }
         }
-        return Ok(Codes::Each(codes, null + 1));
+        let identity = Identity::Dictionary(values.to_data());
+        return Ok(Codes::Each(codes, null + 1, Some(identity)));
     }
     if is_constant(array)? {
-        return Ok(Codes::Constant);
+        return Ok(Codes::Constant(ScalarValue::try_from_array(array, 0)?));
     }
     let t = array.data_type().clone();
     let as_dictionary = cast(
         array,
         &DataType::Dictionary(Box::new(DataType::UInt32), Box::new(t)),
     )?;
-    codes(&as_dictionary)
+    match codes(&as_dictionary)? {
+        Codes::Each(codes, cardinality, _) => Ok(Codes::Each(codes, cardinality, None)),
+        constant => Ok(constant),
+    }
 }
 
 fn is_constant(array: &ArrayRef) -> Result<bool> {
@@ -441,76 +483,126 @@ fn is_constant(array: &ArrayRef) -> Result<bool> {
 }
 
 impl Keys {
-    /// Fills `slots` and `representatives` for `batch`.
+    /// Fills `groups` for `batch`, and `representatives` with a row of each code the
+    /// memo does not know.
     fn assign(&mut self, batch: &RecordBatch, key_columns: &[usize]) -> Result<()> {
         let rows = batch.num_rows();
         self.codes.clear();
         self.codes.resize(rows, 0);
-        self.slots.clear();
-        self.representatives.clear();
         let mut stride: Option<u64> = Some(1);
+        let mut identity = Some(Vec::with_capacity(key_columns.len()));
         for &c in key_columns {
             let array = batch.columns().get(c).ok_or_else(|| {
                 DataFusionError::Internal(format!("KeyAggregateExec: no column {c}"))
             })?;
-            if let Codes::Each(codes, cardinality) = codes(array)? {
-                if let Some(s) = stride {
-                    for (acc, code) in self.codes.iter_mut().zip(codes) {
-                        *acc += code * s;
+            let column_identity = match codes(array)? {
+                Codes::Constant(value) => Some(Identity::Constant(value)),
+                Codes::Each(codes, cardinality, id) => {
+                    if let Some(s) = stride {
+                        for (acc, code) in self.codes.iter_mut().zip(codes) {
+                            *acc += code * s;
+                        }
                     }
+                    stride = stride.and_then(|s| s.checked_mul(cardinality));
+                    id
                 }
-                stride = stride.and_then(|s| s.checked_mul(cardinality));
+            };
+            identity = identity.zip(column_identity).map(|(mut v, i)| {
+                v.push(i);
+                v
+            });
+        }
+        self.representatives.clear();
+        self.representative_codes.clear();
+        self.groups.clear();
+        let Some(total) = stride else {
+            // Too many combinations to number: every row is a new group of the batch
+            // (found among the partition's by its values).
+            self.forget();
+            self.identity = None;
+            self.groups.extend((0..rows).map(|r| NEW | r));
+            self.representatives.extend(0..rows as u32);
+            self.representative_codes
+                .extend(std::iter::repeat_n(u64::MAX, rows));
+            return Ok(());
+        };
+        let use_dense = total <= DENSE_CODES;
+        if identity.is_none() || identity != self.identity || use_dense != self.use_dense {
+            self.forget();
+            self.identity = identity;
+            self.use_dense = use_dense;
+            if use_dense && (self.dense.len() as u64) < total {
+                self.dense.resize(total as usize, 0);
             }
         }
-        match stride {
-            Some(total) if total <= DENSE_CODES => self.assign_dense(total),
-            Some(_) => self.assign_sparse(),
-            // Too many combinations to number: every row is its own group of the batch.
-            None => {
-                self.slots.extend(0..rows as u32);
-                self.representatives.extend(0..rows as u32);
-            }
+        for (row, &code) in self.codes.iter().enumerate() {
+            let entry = if self.use_dense {
+                match self.dense.get_mut(code as usize) {
+                    Some(entry) => entry,
+                    None => continue,
+                }
+            } else {
+                self.sparse.entry(code).or_insert(0)
+            };
+            let group = match *entry {
+                0 => {
+                    let slot = self.representatives.len();
+                    *entry = PENDING | slot as u32;
+                    if self.use_dense {
+                        self.touched.push(code);
+                    }
+                    self.representatives.push(row as u32);
+                    self.representative_codes.push(code);
+                    NEW | slot
+                }
+                pending if pending & PENDING != 0 => NEW | (pending & !PENDING) as usize,
+                known => known as usize - 1,
+            };
+            self.groups.push(group);
         }
         Ok(())
     }
 
-    fn assign_dense(&mut self, total: u64) {
-        if (self.dense.len() as u64) < total {
-            self.dense.resize(total as usize, u32::MAX);
-        }
-        for (row, &code) in self.codes.iter().enumerate() {
-            let Some(slot) = self.dense.get_mut(code as usize) else {
+    /// Records the partition's group of each new code (`global`, in `representatives`
+    /// order) and fills in the rows that had one.
+    fn resolve(&mut self, global: &[usize]) {
+        for (&code, &group) in self.representative_codes.iter().zip(global) {
+            if code == u64::MAX {
                 continue;
-            };
-            if *slot == u32::MAX {
-                *slot = self.representatives.len() as u32;
-                self.representatives.push(row as u32);
-                self.touched.push(code);
             }
-            self.slots.push(*slot);
+            // Past 2^31 groups, the code is looked up by value each batch.
+            let known = u32::try_from(group + 1).ok().filter(|k| k & PENDING == 0);
+            let entry = if self.use_dense {
+                self.dense.get_mut(code as usize)
+            } else {
+                self.sparse.get_mut(&code)
+            };
+            if let Some(entry) = entry {
+                *entry = known.unwrap_or(0);
+            }
         }
-        for code in self.touched.drain(..) {
-            if let Some(slot) = self.dense.get_mut(code as usize) {
-                *slot = u32::MAX;
+        for g in &mut self.groups {
+            if *g & NEW != 0 {
+                *g = global.get(*g & !NEW).copied().unwrap_or(0);
             }
         }
     }
 
-    fn assign_sparse(&mut self) {
-        self.sparse.clear();
-        for (row, &code) in self.codes.iter().enumerate() {
-            let next = self.representatives.len() as u32;
-            let slot = *self.sparse.entry(code).or_insert(next);
-            if slot == next {
-                self.representatives.push(row as u32);
+    /// Empties the memo (the groups it points to were handed on, or the codes changed
+    /// meaning).
+    fn forget(&mut self) {
+        for code in self.touched.drain(..) {
+            if let Some(slot) = self.dense.get_mut(code as usize) {
+                *slot = 0;
             }
-            self.slots.push(slot);
         }
+        self.sparse.clear();
     }
 
     fn size(&self) -> usize {
-        (self.codes.capacity() + self.touched.capacity()) * 8
-            + (self.dense.capacity() + self.slots.capacity() + self.representatives.capacity()) * 4
+        (self.codes.capacity() + self.touched.capacity() + self.representative_codes.capacity()) * 8
+            + self.groups.capacity() * 8
+            + (self.dense.capacity() + self.representatives.capacity()) * 4
             + self.sparse.capacity() * 16
     }
 }
@@ -523,7 +615,6 @@ struct Groups {
     index: HashMap<Vec<u8>, usize>,
     /// Bytes held by `index`, roughly.
     key_bytes: usize,
-    group_indices: Vec<usize>,
     accumulators: Vec<Box<dyn GroupsAccumulator>>,
     reservation: MemoryReservation,
 }
@@ -535,43 +626,38 @@ impl Groups {
             return Ok(false);
         }
         self.keys.assign(batch, &spec.key_columns)?;
-        // The key values of one row per group of the batch, found among the partition's.
-        let all_rows = self.keys.representatives.len() == batch.num_rows();
-        let picked = if all_rows {
-            batch.clone()
-        } else {
-            let idx = UInt32Array::from(self.keys.representatives.clone());
-            take_record_batch(batch, &idx)?
-        };
-        let key_values = spec
-            .group_exprs
-            .iter()
-            .map(|e| {
-                e.evaluate(&picked)
-                    .and_then(|v| v.into_array(picked.num_rows()))
-            })
-            .collect::<Result<Vec<_>>>()?;
-        let rows = self.converter.convert_columns(&key_values)?;
-        let mut global = Vec::with_capacity(rows.num_rows());
-        for row in rows.iter() {
-            let next = self.index.len();
-            let id = match self.index.entry_ref(row.as_ref()) {
-                EntryRef::Occupied(e) => *e.get(),
-                EntryRef::Vacant(v) => {
-                    self.key_bytes += row.as_ref().len() + 32;
-                    v.insert(next);
-                    next
-                }
+        // The key values of one row per new code, found among the partition's groups.
+        let mut global = Vec::with_capacity(self.keys.representatives.len());
+        if !self.keys.representatives.is_empty() {
+            let picked = if self.keys.representatives.len() == batch.num_rows() {
+                batch.clone()
+            } else {
+                let idx = UInt32Array::from(self.keys.representatives.clone());
+                take_record_batch(batch, &idx)?
             };
-            global.push(id);
-        }
-        self.group_indices.clear();
-        self.group_indices.extend(
-            self.keys
-                .slots
+            let key_values = spec
+                .group_exprs
                 .iter()
-                .map(|&s| global.get(s as usize).copied().unwrap_or(0)),
-        );
+                .map(|e| {
+                    e.evaluate(&picked)
+                        .and_then(|v| v.into_array(picked.num_rows()))
+                })
+                .collect::<Result<Vec<_>>>()?;
+            let rows = self.converter.convert_columns(&key_values)?;
+            for row in rows.iter() {
+                let next = self.index.len();
+                let id = match self.index.entry_ref(row.as_ref()) {
+                    EntryRef::Occupied(e) => *e.get(),
+                    EntryRef::Vacant(v) => {
+                        self.key_bytes += row.as_ref().len() + 32;
+                        v.insert(next);
+                        next
+                    }
+                };
+                global.push(id);
+            }
+        }
+        self.keys.resolve(&global);
         let total = self.index.len();
         for ((acc, args), filter) in self
             .accumulators
@@ -591,7 +677,7 @@ impl Groups {
                 None => None,
             };
             let filter: Option<&BooleanArray> = filter.as_ref().and_then(|f| f.as_boolean_opt());
-            acc.update_batch(&values, &self.group_indices, filter, total)?;
+            acc.update_batch(&values, &self.keys.groups, filter, total)?;
         }
         Ok(self.reservation.try_resize(self.size()).is_err())
     }
@@ -599,7 +685,6 @@ impl Groups {
     fn size(&self) -> usize {
         self.key_bytes
             + self.keys.size()
-            + self.group_indices.capacity() * 8
             + self.accumulators.iter().map(|a| a.size()).sum::<usize>()
     }
 
@@ -627,6 +712,7 @@ impl Groups {
         }
         self.index.clear();
         self.key_bytes = 0;
+        self.keys.forget();
         let batch = RecordBatch::try_new(Arc::clone(&spec.schema), columns)?;
         self.reservation.try_resize(self.size()).ok();
         let n = batch.num_rows();
@@ -702,34 +788,49 @@ mod tests {
         }
     }
 
-    /// A dictionary column over `values` (reordered per batch by `shift`, with a
-    /// duplicate value), `None` where the pick is past the end.
-    fn dictionary(values: &[&str], picks: &[u64], shift: usize) -> DictionaryArray<Int32Type> {
+    /// The values of a dictionary: `values` rotated by `shift`, with a duplicate.
+    fn dictionary_values(values: &[&str], shift: usize) -> ArrayRef {
         let mut dict: Vec<&str> = values.to_vec();
         dict.rotate_left(shift % values.len());
         dict.push(dict[0]);
+        Arc::new(StringArray::from(dict))
+    }
+
+    /// A dictionary column over `values` (`None` where the pick is past the end).
+    fn dictionary_over(values: &ArrayRef, picks: &[u64]) -> DictionaryArray<Int32Type> {
         let keys: Int32Array = picks
             .iter()
-            .map(|&p| (p < dict.len() as u64).then_some(p as i32))
+            .map(|&p| (p < values.len() as u64).then_some(p as i32))
             .collect();
-        DictionaryArray::try_new(keys, Arc::new(StringArray::from(dict))).unwrap()
+        DictionaryArray::try_new(keys, Arc::clone(values)).unwrap()
+    }
+
+    /// A dictionary column over `values` reordered by `shift`, with a duplicate value.
+    fn dictionary(values: &[&str], picks: &[u64], shift: usize) -> DictionaryArray<Int32Type> {
+        dictionary_over(&dictionary_values(values, shift), picks)
     }
 
     /// Batches of `rows` rows: `dt` and `hour` constant per batch unless `varying`,
-    /// `name` and `image` dictionaries with nulls, `n` with nulls, `ts`.
+    /// `name` and `image` dictionaries with nulls (two batches in a row share the
+    /// dictionary of `name`, as batches of one Parquet column chunk do, while `hour`
+    /// changes), `n` with nulls, `ts`.
     fn batches(seed: u64, count: usize, rows: usize, varying: bool) -> Vec<RecordBatch> {
         let names = ["sh", "bash", "cat", "curl", "nginx", "python3", "sleep"];
         let images = ["alpine", "nginx:1.25", "redis"];
         let mut r = Lcg(seed);
+        let mut shared = dictionary_values(&names, 0);
         (0..count)
             .map(|b| {
+                if b % 2 == 0 {
+                    shared = dictionary_values(&names, b);
+                }
                 let day = 20_000 + (b as i32 % 2);
                 let dt: Date32Array = (0..rows)
                     .map(|_| Some(if varying { day + r.next(2) as i32 } else { day }))
                     .collect();
                 let hour = Int32Array::from(vec![(b % 3) as i32; rows]);
                 let picks: Vec<u64> = (0..rows).map(|_| r.next(names.len() as u64 + 2)).collect();
-                let name = dictionary(&names, &picks, b);
+                let name = dictionary_over(&shared, &picks);
                 let picks: Vec<u64> = (0..rows).map(|_| r.next(images.len() as u64 + 1)).collect();
                 let image = dictionary(&images, &picks, b + 1);
                 let image_keys: Vec<Option<u16>> =
