@@ -19,8 +19,10 @@
 //! - [`format`]: result formats (aligned table, CSV, JSON, NDJSON, Arrow IPC, Parquet);
 //! - [`http`], [`pg`]: the HTTP API and the Postgres wire server;
 //! - [`metrics`]: counters for `/metrics`;
-//! - [`cli`]: flags and commands.
+//! - [`cli`]: flags and commands;
+//! - [`allocator`]: freed memory is kept for the next query.
 
+pub mod allocator;
 pub mod archive;
 pub mod cli;
 pub mod engine;
