@@ -19,6 +19,7 @@ use datafusion::prelude::{SessionConfig, SessionContext};
 use futures::TryStreamExt;
 
 use crate::archive::Archive;
+use crate::distinct_count::DistinctCountToGroupBy;
 use crate::group_keys::DictionaryGroupKeys;
 use crate::guard::{GuardRule, Limits, limit_error, read_only};
 use crate::key_aggregate::DictionaryKeyAggregation;
@@ -141,6 +142,7 @@ pub async fn build_context_with(
         .with_config(config)
         .with_runtime_env(runtime.build_arc()?)
         .with_default_features()
+        .with_optimizer_rule(Arc::new(DistinctCountToGroupBy))
         .with_optimizer_rule(Arc::new(DictionaryGroupKeys))
         .with_physical_optimizer_rule(Arc::new(CacheRecursiveInputs))
         .with_physical_optimizer_rule(Arc::new(DictionaryKeyAggregation::new(

@@ -25,6 +25,7 @@
 pub mod allocator;
 pub mod archive;
 pub mod cli;
+pub mod distinct_count;
 pub mod engine;
 pub mod format;
 pub mod group_keys;
