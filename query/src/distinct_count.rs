@@ -48,11 +48,7 @@ impl OptimizerRule for DistinctCountToGroupBy {
         plan: LogicalPlan,
         config: &dyn OptimizerConfig,
     ) -> Result<Transformed<LogicalPlan>> {
-        let on = config
-            .options()
-            .extensions
-            .get::<LannerOptions>()
-            .is_none_or(|o| o.distinct_counts);
+        let on = LannerOptions::on(&config.options(), |o| o.distinct_counts);
         if !on {
             return Ok(Transformed::no(plan));
         }

@@ -34,11 +34,7 @@ impl OptimizerRule for DictionaryGroupKeys {
         plan: LogicalPlan,
         config: &dyn OptimizerConfig,
     ) -> Result<Transformed<LogicalPlan>> {
-        let on = config
-            .options()
-            .extensions
-            .get::<LannerOptions>()
-            .is_none_or(|o| o.text_group_keys);
+        let on = LannerOptions::on(&config.options(), |o| o.text_group_keys);
         if !on || !plan.exists(|p| Ok(has_dictionary_key(p)))? {
             return Ok(Transformed::no(plan));
         }

@@ -79,10 +79,7 @@ impl PhysicalOptimizerRule for DictionaryKeyAggregation {
         plan: Arc<dyn ExecutionPlan>,
         config: &ConfigOptions,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        let on = config
-            .extensions
-            .get::<LannerOptions>()
-            .is_none_or(|o| o.dictionary_aggregates);
+        let on = LannerOptions::on(config, |o| o.dictionary_aggregates);
         if !on {
             return Ok(plan);
         }

@@ -52,10 +52,7 @@ impl PhysicalOptimizerRule for CacheRecursiveInputs {
         plan: Arc<dyn ExecutionPlan>,
         config: &ConfigOptions,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        let on = config
-            .extensions
-            .get::<LannerOptions>()
-            .is_none_or(|o| o.cache_recursive_inputs);
+        let on = LannerOptions::on(config, |o| o.cache_recursive_inputs);
         if !on {
             return Ok(plan);
         }

@@ -44,6 +44,17 @@ extensions_options! {
     }
 }
 
+impl LannerOptions {
+    /// Whether `setting` is on in `config` (its default when the session has no
+    /// `lanner.*` settings).
+    pub fn on(
+        config: &datafusion::common::config::ConfigOptions,
+        setting: impl FnOnce(&LannerOptions) -> bool,
+    ) -> bool {
+        config.extensions.get::<LannerOptions>().is_none_or(setting)
+    }
+}
+
 impl ConfigExtension for LannerOptions {
     const PREFIX: &'static str = "lanner";
 }

@@ -197,11 +197,7 @@ impl ArchiveTable {
     /// session's `lanner.time_partitions` is off.
     fn filters(&self, state: &dyn Session, filters: &[Expr]) -> Vec<Expr> {
         let mut out: Vec<Expr> = filters.iter().map(padded_hour_safe).collect();
-        let derive = state
-            .config_options()
-            .extensions
-            .get::<LannerOptions>()
-            .is_none_or(|o| o.time_partitions);
+        let derive = LannerOptions::on(state.config_options(), |o| o.time_partitions);
         if derive {
             out.extend(prune::partition_filters(filters, self.time_column));
         }
