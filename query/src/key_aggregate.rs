@@ -49,7 +49,9 @@ use datafusion::physical_expr::aggregate::AggregateFunctionExpr;
 use datafusion::physical_expr::expressions::{CastExpr, Column};
 use datafusion::physical_optimizer::PhysicalOptimizerRule;
 use datafusion::physical_plan::aggregates::{AggregateExec, AggregateMode};
-use datafusion::physical_plan::metrics::{BaselineMetrics, ExecutionPlanMetricsSet, MetricsSet};
+use datafusion::physical_plan::metrics::{
+    BaselineMetrics, ExecutionPlanMetricsSet, MetricsSet, RecordOutput,
+};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::{
     ChildrenPropertiesMode, DisplayAs, DisplayFormatType, ExecutionPlan, InputOrderMode,
@@ -296,7 +298,7 @@ impl ExecutionPlan for KeyAggregateExec {
         let s = stream::unfold(state, |mut st| async move {
             loop {
                 if let Some(batch) = st.pending.pop() {
-                    st.metrics.record_output(batch.num_rows());
+                    let batch = batch.record_output(&st.metrics);
                     return Some((Ok(batch), st));
                 }
                 let input = st.input.as_mut()?;
@@ -917,6 +919,12 @@ mod tests {
         let ctx = context(partitions(false), true, true, None);
         let text = plan(&ctx, QUERIES[0]).await;
         assert!(text.contains("KeyAggregateExec: gby=[dt@"), "{text}");
+        // Its metrics count what it handed on.
+        let line = text
+            .lines()
+            .find(|l| l.contains("KeyAggregateExec"))
+            .unwrap_or("");
+        assert!(!line.contains("output_batches=0,"), "{line}");
         // A plain key that is not a partition column: DataFusion's own.
         let text = plan(&ctx, "SELECT n, count(*) FROM t GROUP BY n").await;
         assert!(!text.contains("KeyAggregateExec"), "{text}");
