@@ -39,6 +39,48 @@ fn docker(args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_owned()
 }
 
+/// The host's address on Docker's default bridge: the gateway its IPAM configuration
+/// names or, when that is left empty (a dockerd started for the first time on a machine
+/// may list only the subnet), the IPv4 address of the bridge's own interface.
+fn bridge_gateway() -> Ipv4Addr {
+    let named = docker(&[
+        "network",
+        "inspect",
+        "bridge",
+        "--format",
+        "{{range .IPAM.Config}}{{.Gateway}}{{end}}",
+    ]);
+    if let Ok(addr) = named.parse() {
+        return addr;
+    }
+    let interface = docker(&[
+        "network",
+        "inspect",
+        "bridge",
+        "--format",
+        "{{index .Options \"com.docker.network.bridge.name\"}}",
+    ]);
+    let interface = if interface.is_empty() {
+        "docker0".to_owned()
+    } else {
+        interface
+    };
+    let out = Command::new("ip")
+        .args(["-o", "-4", "addr", "show", "dev", &interface])
+        .output()
+        .expect("run ip");
+    let listing = String::from_utf8_lossy(&out.stdout);
+    listing
+        .split_whitespace()
+        .skip_while(|w| *w != "inet")
+        .nth(1)
+        .and_then(|cidr| cidr.split('/').next())
+        .and_then(|a| a.parse().ok())
+        .unwrap_or_else(|| {
+            panic!("no gateway for the bridge network: IPAM says {named:?}, `ip addr` of {interface} says {listing:?}")
+        })
+}
+
 fn engine_answers() -> bool {
     Command::new("docker")
         .args(["version", "--format", "{{.Server.Version}}"])
@@ -182,15 +224,7 @@ fn docker_exec_shell_reads_shadow_writes_etc_resolves_and_connects() {
         return;
     }
     build_image();
-    let gateway: Ipv4Addr = docker(&[
-        "network",
-        "inspect",
-        "bridge",
-        "--format",
-        "{{range .IPAM.Config}}{{.Gateway}}{{end}}",
-    ])
-    .parse()
-    .expect("the bridge network's gateway address");
+    let gateway = bridge_gateway();
     // The name resolves to the bridge's host address, where a TCP server listens.
     dns_responder(gateway, gateway);
     let server = TcpListener::bind((gateway, 0)).expect("TCP server on the bridge");
