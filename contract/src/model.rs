@@ -131,6 +131,9 @@ macro_rules! event_fields {
             )*
         ];
 
+        /// Bytes of an event's presence bitmap, one bit per stored field.
+        const PRESENCE_BYTES: usize = STORED_FIELDS.len().div_ceil(8);
+
         /// Every stored field, in order.
         pub const ALL_STORED: &[StoredField] = &[$(StoredField::$ident,)*];
 
@@ -232,6 +235,14 @@ macro_rules! event_fields {
                 keep: Option<&crate::field_set::StoredFieldSet>,
                 reuse: bool,
             ) -> Result<(), crate::codec::CodecError> {
+                if keep.is_none() && plan.len() == STORED_FIELDS.len() {
+                    // The writer's fields are ours, all kept: the common case.
+                    return if reuse {
+                        self.decode_own_fields::<true>(r)
+                    } else {
+                        self.decode_own_fields::<false>(r)
+                    };
+                }
                 let presence = r.presence(plan.len())?;
                 let ev = self;
                 let mut bit = 0usize;
@@ -256,6 +267,33 @@ macro_rules! event_fields {
                         r.check_value(*check)?;
                     }
                 }
+                Ok(())
+            }
+
+            /// [`Event::decode_fields`] for a batch written with this crate's own field
+            /// list, keeping every field: the presence bitmap is a fixed-size array and
+            /// each field's bit a constant, so a field costs one test of a bit unless it
+            /// is present (no bound, `keep` or plan lookups per field).
+            #[inline(always)]
+            fn decode_own_fields<const REUSE: bool>(
+                &mut self,
+                r: &mut crate::wire::Reader<'_>,
+            ) -> Result<(), crate::codec::CodecError> {
+                let presence: &[u8; PRESENCE_BYTES] = r.presence_array()?;
+                let ev = self;
+                let mut bit = 0usize;
+                $(
+                    if presence[bit / 8] & (1 << (bit % 8)) != 0 {
+                        ev.$ident = Some(
+                            <$ty as crate::wire::Wire>::decode(r)
+                                .map_err(|e| e.in_field($name))?,
+                        );
+                    } else if REUSE && ev.$ident.is_some() {
+                        ev.$ident = None;
+                    }
+                    bit += 1;
+                )*
+                let _ = bit;
                 Ok(())
             }
         }

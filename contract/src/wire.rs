@@ -428,6 +428,15 @@ impl<'a> Reader<'a> {
         self.take(n.div_ceil(8))
     }
 
+    /// The presence bitmap of an event with this crate's own fields (`N` bytes).
+    #[inline]
+    pub(crate) fn presence_array<const N: usize>(&mut self) -> Result<&'a [u8; N], CodecError> {
+        let at = self.pos;
+        self.take(N)?
+            .try_into()
+            .map_err(|_| CodecError::Truncated { at })
+    }
+
     /// How to check one value of `kind` in this batch (after its tables are read):
     /// most kinds are one varint with an upper bound, checked without a dispatch on
     /// the kind (see [`Reader::check_value`]).
