@@ -210,16 +210,20 @@ macro_rules! event_fields {
 
             /// Writes the presence bitmap and the present values (the codec uses this).
             pub(crate) fn encode_fields(&self, w: &mut crate::wire::Writer) {
+                // The bitmap is built here and written over its reserved place at the
+                // end: setting a bit is then one OR at a constant offset.
                 let start = w.begin_presence(STORED_FIELDS.len());
+                let mut presence = [0u8; PRESENCE_BYTES];
                 let mut bit = 0usize;
                 $(
                     if let Some(v) = &self.$ident {
-                        w.set_presence(start, bit);
+                        presence[bit / 8] |= 1 << (bit % 8);
                         crate::wire::Wire::encode(v, w);
                     }
                     bit += 1;
                 )*
                 let _ = bit;
+                w.set_presence(start, &presence);
             }
 
             /// Decodes one event of a batch whose writer's fields are checked per

@@ -113,8 +113,11 @@ impl Writer {
         start
     }
 
-    pub(crate) fn set_presence(&mut self, start: usize, bit: usize) {
-        self.buf[start + bit / 8] |= 1 << (bit % 8);
+    /// Writes a presence bitmap over the place [`Writer::begin_presence`] reserved.
+    pub(crate) fn set_presence(&mut self, start: usize, bitmap: &[u8]) {
+        if let Some(place) = self.buf.get_mut(start..start + bitmap.len()) {
+            place.copy_from_slice(bitmap);
+        }
     }
 
     /// The table index of a text: shared (heap) text by allocation first (cheap), then
