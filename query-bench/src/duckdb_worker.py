@@ -1,9 +1,11 @@
 """DuckDB side of lanner-query-bench: one query per stdin line (JSON), one answer per line.
 
-Request: {"sql": "...", "check": bool}. Answer: {"ms": float, "rows": int, "canon": [...]}
+Request: {"sql": "...", "check": bool}. Answer: {"ms": float, "cpu_ms": float, "rows": int,
+"canon": [...]}
 (canon: the result's rows in canonical text form, only when "check" is set) or
 {"error": "..."}. Timing covers execute + fetching the result as Arrow, as the
-DataFusion side collects record batches.
+DataFusion side collects record batches; cpu_ms is this process's CPU time (all of
+DuckDB's threads) over the same span.
 """
 import json
 import sys
@@ -54,10 +56,11 @@ def canon(table):
 for line in sys.stdin:
     req = json.loads(line)
     try:
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         table = con.execute(req["sql"]).to_arrow_table()
         ms = (time.perf_counter() - t0) * 1000.0
-        out = {"ms": ms, "rows": table.num_rows}
+        cpu_ms = (time.process_time() - c0) * 1000.0
+        out = {"ms": ms, "cpu_ms": cpu_ms, "rows": table.num_rows}
         if req.get("check"):
             out["canon"] = canon(table)
     except Exception as e:  # reported to the harness, which fails the query

@@ -15,7 +15,10 @@
 //! row by row ([`canon`]): a query whose answers differ fails the run. Then `--reps`
 //! rounds run every query on both engines, interleaved (the order alternates each
 //! round), and the table reports the median times, their ratio (lanner-query / DuckDB)
-//! and the row counts. Both engines get `--threads` threads.
+//! and the row counts. Both engines get `--threads` threads. Beside wall time, each
+//! engine's process CPU time over the same spans (lanner-query's from `/proc/self/stat`,
+//! DuckDB's worker's from `time.process_time()`) and its ratio: on this shared machine
+//! the CPU a query costs moves less than its wall time.
 
 mod canon;
 mod queries;
@@ -78,6 +81,7 @@ struct Duck {
 /// One DuckDB answer.
 struct DuckAnswer {
     ms: f64,
+    cpu_ms: f64,
     rows: usize,
     canon: Option<Vec<String>>,
 }
@@ -112,6 +116,7 @@ impl Duck {
         }
         Ok(DuckAnswer {
             ms: v["ms"].as_f64().context("ms")?,
+            cpu_ms: v["cpu_ms"].as_f64().context("cpu_ms")?,
             rows: usize::try_from(v["rows"].as_u64().context("rows")?)?,
             canon: v.get("canon").and_then(|c| {
                 c.as_array().map(|a| {
@@ -136,6 +141,18 @@ async fn df_run(engine: &Engine, sql: &str) -> anyhow::Result<(f64, Vec<RecordBa
     let t = Instant::now();
     let c = engine.collect(sql).await?;
     Ok((t.elapsed().as_secs_f64() * 1000.0, c.batches))
+}
+
+/// CPU time this process has used (all threads, user and system), in milliseconds,
+/// from `/proc/self/stat` (clock ticks of 10 ms); `None` where that is not readable.
+fn process_cpu_ms() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name (which may hold spaces) start at field 3.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let mut fields = rest.split(' ').skip(11);
+    let utime: f64 = fields.next()?.parse().ok()?;
+    let stime: f64 = fields.next()?.parse().ok()?;
+    Some((utime + stime) * 10.0)
 }
 
 /// The first value of the first column, as text.
@@ -286,12 +303,17 @@ async fn run(args: Args) -> anyhow::Result<()> {
     println!("results checked: both engines return the same rows for every query");
 
     let mut times: Vec<(Vec<f64>, Vec<f64>)> = vec![(Vec::new(), Vec::new()); queries.len()];
+    let mut cpu: Vec<(Vec<f64>, Vec<f64>)> = vec![(Vec::new(), Vec::new()); queries.len()];
     for rep in 0..args.reps {
         for (i, (q, sql)) in queries.iter().enumerate() {
             for side in 0..2 {
                 // Alternate which engine goes first, round by round.
                 if (side + rep) % 2 == 0 {
+                    let c0 = process_cpu_ms();
                     let (ms, b) = df_run(&engine, sql).await?;
+                    if let (Some(c0), Some(c1)) = (c0, process_cpu_ms()) {
+                        cpu[i].0.push(c1 - c0);
+                    }
                     let n: usize = b.iter().map(RecordBatch::num_rows).sum();
                     anyhow::ensure!(n == rows[i], "{}: row count changed", q.name);
                     times[i].0.push(ms);
@@ -299,15 +321,19 @@ async fn run(args: Args) -> anyhow::Result<()> {
                     let a = duck.run(sql, false)?;
                     anyhow::ensure!(a.rows == rows[i], "{}: duckdb row count changed", q.name);
                     times[i].1.push(a.ms);
+                    cpu[i].1.push(a.cpu_ms);
                 }
             }
         }
     }
     println!("load average: {start_load} at start, {} at end", loadavg());
     println!();
-    println!("| query | lanner-query ms | DuckDB ms | ratio | rows | target met |");
-    println!("|---|---:|---:|---:|---:|---|");
+    println!(
+        "| query | lanner-query ms | DuckDB ms | ratio | rows | target met | CPU ms (lanner-query / DuckDB) | CPU ratio |"
+    );
+    println!("|---|---:|---:|---:|---:|---|---:|---:|");
     let mut ratios = Vec::new();
+    let mut cpu_ratios = Vec::new();
     for (i, (q, _)) in queries.iter().enumerate() {
         let df = median(&mut times[i].0);
         let dk = median(&mut times[i].1);
@@ -330,15 +356,27 @@ async fn run(args: Args) -> anyhow::Result<()> {
         } else {
             q.name.to_owned()
         };
+        let (cpu_cell, cpu_ratio_cell) = if cpu[i].0.is_empty() {
+            ("n/a".to_owned(), "n/a".to_owned())
+        } else {
+            let (ours, theirs) = (median(&mut cpu[i].0), median(&mut cpu[i].1));
+            cpu_ratios.push(ours / theirs);
+            (
+                format!("{ours:.0} / {theirs:.0}"),
+                format!("{:.2}", ours / theirs),
+            )
+        };
         println!(
-            "| {name} | {df:.0} | {dk:.0} | {ratio:.2} | {} | {met} |",
+            "| {name} | {df:.0} | {dk:.0} | {ratio:.2} | {} | {met} | {cpu_cell} | {cpu_ratio_cell} |",
             rows[i]
         );
     }
-    let geo = (ratios.iter().map(|r| r.ln()).sum::<f64>() / ratios.len().max(1) as f64).exp();
+    let geo = |r: &[f64]| (r.iter().map(|r| r.ln()).sum::<f64>() / r.len().max(1) as f64).exp();
     println!();
     println!(
-        "geometric mean ratio {geo:.2}; medians of {} interleaved rounds",
+        "geometric mean ratio {:.2} (CPU {:.2}); medians of {} interleaved rounds",
+        geo(&ratios),
+        geo(&cpu_ratios),
         args.reps
     );
     Ok(())

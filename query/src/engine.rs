@@ -23,6 +23,7 @@ use crate::distinct_count::DistinctCountToGroupBy;
 use crate::group_keys::DictionaryGroupKeys;
 use crate::guard::{GuardRule, Limits, limit_error, read_only};
 use crate::key_aggregate::DictionaryKeyAggregation;
+use crate::like_patterns::CompileLikePatterns;
 use crate::loop_cache::CacheRecursiveInputs;
 use crate::prune::LannerOptions;
 use crate::{tables, views};
@@ -144,6 +145,7 @@ pub async fn build_context_with(
         .with_default_features()
         .with_optimizer_rule(Arc::new(DistinctCountToGroupBy))
         .with_optimizer_rule(Arc::new(DictionaryGroupKeys))
+        .with_optimizer_rule(Arc::new(CompileLikePatterns))
         .with_physical_optimizer_rule(Arc::new(CacheRecursiveInputs))
         .with_physical_optimizer_rule(Arc::new(DictionaryKeyAggregation::new(
             tables::partition_columns()

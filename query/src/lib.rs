@@ -11,6 +11,8 @@
 //!   the listing skips the other hours' files;
 //! - [`views`]: hunting views and table functions (process tree, DNS history, file
 //!   access, outbound connections, exec sessions, forensic timeline);
+//! - [`like_patterns`]: `LIKE` patterns that need a regular expression compiled once
+//!   per query;
 //! - [`guard`]: read-only rules, and the timeout and row limit every plan runs under;
 //! - [`engine`]: the session every client shares ([`engine::Engine`]), built by
 //!   [`engine::build_context`] so benchmarks and tests get the same tables;
@@ -33,6 +35,7 @@ pub mod guard;
 pub mod http;
 pub mod hunt;
 pub mod key_aggregate;
+pub mod like_patterns;
 pub mod loop_cache;
 pub mod metrics;
 pub mod pg;

@@ -41,6 +41,9 @@ extensions_options! {
         /// Compute `count(DISTINCT x)` beside plain counts by grouping on `x` first
         /// ([`crate::distinct_count`]).
         pub distinct_counts: bool, default = true
+        /// Compile a `LIKE` pattern that needs a regular expression once per query
+        /// ([`crate::like_patterns`]).
+        pub compile_like_patterns: bool, default = true
     }
 }
 
