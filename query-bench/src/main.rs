@@ -66,6 +66,9 @@ struct Args {
     /// Python with duckdb and pyarrow.
     #[arg(long, default_value = "python3")]
     python: String,
+    /// Parquet metadata cache of lanner-query's session, in MiB (the server's default).
+    #[arg(long, default_value_t = 256)]
+    metadata_cache_mib: usize,
     /// Print each query's DataFusion plan with metrics (EXPLAIN ANALYZE) and exit.
     #[arg(long)]
     explain: bool,
@@ -236,6 +239,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     // The server's limits, without the timeout: a slow run is a figure, not an error.
     let limits = Limits {
         timeout: Duration::ZERO,
+        metadata_cache_bytes: args.metadata_cache_mib << 20,
         ..Limits::default()
     };
     let mut config = session_config().with_target_partitions(args.threads.max(1));
@@ -301,6 +305,19 @@ async fn run(args: Args) -> anyhow::Result<()> {
         rows.push(ours.len());
     }
     println!("results checked: both engines return the same rows for every query");
+    let cache = engine
+        .context()
+        .runtime_env()
+        .cache_manager
+        .get_file_metadata_cache();
+    let entries = cache.list_entries();
+    println!(
+        "Parquet metadata cache: {} files, {:.1} of {:.1} MiB, {} hits",
+        entries.len(),
+        entries.values().map(|e| e.size_bytes).sum::<usize>() as f64 / 1048576.0,
+        cache.cache_limit() as f64 / 1048576.0,
+        entries.values().map(|e| e.hits).sum::<usize>(),
+    );
 
     let mut times: Vec<(Vec<f64>, Vec<f64>)> = vec![(Vec::new(), Vec::new()); queries.len()];
     let mut cpu: Vec<(Vec<f64>, Vec<f64>)> = vec![(Vec::new(), Vec::new()); queries.len()];

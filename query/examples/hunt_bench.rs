@@ -58,6 +58,7 @@ async fn main() -> anyhow::Result<()> {
         memory_bytes: 2 << 30,
         timeout: Duration::ZERO,
         max_rows: 0,
+        ..Limits::default()
     };
     let engine = Engine::new(&archive, limits).await.context("session")?;
     let h = Hunt {

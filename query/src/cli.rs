@@ -55,6 +55,14 @@ pub struct LimitArgs {
         default_value_t = 1_000_000
     )]
     pub max_rows: usize,
+    /// Parquet metadata (footers and page indexes) kept in memory between queries, in
+    /// MiB: a query over files whose metadata is not kept reads and parses it again.
+    #[arg(
+        long = "metadata-cache-mib",
+        env = "LANNER_QUERY_METADATA_CACHE_MIB",
+        default_value_t = 256
+    )]
+    pub metadata_cache_mib: usize,
 }
 
 impl LimitArgs {
@@ -64,6 +72,7 @@ impl LimitArgs {
             memory_bytes: self.memory_mib.saturating_mul(1 << 20),
             timeout: Duration::from_secs(self.timeout_secs),
             max_rows: self.max_rows,
+            metadata_cache_bytes: self.metadata_cache_mib.saturating_mul(1 << 20),
         }
     }
 }

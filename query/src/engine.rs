@@ -135,7 +135,9 @@ pub async fn build_context_with(
     limits: Limits,
     config: SessionConfig,
 ) -> Result<SessionContext, DataFusionError> {
-    let mut runtime = RuntimeEnvBuilder::new().with_object_list_cache_limit(0);
+    let mut runtime = RuntimeEnvBuilder::new()
+        .with_object_list_cache_limit(0)
+        .with_metadata_cache_limit(limits.metadata_cache_bytes);
     if limits.memory_bytes > 0 {
         runtime = runtime.with_memory_limit(limits.memory_bytes, 1.0);
     }

@@ -1,6 +1,7 @@
 //! New archive files are visible to the next query without a restart (no listing
 //! cache), files written with an older, narrower schema read their missing columns as
-//! nulls, an empty or missing archive reads as empty tables, and the query limits hold.
+//! nulls, an empty or missing archive reads as empty tables, the query limits hold, and
+//! Parquet metadata is cached between queries within its limit.
 #![allow(clippy::unwrap_used)]
 
 mod common;
@@ -147,6 +148,7 @@ async fn the_memory_limit_holds() {
             memory_bytes: 64 << 10,
             timeout: Duration::ZERO,
             max_rows: 0,
+            ..Limits::default()
         },
     )
     .await
@@ -157,6 +159,39 @@ async fn the_memory_limit_holds() {
         .unwrap_err();
     assert_eq!(err.kind, ErrorKind::Limit, "{err}");
     assert!(err.message.contains("--memory-mib"), "{err}");
+}
+
+/// Parquet metadata stays in memory between queries, up to `--metadata-cache-mib`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_metadata_cache_keeps_what_its_limit_allows() {
+    let fx = archive();
+    let a = Archive::open(fx.dir.to_str().unwrap(), &S3Args::default()).unwrap();
+    for (bytes, kept) in [
+        (Limits::default().metadata_cache_bytes, true),
+        (1024, false),
+    ] {
+        let limits = Limits {
+            metadata_cache_bytes: bytes,
+            ..Limits::default()
+        };
+        let e = Engine::new(&a, limits).await.unwrap();
+        assert!(count(&e, "SELECT count(*) FROM events WHERE proc_pid >= 0").await > 0);
+        let cache = e
+            .context()
+            .runtime_env()
+            .cache_manager
+            .get_file_metadata_cache();
+        assert_eq!(cache.cache_limit(), bytes);
+        let entries = cache.list_entries();
+        let used: usize = entries.values().map(|e| e.size_bytes).sum();
+        assert!(used <= bytes, "{used} bytes cached, limit {bytes}");
+        assert_eq!(
+            !entries.is_empty(),
+            kept,
+            "limit {bytes}: {} files",
+            entries.len()
+        );
+    }
 }
 
 /// A query of 7e11 rows cannot finish within a second: the CLI says it timed out and
