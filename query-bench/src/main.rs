@@ -239,7 +239,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     // The server's limits, without the timeout: a slow run is a figure, not an error.
     let limits = Limits {
         timeout: Duration::ZERO,
-        metadata_cache_bytes: args.metadata_cache_mib << 20,
+        metadata_cache_bytes: args.metadata_cache_mib.saturating_mul(1 << 20),
         ..Limits::default()
     };
     let mut config = session_config().with_target_partitions(args.threads.max(1));
