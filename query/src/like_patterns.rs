@@ -143,34 +143,7 @@ pub fn like_regex(pattern: &str) -> String {
 }
 
 fn push_literal(re: &mut String, c: char) {
-    if regex_syntax_is_meta(c) {
-        re.push('\\');
-    }
-    re.push(c);
-}
-
-/// The characters the `regex` crate gives a meaning.
-fn regex_syntax_is_meta(c: char) -> bool {
-    matches!(
-        c,
-        '\\' | '.'
-            | '+'
-            | '*'
-            | '?'
-            | '('
-            | ')'
-            | '|'
-            | '['
-            | ']'
-            | '{'
-            | '}'
-            | '^'
-            | '$'
-            | '#'
-            | '&'
-            | '-'
-            | '~'
-    )
+    re.push_str(&regex::escape(c.encode_utf8(&mut [0; 4])));
 }
 
 /// `text [I]LIKE pattern` with the pattern compiled once (see the module docs). The
