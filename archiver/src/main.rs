@@ -28,6 +28,7 @@ static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    lanner_contract::allocator::keep_freed_memory();
     lanner_contract::logging::init();
     let cli: Cli = lanner_contract::config::parse();
     match cli.command {

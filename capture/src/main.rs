@@ -61,6 +61,7 @@ static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
 async fn main() -> Result<()> {
+    lanner_contract::allocator::keep_freed_memory();
     let cli: Cli = lanner_contract::config::parse();
     lanner_contract::logging::init();
     let node = cli.node.clone().unwrap_or_else(node::hostname);

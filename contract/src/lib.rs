@@ -10,6 +10,7 @@
 //! Stages never import each other; they meet here and on the bus.
 
 pub mod action;
+pub mod allocator;
 pub mod archive_args;
 pub mod batch_pool;
 pub mod bus;

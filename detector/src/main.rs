@@ -205,6 +205,7 @@ fn judge(
 static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
+    lanner_contract::allocator::keep_freed_memory();
     let cli: Cli = lanner_contract::config::parse();
     match cli.cmd {
         Cmd::Validate { rules, warnings } => validate(&rules, warnings),

@@ -13,6 +13,7 @@ static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    lanner_contract::allocator::keep_freed_memory();
     lanner_contract::logging::init();
     let args: Args = lanner_contract::config::parse();
     run(args, Shutdown::on_signals(), Arc::default()).await?;

@@ -225,7 +225,7 @@ fn loadavg() -> String {
 
 fn main() -> anyhow::Result<()> {
     // As lanner-query runs.
-    lanner_query::allocator::keep_freed_memory();
+    lanner_contract::allocator::keep_freed_memory();
     let args = Args::parse();
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(args.threads.max(1))

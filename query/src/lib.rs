@@ -22,9 +22,7 @@
 //! - [`http`], [`pg`]: the HTTP API and the Postgres wire server;
 //! - [`metrics`]: counters for `/metrics`;
 //! - [`cli`]: flags and commands;
-//! - [`allocator`]: freed memory is kept for the next query.
 
-pub mod allocator;
 pub mod archive;
 pub mod cli;
 pub mod distinct_count;

@@ -22,7 +22,7 @@ use lanner_query::pg::{self, PgConfig};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    lanner_query::allocator::keep_freed_memory();
+    lanner_contract::allocator::keep_freed_memory();
     lanner_contract::logging::init();
     let cli = Cli::parse();
     match cli.command {

@@ -1,15 +1,17 @@
-//! The allocator's settings: lanner-query keeps the memory it frees for its next
+//! The allocator's settings: every lanner binary keeps the memory it frees for its next
 //! allocations instead of handing it back to the kernel.
 //!
 //! mimalloc (the global allocator of every lanner binary) returns freed memory to the
-//! kernel a second after it was freed. A query allocates and frees hundreds of MB of
-//! Arrow buffers, so the next query faulted the same memory in again, and the kernel
-//! zeroed it first (transparent huge pages: 2 MiB at a time): 7–12 % of lanner-query's
-//! CPU in a run of the hunting queries (`perf`, `clear_page_erms`). With the memory
-//! kept, `top_talkers` and `etc_writes_4h` run ~10 % faster (BENCHMARKS.md). The
-//! process keeps its peak size instead; the session's memory limit bounds what queries
-//! hold. `MIMALLOC_PURGE_DELAY` in the environment (milliseconds, as mimalloc reads it)
-//! takes precedence.
+//! kernel soon after it was freed. The stages allocate and free the same amount for every
+//! batch (and a query hundreds of MB of Arrow buffers), so the next batch or query
+//! faulted the same memory in again, and the kernel zeroed it first (transparent huge
+//! pages: 2 MiB at a time): 7–12 % of lanner-query's CPU in a run of the hunting queries
+//! and ~5 % of a JSON-lines replay's (`perf`, `clear_page_erms`). A process keeps its
+//! peak size instead, which its batch sizes (and a query session's memory limit) bound.
+//! `MIMALLOC_PURGE_DELAY` in the environment (milliseconds, as mimalloc reads it) takes
+//! precedence.
+//!
+//! Call [`keep_freed_memory`] first thing in `main`.
 #![allow(unsafe_code)]
 
 /// mimalloc's `mi_option_purge_delay` (v3 numbering, checked by a test against the
