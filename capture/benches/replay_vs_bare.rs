@@ -75,9 +75,16 @@ async fn publish_all(
     start.elapsed().as_secs_f64()
 }
 
+/// The `lanner-capture` to run: this build's, or `LANNER_CAPTURE_BIN` (to compare another
+/// build against the same baselines).
+fn capture_bin() -> std::ffi::OsString {
+    std::env::var_os("LANNER_CAPTURE_BIN")
+        .unwrap_or_else(|| env!("CARGO_BIN_EXE_lanner-capture").into())
+}
+
 /// Runs `lanner-capture --replay FILE` to a fresh node; returns its reported rate.
 fn replay(file: &std::path::Path, nats_url: &str, node: &str) -> f64 {
-    let out = Command::new(env!("CARGO_BIN_EXE_lanner-capture"))
+    let out = Command::new(capture_bin())
         .arg("--replay")
         .arg(file)
         .args([

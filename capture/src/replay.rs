@@ -23,7 +23,6 @@ use anyhow::{Context as _, Result};
 use async_nats::jetstream::{self, context::PublishAckFuture};
 use bytes::Bytes;
 use lanner_contract::bus::{Outgoing, ensure_streams, publish};
-use lanner_contract::share::Pool;
 use lanner_contract::subjects::{self, CONTENT_EVENT_BATCH};
 use lanner_contract::{Event, codec, jsonl, recording};
 use tokio::sync::mpsc;
@@ -247,7 +246,7 @@ fn parse_chunks(
     tx: mpsc::Sender<Batch>,
     give_back: std::sync::mpsc::Sender<Chunk>,
 ) {
-    let mut pool = Pool::default();
+    let mut parser = jsonl::LineParser::sharing();
     let node: lanner_contract::model::Text = node.into();
     // Kept across chunks: a batch of events is a few MiB, and fresh memory costs page
     // faults every time.
@@ -266,7 +265,7 @@ fn parse_chunks(
             let Some(ev) = events.last_mut() else {
                 continue;
             };
-            match jsonl::parse_line_into(text, ev) {
+            match parser.parse_into(text, ev) {
                 Ok(()) => {
                     if ev.evt_id.is_none() {
                         let h = xxhash_rust::xxh3::xxh3_64(text.as_bytes());
@@ -275,7 +274,6 @@ fn parse_chunks(
                     if ev.evt_hostname.is_none() {
                         ev.evt_hostname = Some(node.clone());
                     }
-                    ev.share(&mut pool);
                 }
                 Err(e) => {
                     events.pop();
@@ -284,7 +282,7 @@ fn parse_chunks(
                 }
             }
         }
-        pool.clear();
+        parser.clear();
         let batch = Batch::new(
             chunk.seq,
             codec::encode_batch(&events).into(),

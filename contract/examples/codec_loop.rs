@@ -1,6 +1,7 @@
 //! Encodes, decodes, checks or parses (from JSON lines) a batch of synthetic events in a
 //! loop, for profilers:
-//! `cargo run --release -p lanner-contract --example codec_loop -- [encode|decode|check|json] ITER`.
+//! `cargo run --release -p lanner-contract --example codec_loop -- [encode|decode|check|json|replay] ITER`
+//! (`replay`: what a JSON-lines replay does per batch: parse in place, share, encode).
 
 use lanner_contract::synth::Synth;
 use lanner_contract::{Event, codec, jsonl};
@@ -19,6 +20,8 @@ fn main() {
     let lines: Vec<String> = events.iter().map(jsonl::to_line).collect();
     let mut total = 0usize;
     let mut buf = Vec::new();
+    let mut replayed: Vec<Event> = Vec::new();
+    let mut parser = jsonl::LineParser::sharing();
     let pool = std::sync::Arc::new(lanner_contract::batch_pool::BatchPool::new(2));
     for _ in 0..iters {
         if what == "json" {
@@ -26,6 +29,18 @@ fn main() {
                 .iter()
                 .filter(|l| jsonl::parse_line(l).is_ok())
                 .count();
+        } else if what == "replay" {
+            parser.clear();
+            replayed.clear();
+            for line in &lines {
+                replayed.push(Event::default());
+                if let Some(ev) = replayed.last_mut() {
+                    let _ = parser.parse_into(line, ev);
+                }
+            }
+            buf.clear();
+            codec::encode_batch_into(&replayed, &mut buf);
+            total += buf.len();
         } else if what == "check" {
             total += codec::check_batch(&bytes).unwrap_or(0);
         } else if what == "encode" {

@@ -9,39 +9,108 @@
 //! which gives the event or the error. A differential property test holds the two to
 //! the same result.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use crate::model::{Event, Labels, StoredField, StrList, Text, U64List};
+use crate::model::{Event, Labels, STORED_FIELDS, StoredField, StrList, Text, U64List};
+use crate::share::{Hashing, Pool, Share};
 use crate::value::Timestamp;
+
+/// What the fast path keeps between lines: scratch buffers, and the pool equal values
+/// are shared through when the caller shares (see [`crate::jsonl::LineParser`]).
+#[derive(Default)]
+pub(crate) struct State {
+    /// Unescaped text of the current string, when it had escapes.
+    unescaped: String,
+    /// Items of the list being read.
+    texts: Vec<Text>,
+    numbers: Vec<u64>,
+    /// Texts and lists are taken from (and added to) this pool while parsing.
+    pool: Option<Pool>,
+    /// Lists and label maps by their JSON text, when sharing: a container's labels or a
+    /// process's ancestors repeat on every event of it, and looking up their text costs
+    /// a tenth of parsing it.
+    seen_lists: Seen<StrList>,
+    seen_numbers: Seen<U64List>,
+    seen_labels: Seen<Labels>,
+    /// For each field (and, last, the start of the object), the key that followed it on
+    /// the previous line: lines of one kind of event list the same keys in the same
+    /// order, so the next key is usually known before it is read.
+    next_key: Vec<Option<StoredField>>,
+}
+
+type Seen<T> = HashMap<Box<[u8]>, T, Hashing>;
+
+impl State {
+    /// A state whose values are shared through a pool.
+    pub(crate) fn sharing() -> Self {
+        Self {
+            pool: Some(Pool::default()),
+            ..Self::default()
+        }
+    }
+
+    /// Forgets the values shared so far.
+    pub(crate) fn clear(&mut self) {
+        if let Some(pool) = &mut self.pool {
+            pool.clear();
+        }
+        self.seen_lists.clear();
+        self.seen_numbers.clear();
+        self.seen_labels.clear();
+    }
+
+    /// Shares what serde parsed, when sharing.
+    pub(crate) fn share(&mut self, ev: &mut Event) {
+        if let Some(pool) = &mut self.pool {
+            ev.share(pool);
+        }
+    }
+}
 
 /// The event of `line`, or `None` when the line needs the general parser.
 pub(crate) fn parse(line: &str) -> Option<Event> {
     let mut ev = Event::default();
-    parse_into(line, &mut ev).then_some(ev)
+    parse_into(line, &mut ev, &mut State::default()).then_some(ev)
 }
 
 /// Reads `line` into `ev` (empty): `false` when the line needs the general parser, `ev`
 /// then holding part of it.
-pub(crate) fn parse_into(line: &str, ev: &mut Event) -> bool {
-    parse_fields(line, ev).is_some()
+pub(crate) fn parse_into(line: &str, ev: &mut Event, state: &mut State) -> bool {
+    parse_fields(line, ev, state).is_some()
 }
 
-fn parse_fields(line: &str, ev: &mut Event) -> Option<()> {
+fn parse_fields(line: &str, ev: &mut Event, state: &mut State) -> Option<()> {
     let mut p = Parser {
         src: line,
         b: line.as_bytes(),
         i: 0,
-        scratch: String::new(),
+        st: state,
     };
     p.ws();
     p.eat(b'{')?;
     p.ws();
     if !p.eat_if(b'}') {
+        if p.st.next_key.is_empty() {
+            p.st.next_key = vec![None; STORED_FIELDS.len() + 1];
+        }
+        // The key that followed the previous one last time (the first: after the brace).
+        let mut prev = STORED_FIELDS.len();
         loop {
             p.ws();
-            let field = StoredField::from_name(p.string()?)?;
+            let expected = p.st.next_key.get(prev).copied().flatten();
+            let field = match expected.filter(|&f| p.eat_key(f)) {
+                Some(f) => f,
+                None => {
+                    let f = StoredField::from_name(p.string()?)?;
+                    if let Some(slot) = p.st.next_key.get_mut(prev) {
+                        *slot = Some(f);
+                    }
+                    f
+                }
+            };
+            prev = field as usize;
             p.ws();
             p.eat(b':')?;
             p.ws();
@@ -115,46 +184,109 @@ impl FastJson for IpAddr {
 
 impl FastJson for StrList {
     fn parse_json(p: &mut Parser<'_>) -> Option<Self> {
-        p.list(Parser::text).map(Arc::from)
+        p.seen_or_parse(
+            |st| &mut st.seen_lists,
+            b']',
+            |p| {
+                let mut items = std::mem::take(&mut p.st.texts);
+                items.clear();
+                let read = p.list(&mut items, Parser::text);
+                let list = read.map(|()| match &mut p.st.pool {
+                    Some(pool) => pool.list_from(&mut items),
+                    None => items.drain(..).collect(),
+                });
+                p.st.texts = items;
+                list
+            },
+        )
     }
 }
 
 impl FastJson for U64List {
     fn parse_json(p: &mut Parser<'_>) -> Option<Self> {
-        p.list(Parser::unsigned).map(Arc::from)
+        p.seen_or_parse(
+            |st| &mut st.seen_numbers,
+            b']',
+            |p| {
+                let mut items = std::mem::take(&mut p.st.numbers);
+                items.clear();
+                let read = p.list(&mut items, Parser::unsigned);
+                let list = read.map(|()| Arc::from(&items[..]));
+                p.st.numbers = items;
+                list
+            },
+        )
     }
 }
 
 impl FastJson for Labels {
     fn parse_json(p: &mut Parser<'_>) -> Option<Self> {
-        let mut m = BTreeMap::new();
-        p.eat(b'{')?;
-        p.ws();
-        if !p.eat_if(b'}') {
-            loop {
+        p.seen_or_parse(
+            |st| &mut st.seen_labels,
+            b'}',
+            |p| {
+                let mut m = BTreeMap::new();
+                p.eat(b'{')?;
                 p.ws();
-                let k = p.text()?;
-                p.ws();
-                p.eat(b':')?;
-                p.ws();
-                let v = p.text()?;
-                m.insert(k, v);
-                p.ws();
-                if p.eat_if(b',') {
-                    continue;
+                if !p.eat_if(b'}') {
+                    loop {
+                        p.ws();
+                        let k = p.text()?;
+                        p.ws();
+                        p.eat(b':')?;
+                        p.ws();
+                        let v = p.text()?;
+                        m.insert(k, v);
+                        p.ws();
+                        if p.eat_if(b',') {
+                            continue;
+                        }
+                        p.eat(b'}')?;
+                        break;
+                    }
                 }
-                p.eat(b'}')?;
-                break;
-            }
-        }
-        Some(Arc::new(m))
+                let mut labels = Arc::new(m);
+                if let Some(pool) = &mut p.st.pool {
+                    labels.share(pool);
+                }
+                Some(labels)
+            },
+        )
     }
 }
 
-/// Whether `s` holds a control character (which JSON strings may not), in a form the
-/// compiler vectorizes (no early exit).
-fn has_control(s: &[u8]) -> bool {
-    s.iter().fold(0u8, |acc, &c| acc | u8::from(c < 0x20)) != 0
+/// The index of the first byte of `s` that ends a plain run of string text: a quote, a
+/// backslash or a control character (which JSON strings may not hold). Eight bytes at a
+/// time: event strings are short (names, paths, ids), where a vector search's setup
+/// costs more than it saves.
+#[inline(always)]
+fn string_stop(s: &[u8]) -> Option<usize> {
+    const ONES: u64 = u64::from_le_bytes([0x01; 8]);
+    const HIGH: u64 = u64::from_le_bytes([0x80; 8]);
+    let mut words = s.chunks_exact(8);
+    let mut at = 0;
+    for w in words.by_ref() {
+        let mut b = [0u8; 8];
+        b.copy_from_slice(w);
+        let v = u64::from_le_bytes(b);
+        // A byte's high bit is set where it equals the pattern (or is below 0x20); bits
+        // above the lowest true hit may be false, the lowest one never is.
+        let quote = v ^ (ONES * u64::from(b'"'));
+        let backslash = v ^ (ONES * u64::from(b'\\'));
+        let hits = (quote.wrapping_sub(ONES) & !quote)
+            | (backslash.wrapping_sub(ONES) & !backslash)
+            | (v.wrapping_sub(ONES * 0x20) & !v);
+        let hits = hits & HIGH;
+        if hits != 0 {
+            return Some(at + (hits.trailing_zeros() / 8) as usize);
+        }
+        at += 8;
+    }
+    words
+        .remainder()
+        .iter()
+        .position(|&c| c == b'"' || c == b'\\' || c < 0x20)
+        .map(|i| at + i)
 }
 
 /// The cursor over a line.
@@ -162,12 +294,16 @@ pub(crate) struct Parser<'a> {
     src: &'a str,
     b: &'a [u8],
     i: usize,
-    /// Unescaped text of the current string, when it had escapes.
-    scratch: String,
+    st: &'a mut State,
 }
 
 impl<'a> Parser<'a> {
+    #[inline]
     fn ws(&mut self) {
+        // Lines written by lanner have no whitespace between tokens.
+        if self.b.get(self.i).is_none_or(|&c| c > b' ') {
+            return;
+        }
         while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.b.get(self.i) {
             self.i += 1;
         }
@@ -191,15 +327,27 @@ impl<'a> Parser<'a> {
         hit
     }
 
+    /// Reads the key `"NAME"` of `field` if it is next.
+    #[inline]
+    fn eat_key(&mut self, field: StoredField) -> bool {
+        let name = field.info().name.as_bytes();
+        let end = self.i + name.len() + 2;
+        let hit = self.b.get(self.i) == Some(&b'"')
+            && self.b.get(self.i + 1..end - 1) == Some(name)
+            && self.b.get(end - 1) == Some(&b'"');
+        if hit {
+            self.i = end;
+        }
+        hit
+    }
+
     /// A string without escapes, borrowed from the line.
+    #[inline(always)]
     fn string(&mut self) -> Option<&'a str> {
         self.eat(b'"')?;
         let rest = self.b.get(self.i..)?;
-        let end = memchr::memchr2(b'"', b'\\', rest)?;
+        let end = string_stop(rest)?;
         if rest[end] != b'"' {
-            return None;
-        }
-        if has_control(&rest[..end]) {
             return None;
         }
         // Cut at ASCII quotes: always on character boundaries.
@@ -212,21 +360,37 @@ impl<'a> Parser<'a> {
     fn text(&mut self) -> Option<Text> {
         let start = self.i;
         if let Some(s) = self.string() {
-            return Some(Text::from(s));
+            return Some(self.new_text(s));
         }
         self.i = start;
         self.eat(b'"')?;
-        self.scratch.clear();
+        let mut unescaped = std::mem::take(&mut self.st.unescaped);
+        unescaped.clear();
+        let text = self.unescape(&mut unescaped);
+        self.st.unescaped = unescaped;
+        text
+    }
+
+    /// A text value, from the pool when sharing.
+    fn new_text(&mut self, s: &str) -> Text {
+        match &mut self.st.pool {
+            Some(pool) => pool.text_from(s),
+            None => Text::from(s),
+        }
+    }
+
+    /// The rest of a string with escapes, after its opening quote.
+    fn unescape(&mut self, scratch: &mut String) -> Option<Text> {
         loop {
             let rest = self.b.get(self.i..)?;
-            let end = memchr::memchr2(b'"', b'\\', rest)?;
-            if has_control(&rest[..end]) {
+            let end = string_stop(rest)?;
+            if rest[end] < 0x20 {
                 return None;
             }
-            self.scratch.push_str(self.src.get(self.i..self.i + end)?);
+            scratch.push_str(self.src.get(self.i..self.i + end)?);
             self.i += end + 1;
             if rest[end] == b'"' {
-                return Some(Text::from(self.scratch.as_str()));
+                return Some(self.new_text(scratch));
             }
             let unescaped = match self.b.get(self.i)? {
                 b'"' => '"',
@@ -239,7 +403,7 @@ impl<'a> Parser<'a> {
                 b't' => '\t',
                 _ => return None,
             };
-            self.scratch.push(unescaped);
+            scratch.push(unescaped);
             self.i += 1;
         }
     }
@@ -281,12 +445,42 @@ impl<'a> Parser<'a> {
         }
     }
 
-    fn list<T>(&mut self, mut item: impl FnMut(&mut Self) -> Option<T>) -> Option<Vec<T>> {
-        let mut out = Vec::new();
+    /// A list or object value: when sharing, the value seen before with the same JSON
+    /// text, else `parse`'s. The text looked up runs to the first `close` byte; only
+    /// values that end there are remembered, so a hit is the whole value.
+    fn seen_or_parse<T: Clone>(
+        &mut self,
+        seen: fn(&mut State) -> &mut Seen<T>,
+        close: u8,
+        parse: impl FnOnce(&mut Self) -> Option<T>,
+    ) -> Option<T> {
+        if self.st.pool.is_none() {
+            return parse(self);
+        }
+        let start = self.i;
+        let rest = self.b.get(start..)?;
+        let raw = memchr::memchr(close, rest).and_then(|end| rest.get(..=end));
+        if let Some(v) = raw.and_then(|raw| seen(self.st).get(raw)) {
+            self.i = start + raw.map_or(0, <[u8]>::len);
+            return Some(v.clone());
+        }
+        let v = parse(self)?;
+        if let Some(raw) = raw.filter(|raw| start + raw.len() == self.i) {
+            seen(self.st).insert(raw.into(), v.clone());
+        }
+        Some(v)
+    }
+
+    /// A list's items, appended to `out`.
+    fn list<T>(
+        &mut self,
+        out: &mut Vec<T>,
+        mut item: impl FnMut(&mut Self) -> Option<T>,
+    ) -> Option<()> {
         self.eat(b'[')?;
         self.ws();
         if self.eat_if(b']') {
-            return Some(out);
+            return Some(());
         }
         loop {
             self.ws();
@@ -296,7 +490,52 @@ impl<'a> Parser<'a> {
                 continue;
             }
             self.eat(b']')?;
-            return Some(out);
+            return Some(());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::string_stop;
+    use proptest::prelude::*;
+
+    fn reference(s: &[u8]) -> Option<usize> {
+        s.iter().position(|&c| c == b'"' || c == b'\\' || c < 0x20)
+    }
+
+    proptest! {
+        #[test]
+        fn string_stop_finds_the_first_quote_backslash_or_control(
+            // Mostly plain text, with stops, high bytes and borrow-prone bytes mixed in.
+            s in proptest::collection::vec(prop_oneof![
+                8 => 0x20u8..0x7f,
+                1 => Just(b'"'),
+                1 => Just(b'\\'),
+                1 => 0u8..0x20,
+                1 => 0x80u8..=0xff,
+                1 => prop_oneof![Just(0x21u8), Just(0x23), Just(0x5d), Just(0x5b), Just(0x1f)],
+            ], 0..40)
+        ) {
+            prop_assert_eq!(string_stop(&s), reference(&s));
+        }
+    }
+
+    #[test]
+    fn string_stop_past_a_hit_in_every_lane() {
+        for len in 0..24 {
+            for at in 0..len {
+                for stop in [b'"', b'\\', 0, 0x1f] {
+                    let mut s = vec![b'a'; len];
+                    s[at] = stop;
+                    // A borrow-prone byte right after the stop must not move it.
+                    if at + 1 < len {
+                        s[at + 1] = 0x01;
+                    }
+                    assert_eq!(string_stop(&s), Some(at), "{s:?}");
+                }
+            }
+            assert_eq!(string_stop(&vec![0xffu8; len]), None);
         }
     }
 }

@@ -37,12 +37,53 @@ pub fn parse_line(line: &str) -> Result<Event, serde_json::Error> {
 /// Parses one line into `ev` (which should be empty), as [`parse_line`] does, without
 /// moving the event: for filling a batch in place. On error `ev` is left empty.
 pub fn parse_line_into(line: &str, ev: &mut Event) -> Result<(), serde_json::Error> {
-    if crate::json_fast::parse_into(line, ev) {
-        return Ok(());
+    LineParser::default().parse_into(line, ev)
+}
+
+/// Parses lines one after another, keeping its buffers between them; with
+/// [`LineParser::sharing`], the events it returns already share equal values as
+/// [`Event::share`] would make them (see [`crate::share`]), at less cost: a text or
+/// list seen before is taken from the pool instead of being built.
+///
+/// ```
+/// use lanner_contract::jsonl::LineParser;
+/// let mut parser = LineParser::sharing();
+/// let line = r#"{"proc.exe":"/usr/lib/postgresql/16/bin/postgres"}"#;
+/// let (mut a, mut b) = (Default::default(), Default::default());
+/// parser.parse_into(line, &mut a).unwrap();
+/// parser.parse_into(line, &mut b).unwrap();
+/// let ptr = |ev: &lanner_contract::Event| ev.proc_exe.as_ref().unwrap().as_ptr();
+/// assert_eq!(ptr(&a), ptr(&b));
+/// ```
+#[derive(Default)]
+pub struct LineParser {
+    state: crate::json_fast::State,
+}
+
+impl LineParser {
+    /// A parser whose events share equal values with each other (until [`Self::clear`]).
+    pub fn sharing() -> Self {
+        Self {
+            state: crate::json_fast::State::sharing(),
+        }
     }
-    *ev = Event::default();
-    *ev = serde_json::from_str(line)?;
-    Ok(())
+
+    /// Forgets the values shared so far (between batches, to bound memory).
+    pub fn clear(&mut self) {
+        self.state.clear();
+    }
+
+    /// Parses one line into `ev` (which should be empty), as [`parse_line`] does. On
+    /// error `ev` is left empty.
+    pub fn parse_into(&mut self, line: &str, ev: &mut Event) -> Result<(), serde_json::Error> {
+        if crate::json_fast::parse_into(line, ev, &mut self.state) {
+            return Ok(());
+        }
+        *ev = Event::default();
+        *ev = serde_json::from_str(line)?;
+        self.state.share(ev);
+        Ok(())
+    }
 }
 
 /// Whether `line` parses on the fast path (for tests: the usual shape must).

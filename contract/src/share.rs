@@ -18,19 +18,53 @@
 //! ```
 
 use std::collections::HashSet;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::net::IpAddr;
-
-use xxhash_rust::xxh3::Xxh3DefaultBuilder;
 
 use crate::model::{Labels, StrList, Text, U64List};
 use crate::value::Timestamp;
 
+/// The longest text `smol_str` keeps inline (nothing to share).
+const INLINE_TEXT: usize = 23;
+
+/// Hashes each write at once with xxh3, seeded by the writes before it. The pool's keys
+/// are texts and lists of texts, a few writes each, where xxh3's streaming state (which
+/// buffers every write) cost more than the hashing.
+#[derive(Default, Clone, Copy)]
+pub(crate) struct WriteHasher(u64);
+
+impl Hasher for WriteHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        self.0 = xxhash_rust::xxh3::xxh3_64_with_seed(bytes, self.0);
+    }
+
+    fn write_u8(&mut self, i: u8) {
+        self.write_u64(u64::from(i));
+    }
+
+    fn write_usize(&mut self, i: usize) {
+        self.write_u64(i as u64);
+    }
+
+    fn write_u64(&mut self, i: u64) {
+        let h = (self.0 ^ i).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        self.0 = h ^ (h >> 32);
+    }
+}
+
+/// How the pool hashes (also the JSON fast path's caches).
+pub(crate) type Hashing = BuildHasherDefault<WriteHasher>;
+
 /// Equal values seen so far.
 #[derive(Default)]
 pub struct Pool {
-    texts: HashSet<Text, Xxh3DefaultBuilder>,
-    lists: HashSet<StrList, Xxh3DefaultBuilder>,
-    maps: HashSet<Labels, Xxh3DefaultBuilder>,
+    texts: HashSet<Text, Hashing>,
+    lists: HashSet<StrList, Hashing>,
+    maps: HashSet<Labels, Hashing>,
 }
 
 impl Pool {
@@ -39,6 +73,34 @@ impl Pool {
         self.texts.clear();
         self.lists.clear();
         self.maps.clear();
+    }
+
+    /// The pool's text equal to `s` (added when new); short text is inline, not pooled.
+    pub(crate) fn text_from(&mut self, s: &str) -> Text {
+        if s.len() <= INLINE_TEXT {
+            return Text::from(s);
+        }
+        match self.texts.get(s) {
+            Some(t) => t.clone(),
+            None => {
+                let t = Text::from(s);
+                self.texts.insert(t.clone());
+                t
+            }
+        }
+    }
+
+    /// The pool's list equal to `items` (taken from `items` when new), its texts
+    /// already from the pool.
+    pub(crate) fn list_from(&mut self, items: &mut Vec<Text>) -> StrList {
+        match self.lists.get(&items[..]) {
+            Some(l) => l.clone(),
+            None => {
+                let l: StrList = items.drain(..).collect();
+                self.lists.insert(l.clone());
+                l
+            }
+        }
     }
 
     fn text(&mut self, t: &mut Text) {
