@@ -1,13 +1,19 @@
 //! A direct parser for the usual shape of an event line: one flat object of known
 //! field names whose values are plain strings (simple escapes at most), integers,
 //! booleans, `null`, lists and label objects. It reads each value straight into its
-//! field by the field's kind, finding the ends of strings with `memchr`.
+//! field by the field's kind, finding the ends of strings eight bytes at a time.
 //!
 //! It accepts a subset of what the serde path ([`crate::json`]) accepts and builds the
 //! same event: anything else (a `\u` escape, a float where an integer belongs, an
 //! unknown key, bad syntax) returns `None`, and the caller parses the line with serde,
 //! which gives the event or the error. A differential property test holds the two to
 //! the same result.
+//!
+//! A [`State`] carries what one line teaches the next: the order of keys (each key is
+//! tried as the one that followed the previous key last time) and, when sharing, the
+//! texts, lists and label maps seen so far, lists and maps found by their JSON text
+//! before they are parsed. None of it changes a result (the same property tests run one
+//! state over many lines).
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;

@@ -117,6 +117,7 @@ pub fn read_events<R: BufRead>(
     reader: R,
 ) -> impl Iterator<Item = Result<(usize, Event), LineError>> {
     let mut lines = reader.lines().enumerate();
+    let mut parser = LineParser::default();
     let mut done = false;
     std::iter::from_fn(move || {
         loop {
@@ -135,9 +136,11 @@ pub fn read_events<R: BufRead>(
                 }
                 Ok(l) if l.trim().is_empty() => continue,
                 Ok(l) => {
+                    let mut ev = Event::default();
                     return Some(
-                        parse_line(&l)
-                            .map(|ev| (line_no, ev))
+                        parser
+                            .parse_into(&l, &mut ev)
+                            .map(|()| (line_no, ev))
                             .map_err(|e| LineError {
                                 line: line_no,
                                 message: e.to_string(),
