@@ -103,8 +103,8 @@ impl QueryError {
 
 /// lanner-query's session settings: information_schema, and the archive's Parquet
 /// files read with pruning by statistics, page index and bloom filters, filters pushed
-/// into the scan and reordered by cost (the tables take their Parquet options from
-/// here), time windows pruning hour folders ([`LannerOptions`]).
+/// into the scans where that pays and reordered by cost (the tables take their Parquet
+/// options from here), time windows pruning hour folders ([`LannerOptions`]).
 pub fn session_config() -> SessionConfig {
     let mut config = SessionConfig::new().with_information_schema(true);
     {
@@ -113,7 +113,10 @@ pub fn session_config() -> SessionConfig {
         p.pruning = true;
         p.enable_page_index = true;
         p.bloom_filter_on_read = true;
-        p.pushdown_filters = true;
+        // Filters go into the scan where the tables decide it pays
+        // (`lanner.selective_pushdown`, see `crate::tables`); `true` here pushes them
+        // into every scan.
+        p.pushdown_filters = false;
         p.reorder_filters = true;
         o.extensions.insert(LannerOptions::default());
     }

@@ -44,6 +44,10 @@ extensions_options! {
         /// Compile a `LIKE` pattern that needs a regular expression once per query
         /// ([`crate::like_patterns`]).
         pub compile_like_patterns: bool, default = true
+        /// Filter rows inside the Parquet scan only when the query reads variable-width
+        /// columns besides the filtered ones ([`crate::tables`]); off: as
+        /// `datafusion.execution.parquet.pushdown_filters` says.
+        pub selective_pushdown: bool, default = true
     }
 }
 

@@ -7,7 +7,14 @@
 //! - the files' declared sort order (`evt_time`, `time` for alerts, ascending, nulls
 //!   first, as the archiver writes them) lets DataFusion skip sorts and merge instead;
 //! - row groups and pages are pruned by their statistics, bloom filters and the page
-//!   index, and filters are evaluated during the scan (late materialization);
+//!   index; filters are evaluated during the scan (late materialization) when the
+//!   query reads variable-width columns (text, lists, maps) besides the filtered ones,
+//!   whose decoding the filtered-out rows then skip. When the other columns are only
+//!   numbers and times, the filters run after the scan instead: the archive
+//!   delta-encodes times, so a row skipped costs as much as a row read, and the
+//!   bookkeeping of scattered row selections is not paid back (`dns_history` in
+//!   BENCHMARKS.md). `lanner.selective_pushdown = false` leaves it to DataFusion's
+//!   `pushdown_filters`;
 //! - the schema is the archive's current one: files written before a column existed
 //!   read it as nulls;
 //! - nothing caches the listing (the session's list-files cache is off, see
@@ -32,6 +39,8 @@ use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::common::{Constraints, Statistics};
 use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTableConfig};
+use datafusion::datasource::physical_plan::{FileScanConfig, FileScanConfigBuilder, ParquetSource};
+use datafusion::datasource::source::DataSourceExec;
 use datafusion::error::Result;
 use datafusion::logical_expr::expr::{Between, BinaryExpr};
 use datafusion::logical_expr::{
@@ -183,6 +192,49 @@ pub fn padded_hour_safe(filter: &Expr) -> Expr {
     }
 }
 
+/// Whether filtering rows inside the Parquet scan pays: when a column the scan reads
+/// besides the filtered ones is variable-width (text, dictionary, list, map), whose
+/// decoding the rows filtered out skip (see the module docs).
+pub fn pushdown_pays(schema: &Schema, projection: Option<&[usize]>, filters: &[Expr]) -> bool {
+    if filters.is_empty() {
+        return false;
+    }
+    let filtered: std::collections::HashSet<&str> = filters
+        .iter()
+        .flat_map(Expr::column_refs)
+        .map(|c| c.name.as_str())
+        .collect();
+    let fields = schema.fields();
+    let read: Vec<&Field> = match projection {
+        Some(p) => p
+            .iter()
+            .filter_map(|&i| fields.get(i).map(AsRef::as_ref))
+            .collect(),
+        None => fields.iter().map(AsRef::as_ref).collect(),
+    };
+    read.into_iter()
+        .filter(|f| !filtered.contains(f.name().as_str()))
+        .any(|f| variable_width(f.data_type()))
+}
+
+fn variable_width(t: &DataType) -> bool {
+    matches!(
+        t,
+        DataType::Utf8
+            | DataType::LargeUtf8
+            | DataType::Utf8View
+            | DataType::Binary
+            | DataType::LargeBinary
+            | DataType::BinaryView
+            | DataType::Dictionary(..)
+            | DataType::List(_)
+            | DataType::LargeList(_)
+            | DataType::ListView(_)
+            | DataType::Map(..)
+            | DataType::Struct(_)
+    )
+}
+
 /// An archive table: the listing table, with partition filters made safe for the
 /// archive's zero-padded hour folders, and partition filters derived from time windows.
 #[derive(Debug)]
@@ -192,6 +244,40 @@ pub struct ArchiveTable {
 }
 
 impl ArchiveTable {
+    /// `plan` with its Parquet scans filtering rows when [`pushdown_pays`] for this
+    /// scan and `lanner.selective_pushdown` is on (the session's `pushdown_filters`
+    /// pushes filters into every scan either way).
+    fn choose_pushdown(
+        &self,
+        state: &dyn Session,
+        projection: Option<&[usize]>,
+        filters: &[Expr],
+        plan: Arc<dyn ExecutionPlan>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        let selective = LannerOptions::on(state.config_options(), |o| o.selective_pushdown);
+        if !selective || !pushdown_pays(&self.schema(), projection, filters) {
+            return Ok(plan);
+        }
+        plan.transform_up(|node| {
+            let Some(exec) = node.downcast_ref::<DataSourceExec>() else {
+                return Ok(Transformed::no(node));
+            };
+            let Some(config) = exec.data_source().downcast_ref::<FileScanConfig>() else {
+                return Ok(Transformed::no(node));
+            };
+            let Some(parquet) = config.file_source().downcast_ref::<ParquetSource>() else {
+                return Ok(Transformed::no(node));
+            };
+            let source = parquet.clone().with_pushdown_filters(true);
+            let config = FileScanConfigBuilder::from(config.clone())
+                .with_source(Arc::new(source))
+                .build();
+            let exec = exec.clone().with_data_source(Arc::new(config));
+            Ok(Transformed::yes(Arc::new(exec) as Arc<dyn ExecutionPlan>))
+        })
+        .map(|t| t.data)
+    }
+
     /// The filters handed to the listing table: the query's, `hour = v` made a range,
     /// plus the `dt`/`hour` predicates its time window implies ([`prune`]) unless the
     /// session's `lanner.time_partitions` is off.
@@ -227,7 +313,8 @@ impl TableProvider for ArchiveTable {
         limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
         let filters = self.filters(state, filters);
-        self.inner.scan(state, projection, &filters, limit).await
+        let plan = self.inner.scan(state, projection, &filters, limit).await?;
+        self.choose_pushdown(state, projection.map(Vec::as_slice), &filters, plan)
     }
 
     async fn scan_with_args<'a>(
@@ -236,12 +323,15 @@ impl TableProvider for ArchiveTable {
         args: ScanArgs<'a>,
     ) -> Result<ScanResult> {
         let filters = self.filters(state, args.filters().unwrap_or(&[]));
+        let projection = args.projection().map(<[usize]>::to_vec);
         let args = ScanArgs::default()
             .with_projection(args.projection())
             .with_filters(Some(&filters))
             .with_limit(args.limit())
             .with_statistics_requests(args.statistics_requests());
-        self.inner.scan_with_args(state, args).await
+        let plan = self.inner.scan_with_args(state, args).await?.into_inner();
+        let plan = self.choose_pushdown(state, projection.as_deref(), &filters, plan)?;
+        Ok(ScanResult::new(plan))
     }
 
     fn supports_filters_pushdown(
@@ -268,6 +358,33 @@ mod tests {
             events_file_schema(),
             lanner_archiver::tables::Table::Events.schema()
         );
+    }
+
+    #[test]
+    fn pushdown_pays_when_text_is_read_besides_the_filtered_columns() {
+        let schema = events_file_schema();
+        let idx = |names: &[&str]| -> Vec<usize> {
+            names.iter().map(|n| schema.index_of(n).unwrap()).collect()
+        };
+        let by_container = [col("container_id").eq(lit("c1"))];
+        // Only the filtered column and a time: no.
+        let p = idx(&["container_id", "evt_time"]);
+        assert!(!pushdown_pays(&schema, Some(&p), &by_container));
+        // Numbers too: no.
+        let p = idx(&["container_id", "evt_time", "proc_pid"]);
+        assert!(!pushdown_pays(&schema, Some(&p), &by_container));
+        // Text (plain or dictionary) or a list: yes.
+        for other in ["fd_name", "proc_name", "proc_aname"] {
+            let p = idx(&["container_id", other]);
+            assert!(pushdown_pays(&schema, Some(&p), &by_container), "{other}");
+        }
+        // The text is the filtered column itself: no.
+        let p = idx(&["container_id"]);
+        assert!(!pushdown_pays(&schema, Some(&p), &by_container));
+        // Every column, or no filter.
+        assert!(pushdown_pays(&schema, None, &by_container));
+        let p = idx(&["container_id", "fd_name"]);
+        assert!(!pushdown_pays(&schema, Some(&p), &[]));
     }
 
     #[test]

@@ -164,3 +164,66 @@ async fn one_hour_reads_only_that_hours_files() {
     .unwrap();
     assert_eq!(text, format!("n\n{SYNTH_PER_HOUR}\n"));
 }
+
+/// The CSV text of `sql`'s result.
+async fn csv(e: &Engine, sql: &str) -> String {
+    let out = e.collect(sql).await.unwrap();
+    String::from_utf8(
+        lanner_query::format::to_bytes(
+            lanner_query::format::Format::Csv,
+            &out.schema,
+            &out.batches,
+        )
+        .unwrap(),
+    )
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn filters_go_into_the_scan_when_they_spare_decoding_text() {
+    let e = engine().await;
+    let first = csv(
+        &e,
+        "SELECT container_id FROM events WHERE container_id IS NOT NULL ORDER BY evt_time LIMIT 1",
+    )
+    .await;
+    let cid = first.lines().nth(1).unwrap().to_owned();
+    // Besides the filtered column, only a time: filtered after the scan.
+    let times = format!(
+        "SELECT count(*) AS n, min(evt_time) AS first FROM events WHERE container_id = '{cid}'"
+    );
+    // Besides it, text: filtered in the scan, which then skips the other rows' text.
+    let texts = format!(
+        "SELECT proc_name, count(*) AS n FROM events WHERE container_id = '{cid}' GROUP BY proc_name ORDER BY proc_name"
+    );
+    let plan_times = analyze(&e, &times).await;
+    let plan_texts = analyze(&e, &texts).await;
+    // Rows through the scan's row filter (matched or pruned) show it ran there.
+    let filtered_in_scan =
+        |plan: &str| metric(plan, "pushdown_rows_matched") + metric(plan, "pushdown_rows_pruned");
+    assert!(plan_times.contains("FilterExec"), "{plan_times}");
+    assert_eq!(filtered_in_scan(&plan_times), 0.0, "{plan_times}");
+    assert!(!plan_texts.contains("FilterExec"), "{plan_texts}");
+    assert!(filtered_in_scan(&plan_texts) > 0.0, "{plan_texts}");
+
+    // The same rows whichever way the filters run: against every scan filtering
+    // (DataFusion's setting) and against none.
+    let archive = Archive::open(archive().dir.to_str().unwrap(), &S3Args::default()).unwrap();
+    for (selective, everywhere) in [("false", "true"), ("false", "false")] {
+        let mut c = lanner_query::engine::session_config();
+        c.options_mut()
+            .set("lanner.selective_pushdown", selective)
+            .unwrap();
+        c.options_mut()
+            .set("datafusion.execution.parquet.pushdown_filters", everywhere)
+            .unwrap();
+        let other = Engine::with_config(&archive, Limits::default(), c)
+            .await
+            .unwrap();
+        for sql in [&times, &texts] {
+            assert_eq!(csv(&other, sql).await, csv(&e, sql).await, "{sql}");
+        }
+        let plan = analyze(&other, &texts).await;
+        assert_eq!(plan.contains("FilterExec"), everywhere == "false", "{plan}");
+    }
+}
