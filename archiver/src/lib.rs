@@ -12,6 +12,8 @@
 //!   derived from them;
 //! - [`parquet_file`]: encoding a sorted, zstd-compressed Parquet file with statistics,
 //!   page index, bloom filters and lanner's metadata; reading it back;
+//! - [`dictionary_chunk`] and [`rle`]: dictionary text columns written straight from
+//!   their Arrow dictionaries, without hashing or comparing any row's text;
 //! - [`archive`]: opening `--archive URL` as an object store, create-only puts;
 //! - [`index`]: which stream sequences the archive already holds (checked on redelivery);
 //! - [`sink`]: the consume → buffer → write → ack loop;
@@ -30,6 +32,7 @@ pub mod alerts;
 pub mod archive;
 pub mod cli;
 pub mod compact;
+pub mod dictionary_chunk;
 pub mod evolve;
 pub mod index;
 pub mod metrics;
@@ -37,6 +40,7 @@ pub mod naming;
 pub mod parquet_file;
 pub mod partition;
 pub mod retention;
+pub mod rle;
 pub mod rows;
 pub mod seqset;
 pub mod sink;

@@ -2,7 +2,9 @@
 //!
 //! Every file is zstd-compressed, sorted by the table's time column (recorded as the
 //! row groups' `sorting_columns`), dictionary-encoded (columns of distinct values such as
-//! `evt_id` and `evt_time` delta-encoded instead), with page-level statistics and
+//! `evt_id` and `evt_time` delta-encoded instead; the schema's dictionary text columns
+//! written from their Arrow dictionaries by [`crate::dictionary_chunk`], the others by
+//! parquet's `ArrowWriter` column writers), with page-level statistics and
 //! the page index, bloom filters on the table's id-like columns, and lanner's metadata:
 //! `lanner.schema_version`, `lanner.table`, `lanner.stream`, `lanner.stream_epoch`,
 //! `lanner.seqs` (the stream sequences it holds) and, for compacted files,
@@ -17,12 +19,15 @@ use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt as _};
 use parquet::arrow::ArrowWriter;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::arrow::arrow_writer::{ArrowColumnChunk, compute_leaves};
 use parquet::basic::{Compression, Encoding, ZstdLevel};
+use parquet::errors::ParquetError;
 use parquet::file::metadata::{KeyValue, SortingColumn};
 use parquet::file::metadata::{ParquetMetaData, ParquetMetaDataReader};
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::types::ColumnPath;
 
+use crate::dictionary_chunk::{ChunkOptions, ChunkWriter, DictionaryChunk};
 use crate::seqset::SeqSet;
 use crate::tables::{Table, UniqueKind};
 
@@ -65,6 +70,8 @@ pub struct WriteOptions {
     pub row_group_rows: usize,
     /// Bloom filter false-positive probability.
     pub bloom_fpp: f64,
+    /// Most rows per data page (each page has its statistics in the page index).
+    pub page_rows: usize,
 }
 
 impl Default for WriteOptions {
@@ -73,6 +80,7 @@ impl Default for WriteOptions {
             zstd_level: 3,
             row_group_rows: 256 * 1024,
             bloom_fpp: 0.01,
+            page_rows: 20_000,
         }
     }
 }
@@ -135,6 +143,7 @@ pub fn encode(
         .set_dictionary_enabled(true)
         .set_statistics_enabled(EnabledStatistics::Page)
         .set_max_row_group_row_count(Some(opts.row_group_rows.max(1)))
+        .set_data_page_row_count_limit(opts.page_rows.max(1))
         .set_sorting_columns(Some(vec![SortingColumn {
             column_idx: time_idx as i32,
             descending: sort.descending,
@@ -158,11 +167,67 @@ pub fn encode(
             .set_column_bloom_filter_fpp(path.clone(), opts.bloom_fpp)
             .set_column_bloom_filter_max_ndv(path, ndv);
     }
-    let mut writer =
-        ArrowWriter::try_new(Vec::with_capacity(rows * 32), schema, Some(props.build()))?;
-    writer.write(&batch)?;
-    let bytes = writer.into_inner()?;
+    let props = props.build();
+    let blooms = table.bloom_columns();
+    let mut direct = ChunkWriter::new(ChunkOptions {
+        zstd_level: opts.zstd_level,
+        page_rows: props.data_page_row_count_limit(),
+        truncate_stats: props.statistics_truncate_length().unwrap_or(usize::MAX),
+        bloom_fpp: None,
+    })?;
+    let writer = ArrowWriter::try_new(Vec::with_capacity(rows * 32), schema.clone(), Some(props))?;
+    let (mut file, factory) = writer.into_serialized_writer()?;
+    let group_rows = opts.row_group_rows.max(1);
+    let mut start = 0;
+    let mut group = 0;
+    while start < rows {
+        let len = group_rows.min(rows - start);
+        let part = batch.slice(start, len);
+        let mut writers = factory.create_column_writers(group)?.into_iter();
+        let mut chunks = Vec::with_capacity(part.num_columns());
+        let mut leaf = 0;
+        for (field, array) in schema.fields().iter().zip(part.columns()) {
+            let descr = file.schema_descr().column(leaf);
+            direct.set_bloom_fpp(
+                blooms
+                    .contains(&field.name().as_str())
+                    .then_some(opts.bloom_fpp),
+            );
+            if let Some(chunk) = direct.write(&descr, array.as_ref())? {
+                // parquet's writer for this leaf is not used.
+                writers.next();
+                chunks.push(Chunk::Direct(chunk));
+                leaf += 1;
+                continue;
+            }
+            for column in compute_leaves(field, array)? {
+                let mut w = writers
+                    .next()
+                    .ok_or_else(|| ParquetError::General("more leaves than writers".into()))?;
+                w.write(&column)?;
+                chunks.push(Chunk::Arrow(w.close()?));
+                leaf += 1;
+            }
+        }
+        let mut row_group = file.next_row_group()?;
+        for chunk in chunks {
+            match chunk {
+                Chunk::Arrow(c) => c.append_to_row_group(&mut row_group)?,
+                Chunk::Direct(c) => row_group.append_column(&c.bytes, c.close)?,
+            }
+        }
+        row_group.close()?;
+        start += len;
+        group += 1;
+    }
+    let bytes = file.into_inner()?;
     Ok((bytes, rows))
+}
+
+/// One column chunk of a row group, from parquet's writer or written directly.
+enum Chunk {
+    Arrow(ArrowColumnChunk),
+    Direct(DictionaryChunk),
 }
 
 fn is_sorted(batch: &RecordBatch, col: usize) -> bool {
