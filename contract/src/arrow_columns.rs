@@ -24,18 +24,23 @@ use std::fmt::Write as _;
 use std::net::IpAddr;
 use std::sync::{Arc, LazyLock};
 
+use std::collections::HashMap;
+use std::hash::BuildHasherDefault;
+
 use arrow_array::builder::{
     ArrayBuilder, BooleanBuilder, Int64Builder, ListBuilder, MapBuilder, StringBuilder,
-    StringDictionaryBuilder, TimestampNanosecondBuilder, UInt64Builder,
+    TimestampNanosecondBuilder, UInt64Builder,
 };
 use arrow_array::types::Int32Type;
-use arrow_array::{ArrayRef, RecordBatch};
+use arrow_array::{ArrayRef, DictionaryArray, Int32Array, RecordBatch, StringArray};
+use arrow_buffer::{NullBufferBuilder, OffsetBuffer};
 use arrow_schema::ArrowError;
 
 use crate::arrow::{DICTIONARY_COLUMNS, MATERIALIZED, column_name};
 use crate::field::{DerivedField, Field, FieldRef};
 use crate::model::{Event, Labels, StoredColumns, StrList, Text, U64List};
 use crate::value::{Timestamp, Value};
+use crate::wire::PtrHasher;
 
 /// How one stored field's Rust type appends into its Arrow builder.
 pub(crate) trait ArrowColumn: Sized {
@@ -73,14 +78,14 @@ pub(crate) enum TextBuilder {
     /// `Utf8`.
     Plain(StringBuilder),
     /// `Dictionary(Int32, Utf8)`.
-    Dictionary(StringDictionaryBuilder<Int32Type>),
+    Dictionary(DictionaryTexts),
 }
 
 impl TextBuilder {
     /// The builder the archive schema wants for `column`.
     pub(crate) fn new(column: &str, rows: usize) -> Self {
         if DICTIONARY_COLUMNS.contains(&column) {
-            TextBuilder::Dictionary(StringDictionaryBuilder::with_capacity(rows, 256, 256 * 16))
+            TextBuilder::Dictionary(DictionaryTexts::with_capacity(rows))
         } else {
             TextBuilder::Plain(StringBuilder::with_capacity(rows, rows * 8))
         }
@@ -91,13 +96,7 @@ impl TextBuilder {
         match (self, v) {
             (TextBuilder::Plain(b), Some(v)) => b.append_value(v),
             (TextBuilder::Plain(b), None) => b.append_null(),
-            (TextBuilder::Dictionary(b), Some(v)) => {
-                // Keys overflow past 2^31 distinct values; a file holds far fewer rows.
-                if b.append(v).is_err() {
-                    b.append_null();
-                }
-            }
-            (TextBuilder::Dictionary(b), None) => b.append_null(),
+            (TextBuilder::Dictionary(b), v) => b.append(v),
         }
     }
 
@@ -105,8 +104,129 @@ impl TextBuilder {
     fn bytes(&self) -> usize {
         match self {
             TextBuilder::Plain(b) => string_bytes(b),
-            TextBuilder::Dictionary(b) => b.len() * 4,
+            TextBuilder::Dictionary(b) => b.bytes(),
         }
+    }
+}
+
+/// A `Dictionary(Int32, Utf8)` column built row by row: each distinct text is stored
+/// once and found again by its xxh3 hash (bytes compared, so a collision costs a
+/// duplicate entry, never a wrong value), the previous row's text tried first.
+/// Cheaper than arrow's `StringDictionaryBuilder` (a generic hasher and table per row).
+pub(crate) struct DictionaryTexts {
+    keys: Vec<i32>,
+    nulls: NullBufferBuilder,
+    /// The distinct texts, concatenated, and where each starts (plus the end).
+    values: Vec<u8>,
+    offsets: Vec<i32>,
+    /// Content hash → key.
+    index: HashMap<u64, i32, BuildHasherDefault<PtrHasher>>,
+    last: Option<i32>,
+}
+
+impl DictionaryTexts {
+    fn with_capacity(rows: usize) -> Self {
+        DictionaryTexts {
+            keys: Vec::with_capacity(rows),
+            nulls: NullBufferBuilder::new(rows),
+            values: Vec::new(),
+            offsets: vec![0],
+            index: HashMap::default(),
+            last: None,
+        }
+    }
+
+    fn value(&self, key: i32) -> Option<&[u8]> {
+        let k = usize::try_from(key).ok()?;
+        let (start, end) = (*self.offsets.get(k)?, *self.offsets.get(k + 1)?);
+        self.values.get(start as usize..end as usize)
+    }
+
+    fn append(&mut self, v: Option<&str>) {
+        let Some(v) = v else {
+            self.keys.push(0);
+            self.nulls.append_null();
+            return;
+        };
+        let bytes = v.as_bytes();
+        let key = match self.last {
+            Some(k) if self.value(k) == Some(bytes) => Some(k),
+            _ => {
+                let hash = xxhash_rust::xxh3::xxh3_64(bytes);
+                match self.index.get(&hash) {
+                    Some(&k) if self.value(k) == Some(bytes) => Some(k),
+                    _ => self.add(hash, bytes),
+                }
+            }
+        };
+        match key {
+            Some(k) => {
+                self.keys.push(k);
+                self.nulls.append_non_null();
+                self.last = Some(k);
+            }
+            // Past 2^31 bytes of distinct text (a file holds far less): a null.
+            None => {
+                self.keys.push(0);
+                self.nulls.append_null();
+            }
+        }
+    }
+
+    fn add(&mut self, hash: u64, bytes: &[u8]) -> Option<i32> {
+        let key = i32::try_from(self.offsets.len() - 1).ok()?;
+        let end = i32::try_from(self.values.len() + bytes.len()).ok()?;
+        self.values.extend_from_slice(bytes);
+        self.offsets.push(end);
+        self.index.insert(hash, key);
+        Some(key)
+    }
+
+    fn bytes(&self) -> usize {
+        self.keys.len() * 4 + self.values.len() + self.offsets.len() * 4
+    }
+
+    fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    /// The column so far, as an array, and the builder emptied.
+    fn finish(&mut self) -> ArrayRef {
+        self.index.clear();
+        self.last = None;
+        let nulls = self.nulls.finish();
+        dictionary_array(
+            std::mem::take(&mut self.keys),
+            nulls,
+            std::mem::take(&mut self.values),
+            std::mem::replace(&mut self.offsets, vec![0]),
+        )
+    }
+
+    /// The column so far, as an array, the builder left as it is.
+    fn finish_cloned(&self) -> ArrayRef {
+        dictionary_array(
+            self.keys.clone(),
+            self.nulls.finish_cloned(),
+            self.values.clone(),
+            self.offsets.clone(),
+        )
+    }
+}
+
+fn dictionary_array(
+    keys: Vec<i32>,
+    nulls: Option<arrow_buffer::NullBuffer>,
+    values: Vec<u8>,
+    offsets: Vec<i32>,
+) -> ArrayRef {
+    let keys = Int32Array::new(keys.into(), nulls);
+    // Offsets only grow and every text came from a `&str`: both checks pass.
+    let built = StringArray::try_new(OffsetBuffer::new(offsets.into()), values.into(), None)
+        .and_then(|values| DictionaryArray::<Int32Type>::try_new(keys, Arc::new(values)));
+    match built {
+        Ok(a) => Arc::new(a),
+        Err(_) => arrow_array::new_null_array(&crate::arrow::dictionary_type(), 0),
     }
 }
 
@@ -120,13 +240,13 @@ impl ArrayBuilder for TextBuilder {
     fn finish(&mut self) -> ArrayRef {
         match self {
             TextBuilder::Plain(b) => Arc::new(b.finish()),
-            TextBuilder::Dictionary(b) => Arc::new(b.finish()),
+            TextBuilder::Dictionary(b) => b.finish(),
         }
     }
     fn finish_cloned(&self) -> ArrayRef {
         match self {
             TextBuilder::Plain(b) => Arc::new(b.finish_cloned()),
-            TextBuilder::Dictionary(b) => Arc::new(b.finish_cloned()),
+            TextBuilder::Dictionary(b) => b.finish_cloned(),
         }
     }
     fn as_any(&self) -> &dyn std::any::Any {
