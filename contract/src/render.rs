@@ -8,7 +8,8 @@ pub fn res_name(rawres: i64) -> &'static str {
     if rawres >= 0 {
         return "SUCCESS";
     }
-    match -rawres {
+    // `unsigned_abs`: -i64::MIN would overflow (a crafted event can carry it).
+    match rawres.unsigned_abs() {
         1 => "EPERM",
         2 => "ENOENT",
         3 => "ESRCH",
@@ -177,5 +178,10 @@ mod tests {
         assert_eq!(res_name(3), "SUCCESS");
         assert_eq!(res_name(-2), "ENOENT");
         assert_eq!(res_name(-13), "EACCES");
+        assert_eq!(
+            res_name(i64::MIN),
+            "E?",
+            "no overflow on the most negative value"
+        );
     }
 }
