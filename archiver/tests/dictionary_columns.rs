@@ -36,6 +36,8 @@ fn events() -> Vec<Event> {
     for e in &mut ev[..PAGE * 2] {
         e.user_name = None;
     }
+    // The most negative result renders (`evt_res`) without overflowing.
+    ev[21].evt_rawres = Some(i64::MIN);
     for (i, e) in ev.iter_mut().enumerate() {
         // Times go down by blocks, so the file has to sort them.
         e.evt_time = Some(Timestamp(
