@@ -14,6 +14,7 @@ use bytes::Bytes;
 use lanner_archiver::parquet_file::{Provenance, WriteOptions, encode};
 use lanner_archiver::seqset::SeqSet;
 use lanner_archiver::tables::Table;
+use lanner_contract::model::Text;
 use lanner_contract::synth::Synth;
 use lanner_contract::{Event, Timestamp};
 use parquet::arrow::arrow_reader::{ArrowReaderOptions, ParquetRecordBatchReaderBuilder};
@@ -38,6 +39,19 @@ fn events() -> Vec<Event> {
     }
     // The most negative result renders (`evt_res`) without overflowing.
     ev[21].evt_rawres = Some(i64::MIN);
+    // Lists: empty, and with texts at the edges.
+    ev[30].proc_aname = Some(Vec::<Text>::new().into());
+    ev[31].proc_aname = Some(
+        vec![
+            Text::from(""),
+            Text::from(long.as_str()),
+            Text::from("\u{10FFFF}".repeat(30).as_str()),
+        ]
+        .into(),
+    );
+    for e in &mut ev[PAGE..PAGE * 3] {
+        e.dns_answers = None;
+    }
     for (i, e) in ev.iter_mut().enumerate() {
         // Times go down by blocks, so the file has to sort them.
         e.evt_time = Some(Timestamp(
@@ -204,6 +218,98 @@ fn dictionary_columns_read_back_with_statistics_that_bound_them() {
             }
         }
     }
+    // Lists of texts: bounds over their elements; an empty or absent list counts as a
+    // null, as parquet counts levels below the leaf's.
+    let list_columns: Vec<usize> = (0..schema.fields().len())
+        .filter(|&i| match schema.field(i).data_type() {
+            DataType::List(item) => item.data_type() == &DataType::Utf8,
+            _ => false,
+        })
+        .collect();
+    assert!(list_columns.len() >= 4, "{list_columns:?}");
+    let lists_of = |c: usize, first: usize, len: usize| -> Vec<Option<Vec<Option<String>>>> {
+        let column = want.column(c).slice(first, len);
+        let list = column.as_list::<i32>();
+        (0..list.len())
+            .map(|i| list.is_valid(i).then(|| texts(list.value(i).as_ref())))
+            .collect()
+    };
+    let entry_nulls = |rows: &[Option<Vec<Option<String>>>]| -> usize {
+        rows.iter()
+            .map(|r| match r {
+                None => 1,
+                Some(items) if items.is_empty() => 1,
+                Some(items) => items.iter().filter(|v| v.is_none()).count(),
+            })
+            .sum()
+    };
+    let mut list_pages = 0;
+    for (g, rg) in md.row_groups().iter().enumerate() {
+        let first = g * ROW_GROUP;
+        for &c in &list_columns {
+            let name = schema.field(c).name();
+            let leaf = (0..md.file_metadata().schema_descr().num_columns())
+                .find(|&l| md.file_metadata().schema_descr().column(l).path().parts()[0] == *name)
+                .unwrap();
+            let rows = lists_of(c, first, rg.num_rows() as usize);
+            let elements = |rows: &[Option<Vec<Option<String>>>]| -> Vec<Option<String>> {
+                rows.iter().flatten().flatten().cloned().collect()
+            };
+            let chunk = rg.column(leaf);
+            let stats = chunk
+                .statistics()
+                .unwrap_or_else(|| panic!("{name}: no statistics"));
+            assert_eq!(
+                stats.null_count_opt(),
+                Some(entry_nulls(&rows) as u64),
+                "{name}"
+            );
+            let (lo, hi) = stat_bytes(stats);
+            check_bounds(
+                &format!("{name} row group {g}"),
+                &elements(&rows),
+                lo,
+                hi,
+                (stats.min_is_exact(), stats.max_is_exact()),
+            );
+            let ColumnIndexMetaData::BYTE_ARRAY(index) = &column_index[g][leaf] else {
+                panic!("{name}: no byte array column index");
+            };
+            let locations = &offset_index[g][leaf].page_locations;
+            for (p, loc) in locations.iter().enumerate() {
+                let start = loc.first_row_index as usize;
+                let end = locations
+                    .get(p + 1)
+                    .map_or(rows.len(), |l| l.first_row_index as usize);
+                let page = &rows[start..end];
+                assert_eq!(
+                    index.null_count(p),
+                    Some(entry_nulls(page) as i64),
+                    "{name} page {p}"
+                );
+                let page_elements = elements(page);
+                assert_eq!(
+                    index.is_null_page(p),
+                    page_elements.iter().all(Option::is_none),
+                    "{name} page {p}"
+                );
+                if index.is_null_page(p) {
+                    continue;
+                }
+                let cut = |v: Option<&[u8]>| v.is_some_and(|v| v.len() >= 60);
+                let (lo, hi) = (index.min_value(p), index.max_value(p));
+                check_bounds(
+                    &format!("{name} row group {g} page {p}"),
+                    &page_elements,
+                    lo,
+                    hi,
+                    (!cut(lo), !cut(hi)),
+                );
+                list_pages += 1;
+            }
+        }
+    }
+    assert!(list_pages > 40, "{list_pages} list pages");
     assert!(
         pages_checked > 500 && null_pages > 0,
         "{pages_checked} pages, {null_pages} null pages"
@@ -215,6 +321,7 @@ fn dictionary_columns_read_back_with_statistics_that_bound_them() {
     std::fs::write(&file, &bytes).unwrap();
     let names: Vec<&str> = dict_columns
         .iter()
+        .chain(&list_columns)
         .map(|&c| schema.field(c).name().as_str())
         .collect();
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/read_columns.py");
@@ -230,8 +337,12 @@ fn dictionary_columns_read_back_with_statistics_that_bound_them() {
         String::from_utf8_lossy(&out.stderr)
     );
     let read: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    for (&c, name) in dict_columns.iter().zip(&names) {
-        let want = serde_json::to_value(texts(want.column(c).as_ref())).unwrap();
+    for (&c, name) in dict_columns.iter().chain(&list_columns).zip(&names) {
+        let want = if list_columns.contains(&c) {
+            serde_json::to_value(lists_of(c, 0, want.num_rows())).unwrap()
+        } else {
+            serde_json::to_value(texts(want.column(c).as_ref())).unwrap()
+        };
         assert!(
             read["pyarrow"][name] == want,
             "pyarrow reads {name} differently"
