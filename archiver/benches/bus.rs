@@ -31,6 +31,11 @@ use lanner_contract::bus::{StreamSettings, ensure_streams};
 use lanner_contract::synth::Synth;
 use lanner_contract::{codec, subjects};
 
+/// The allocator the archiver's binary uses, set up as it does, so the figures stand
+/// for it.
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn env(name: &str, default: usize) -> usize {
     std::env::var(name)
         .ok()
@@ -107,6 +112,7 @@ async fn bare(
 
 #[tokio::main]
 async fn main() {
+    lanner_contract::allocator::keep_freed_memory();
     let n = env("LANNER_BENCH_EVENTS", 1_000_000);
     let batch = env("LANNER_BENCH_BATCH", 500).max(1);
     let nats = lanner_tests::Nats::start();

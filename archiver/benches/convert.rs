@@ -21,6 +21,11 @@ use lanner_archiver::tables::Table;
 use lanner_contract::synth::Synth;
 use lanner_contract::{arrow, codec};
 
+/// The allocator the archiver's binary uses, set up as it does, so the figures stand
+/// for it.
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const EVENTS: usize = 50_000;
 const PER_MESSAGE: usize = 500;
 
@@ -36,6 +41,7 @@ fn to_file(messages: &[Vec<u8>]) -> Vec<arrow_array::RecordBatch> {
 }
 
 fn bench(c: &mut Criterion) {
+    lanner_contract::allocator::keep_freed_memory();
     let events: Vec<_> = Synth::new(42, "bench-node").take(EVENTS).collect();
     let messages: Vec<Vec<u8>> = events
         .chunks(PER_MESSAGE)

@@ -13,7 +13,13 @@ use lanner_archiver::tables::Table;
 use lanner_contract::synth::Synth;
 use lanner_contract::{arrow, codec};
 
+/// The allocator the archiver's binary uses, set up as it does, so the figures stand
+/// for it.
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
+    lanner_contract::allocator::keep_freed_memory();
     let args: Vec<String> = std::env::args().collect();
     let mode = args.get(1).map(String::as_str).unwrap_or("builders");
     let n: usize = args.get(2).and_then(|a| a.parse().ok()).unwrap_or(100_000);
