@@ -18,12 +18,13 @@
 //! with `SerializedRowGroupWriter::append_column`.
 
 use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
+use std::hash::BuildHasherDefault;
 
 use arrow_array::cast::AsArray;
 use arrow_array::types::Int32Type;
 use arrow_array::{Array, DictionaryArray, ListArray};
 use bytes::Bytes;
+use lanner_contract::share::PtrHasher;
 use parquet::basic::{Compression, Encoding, EncodingMask, PageType, ZstdLevel};
 use parquet::bloom_filter::Sbbf;
 use parquet::column::page::{CompressedPage, Page, PageWriter};
@@ -145,7 +146,7 @@ impl ChunkWriter {
         let Some(values) = list.values().as_string_opt::<i32>() else {
             return Ok(None);
         };
-        let mut seen: HashMap<u64, u32, BuildHasherDefault<PassHasher>> = HashMap::default();
+        let mut seen: HashMap<u64, u32, BuildHasherDefault<PtrHasher>> = HashMap::default();
         let mut distinct: Vec<&str> = Vec::new();
         self.list_rep.clear();
         self.list_def.clear();
@@ -530,24 +531,6 @@ enum Source<'a> {
     List(usize),
 }
 
-/// Passes xxh3 content hashes through as table hashes.
-#[derive(Default)]
-struct PassHasher(u64);
-
-impl Hasher for PassHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for b in bytes {
-            self.0 = (self.0 ^ u64::from(*b)).wrapping_mul(0x100_0000_01b3);
-        }
-    }
-    fn write_u64(&mut self, v: u64) {
-        self.0 = v;
-    }
-}
-
 /// What one data page held.
 struct PageFacts {
     nulls: usize,
@@ -664,16 +647,20 @@ mod tests {
         Bytes::from(file.into_inner().expect("file bytes"))
     }
 
-    /// A file of one column `c`, its rows read back as text.
-    fn round_trip(array: ArrayRef, page_rows: usize) -> Vec<Option<String>> {
-        let bytes = one_column_file(array, page_rows);
-        let mut out = Vec::new();
-        for b in ParquetRecordBatchReaderBuilder::try_new(bytes)
+    /// The record batches of a file, read with parquet's reader.
+    fn read_back(file: Bytes) -> Vec<RecordBatch> {
+        ParquetRecordBatchReaderBuilder::try_new(file)
             .expect("reader")
             .build()
             .expect("reader")
-        {
-            let b = b.expect("batch");
+            .map(|b| b.expect("batch"))
+            .collect()
+    }
+
+    /// A file of one column `c`, its rows read back as text.
+    fn round_trip(array: ArrayRef, page_rows: usize) -> Vec<Option<String>> {
+        let mut out = Vec::new();
+        for b in read_back(one_column_file(array, page_rows)) {
             let text = arrow_cast::cast(b.column(0), &DataType::Utf8).expect("cast");
             out.extend(text.as_string::<i32>().iter().map(|v| v.map(str::to_owned)));
         }
@@ -734,14 +721,8 @@ mod tests {
 
     /// [`round_trip`] for a column of lists of texts.
     fn round_trip_lists(array: ArrayRef, page_rows: usize) -> Vec<Option<Vec<Option<String>>>> {
-        let bytes = one_column_file(array.clone(), page_rows);
         let mut out = Vec::new();
-        for b in ParquetRecordBatchReaderBuilder::try_new(bytes)
-            .expect("reader")
-            .build()
-            .expect("reader")
-        {
-            let b = b.expect("batch");
+        for b in read_back(one_column_file(array, page_rows)) {
             let list = b.column(0).as_list::<i32>();
             for i in 0..list.len() {
                 out.push(list.is_valid(i).then(|| {

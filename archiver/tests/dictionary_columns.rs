@@ -20,6 +20,7 @@ use lanner_contract::{Event, Timestamp};
 use parquet::arrow::arrow_reader::{ArrowReaderOptions, ParquetRecordBatchReaderBuilder};
 use parquet::file::metadata::PageIndexPolicy;
 use parquet::file::page_index::column_index::ColumnIndexMetaData;
+use parquet::file::page_index::offset_index::PageLocation;
 use parquet::file::statistics::Statistics;
 
 const ROW_GROUP: usize = 2000;
@@ -107,6 +108,15 @@ fn check_bounds(
     }
 }
 
+/// The rows of page `p` of a row group of `rows` rows, by its offset index.
+fn page_rows(locations: &[PageLocation], p: usize, rows: usize) -> std::ops::Range<usize> {
+    let start = locations[p].first_row_index as usize;
+    let end = locations
+        .get(p + 1)
+        .map_or(rows, |l| l.first_row_index as usize);
+    start..end
+}
+
 #[test]
 fn dictionary_columns_read_back_with_statistics_that_bound_them() {
     let events = events();
@@ -185,12 +195,8 @@ fn dictionary_columns_read_back_with_statistics_that_bound_them() {
             };
             let locations = &offset_index[g][leaf].page_locations;
             assert_eq!(index.num_pages() as usize, locations.len());
-            for (p, loc) in locations.iter().enumerate() {
-                let start = loc.first_row_index as usize;
-                let end = locations
-                    .get(p + 1)
-                    .map_or(values.len(), |l| l.first_row_index as usize);
-                let page = &values[start..end];
+            for p in 0..locations.len() {
+                let page = &values[page_rows(locations, p, values.len())];
                 assert_eq!(
                     index.null_count(p),
                     Some(page.iter().filter(|v| v.is_none()).count() as i64),
@@ -276,12 +282,8 @@ fn dictionary_columns_read_back_with_statistics_that_bound_them() {
                 panic!("{name}: no byte array column index");
             };
             let locations = &offset_index[g][leaf].page_locations;
-            for (p, loc) in locations.iter().enumerate() {
-                let start = loc.first_row_index as usize;
-                let end = locations
-                    .get(p + 1)
-                    .map_or(rows.len(), |l| l.first_row_index as usize);
-                let page = &rows[start..end];
+            for p in 0..locations.len() {
+                let page = &rows[page_rows(locations, p, rows.len())];
                 assert_eq!(
                     index.null_count(p),
                     Some(entry_nulls(page) as i64),

@@ -39,8 +39,8 @@ use arrow_schema::ArrowError;
 use crate::arrow::{DICTIONARY_COLUMNS, MATERIALIZED, column_name};
 use crate::field::{DerivedField, Field, FieldRef};
 use crate::model::{Event, Labels, StoredColumns, StrList, Text, U64List};
+use crate::share::PtrHasher;
 use crate::value::{Timestamp, Value};
-use crate::wire::PtrHasher;
 
 /// How one stored field's Rust type appends into its Arrow builder.
 pub(crate) trait ArrowColumn: Sized {

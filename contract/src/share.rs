@@ -24,6 +24,31 @@ use std::net::IpAddr;
 use crate::model::{Labels, StrList, Text, U64List};
 use crate::value::Timestamp;
 
+/// Hashes pointer addresses (already well spread) with one multiply, and passes
+/// content hashes (xxh3) through: for tables keyed by either.
+#[derive(Default)]
+pub struct PtrHasher(u64);
+
+impl Hasher for PtrHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0 ^ u64::from(*b)).wrapping_mul(0x100_0000_01b3);
+        }
+    }
+    fn write_u64(&mut self, v: u64) {
+        // Content hashes (xxh3) are already uniform.
+        self.0 = v;
+    }
+    fn write_usize(&mut self, v: usize) {
+        self.0 = (v as u64)
+            .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+            .rotate_left(29);
+    }
+}
+
 /// The longest text `smol_str` keeps inline (nothing to share).
 const INLINE_TEXT: usize = 23;
 

@@ -4,38 +4,14 @@
 //! but never panics and never allocates more than the input could hold.
 
 use std::collections::{BTreeMap, HashMap};
-use std::hash::{BuildHasherDefault, Hasher};
+use std::hash::BuildHasherDefault;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 
 use crate::codec::CodecError;
 use crate::model::{Labels, StrList, Text, U64List};
+use crate::share::PtrHasher;
 use crate::value::{Kind, Timestamp, Value};
-
-/// Hashes pointer addresses (already well spread) with one multiply, and passes
-/// content hashes through.
-#[derive(Default)]
-pub(crate) struct PtrHasher(u64);
-
-impl Hasher for PtrHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for b in bytes {
-            self.0 = (self.0 ^ u64::from(*b)).wrapping_mul(0x100_0000_01b3);
-        }
-    }
-    fn write_u64(&mut self, v: u64) {
-        // Content hashes (xxh3) are already uniform.
-        self.0 = v;
-    }
-    fn write_usize(&mut self, v: usize) {
-        self.0 = (v as u64)
-            .wrapping_mul(0x9E37_79B9_7F4A_7C15)
-            .rotate_left(29);
-    }
-}
 
 type PtrMap = HashMap<usize, u32, BuildHasherDefault<PtrHasher>>;
 
