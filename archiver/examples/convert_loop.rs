@@ -43,7 +43,7 @@ fn main() {
         }
         "builders" | "encode" => {
             let pool = std::sync::Arc::new(lanner_contract::batch_pool::BatchPool::new(4));
-            let mut rows = FileRows::default();
+            let mut rows = FileRows::with_capacity(n);
             for m in &messages {
                 let d =
                     Decoded::decode_with(Table::Events, "lanner.events.n", m, 0, &pool).unwrap();

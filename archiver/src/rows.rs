@@ -113,9 +113,10 @@ impl Decoded {
     pub fn append_to(&self, p: Partition, rows: &mut FileRows) -> usize {
         match self {
             Decoded::Events { events, hours } => {
+                let capacity = rows.capacity.max(1024);
                 let cols = rows
                     .columns
-                    .get_or_insert_with(|| Box::new(EventColumns::new()));
+                    .get_or_insert_with(|| Box::new(EventColumns::with_capacity(capacity)));
                 let mut n = 0;
                 let mut last: Option<(i64, bool)> = None;
                 for (ev, &h) in events.iter().zip(hours) {
@@ -160,9 +161,19 @@ pub struct FileRows {
     batches: Vec<RecordBatch>,
     rows: usize,
     batch_bytes: usize,
+    /// Rows the columns are made room for when the first event comes.
+    capacity: usize,
 }
 
 impl FileRows {
+    /// Rows whose event columns start with room for `rows` rows.
+    pub fn with_capacity(rows: usize) -> Self {
+        FileRows {
+            capacity: rows,
+            ..Default::default()
+        }
+    }
+
     /// Rows buffered.
     pub fn rows(&self) -> usize {
         self.rows

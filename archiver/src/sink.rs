@@ -104,6 +104,9 @@ impl SinkConfig {
     }
 }
 
+/// Most rows a new file's columns are made room for up front.
+const MAX_PRESIZED_ROWS: usize = 256 * 1024;
+
 /// The rows of one partition waiting to be written, and the messages they come from.
 struct OpenFile {
     rows: FileRows,
@@ -112,9 +115,10 @@ struct OpenFile {
 }
 
 impl OpenFile {
-    fn new() -> Self {
+    /// An empty file whose columns start with room for `rows` rows.
+    fn new(rows: usize) -> Self {
         OpenFile {
-            rows: FileRows::default(),
+            rows: FileRows::with_capacity(rows),
             seqs: Vec::new(),
             opened: Instant::now(),
         }
@@ -167,6 +171,9 @@ struct Sink {
     stats: Arc<SinkStats>,
     /// Events of messages already appended, decoded into again.
     pool: Arc<lanner_contract::batch_pool::BatchPool>,
+    /// Rows of the last file closed: the next file's columns start that large, so
+    /// they are not copied as they grow (files of a steady stream are alike).
+    last_file_rows: usize,
 }
 
 const STAGE: &str = "archiver";
@@ -230,6 +237,7 @@ pub async fn run_sink(
         index: SeqIndex::new(),
         stats,
         pool: Arc::new(lanner_contract::batch_pool::BatchPool::new(4)),
+        last_file_rows: 0,
     };
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -380,7 +388,8 @@ impl Sink {
         );
         SinkStats::add(&self.stats.held, 1);
         for p in parts {
-            let f = self.open.entry(p).or_insert_with(OpenFile::new);
+            let rows = self.last_file_rows.min(MAX_PRESIZED_ROWS);
+            let f = self.open.entry(p).or_insert_with(|| OpenFile::new(rows));
             decoded.append_to(p, &mut f.rows);
             f.seqs.push(seq);
         }
@@ -451,6 +460,7 @@ impl Sink {
     /// Closes the open file of `p` and starts writing it.
     async fn flush(&mut self, p: Partition) {
         if let Some(f) = self.open.remove(&p) {
+            self.last_file_rows = f.rows.rows();
             self.start_write(p, f, 0).await;
         }
     }
