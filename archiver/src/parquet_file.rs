@@ -2,9 +2,9 @@
 //!
 //! Every file is zstd-compressed, sorted by the table's time column (recorded as the
 //! row groups' `sorting_columns`), dictionary-encoded (columns of distinct values such as
-//! `evt_id` and `evt_time` delta-encoded instead; the schema's dictionary text columns
-//! written from their Arrow dictionaries by [`crate::dictionary_chunk`], the others by
-//! parquet's `ArrowWriter` column writers), with page-level statistics and
+//! `evt_id` and `evt_time` delta-encoded instead; the dictionary text columns and the
+//! lists of texts written by [`crate::dictionary_chunk`], the others by parquet's
+//! `ArrowWriter` column writers), with page-level statistics and
 //! the page index, bloom filters on the table's id-like columns, and lanner's metadata:
 //! `lanner.schema_version`, `lanner.table`, `lanner.stream`, `lanner.stream_epoch`,
 //! `lanner.seqs` (the stream sequences it holds) and, for compacted files,
