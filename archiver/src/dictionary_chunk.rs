@@ -1,5 +1,6 @@
 //! Writing a text column held as an Arrow dictionary straight into a Parquet column
-//! chunk, without looking at any row's text.
+//! chunk, without looking at any row's text; and a list of texts with one hash per
+//! element.
 //!
 //! parquet's `ArrowWriter` encodes a `Dictionary(Int32, Utf8)` array row by row: it
 //! looks each row's text up in a dictionary of its own (hashing it), and compares it with
@@ -103,9 +104,9 @@ impl ChunkWriter {
         self.opts.bloom_fpp = fpp;
     }
 
-    /// Encodes `array` as the column chunk of `descr` (a flat, optional or required,
-    /// `BYTE_ARRAY` leaf). `None` when the array is not a dictionary of `Utf8` or has no
-    /// value at all: parquet's own writer then takes the column.
+    /// Encodes `array` as the column chunk of `descr`: a dictionary of `Utf8` (a flat,
+    /// optional or required `BYTE_ARRAY` leaf) or a list of `Utf8`. `None` for any other
+    /// array, or one without a text at all: parquet's own writer then takes the column.
     pub fn write(
         &mut self,
         descr: &ColumnDescPtr,
