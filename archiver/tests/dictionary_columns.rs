@@ -18,7 +18,7 @@ use lanner_contract::model::Text;
 use lanner_contract::synth::Synth;
 use lanner_contract::{Event, Timestamp};
 use parquet::arrow::arrow_reader::{ArrowReaderOptions, ParquetRecordBatchReaderBuilder};
-use parquet::file::metadata::PageIndexPolicy;
+use parquet::file::metadata::{ColumnChunkMetaData, PageIndexPolicy};
 use parquet::file::page_index::column_index::ColumnIndexMetaData;
 use parquet::file::page_index::offset_index::PageLocation;
 use parquet::file::statistics::Statistics;
@@ -108,6 +108,19 @@ fn check_bounds(
     }
 }
 
+/// A column chunk's statistics, checked to count `nulls` nulls.
+fn chunk_statistics<'a>(
+    chunk: &'a ColumnChunkMetaData,
+    name: &str,
+    nulls: usize,
+) -> &'a Statistics {
+    let stats = chunk
+        .statistics()
+        .unwrap_or_else(|| panic!("{name}: no statistics"));
+    assert_eq!(stats.null_count_opt(), Some(nulls as u64), "{name}");
+    stats
+}
+
 /// The rows of page `p` of a row group of `rows` rows, by its offset index.
 fn page_rows(locations: &[PageLocation], p: usize, rows: usize) -> std::ops::Range<usize> {
     let start = locations[p].first_row_index as usize;
@@ -154,7 +167,7 @@ fn dictionary_columns_read_back_with_statistics_that_bound_them() {
     assert!(dict_columns.len() > 40, "{dict_columns:?}");
     let leaf_of = |name: &str| {
         (0..md.file_metadata().schema_descr().num_columns())
-            .find(|&l| md.file_metadata().schema_descr().column(l).path().string() == name)
+            .find(|&l| md.file_metadata().schema_descr().column(l).path().parts()[0] == *name)
             .unwrap()
     };
     let (column_index, offset_index) = (md.column_index().unwrap(), md.offset_index().unwrap());
@@ -167,14 +180,8 @@ fn dictionary_columns_read_back_with_statistics_that_bound_them() {
             let leaf = leaf_of(name);
             let values = texts(want.column(c).slice(first, rg.num_rows() as usize).as_ref());
             let chunk = rg.column(leaf);
-            let stats = chunk
-                .statistics()
-                .unwrap_or_else(|| panic!("{name}: no statistics"));
-            assert_eq!(
-                stats.null_count_opt(),
-                Some(values.iter().filter(|v| v.is_none()).count() as u64),
-                "{name}"
-            );
+            let nulls = values.iter().filter(|v| v.is_none()).count();
+            let stats = chunk_statistics(chunk, name, nulls);
             let (lo, hi) = stat_bytes(stats);
             check_bounds(
                 &format!("{name} row group {g}"),
@@ -254,22 +261,12 @@ fn dictionary_columns_read_back_with_statistics_that_bound_them() {
         let first = g * ROW_GROUP;
         for &c in &list_columns {
             let name = schema.field(c).name();
-            let leaf = (0..md.file_metadata().schema_descr().num_columns())
-                .find(|&l| md.file_metadata().schema_descr().column(l).path().parts()[0] == *name)
-                .unwrap();
+            let leaf = leaf_of(name);
             let rows = lists_of(c, first, rg.num_rows() as usize);
             let elements = |rows: &[Option<Vec<Option<String>>>]| -> Vec<Option<String>> {
                 rows.iter().flatten().flatten().cloned().collect()
             };
-            let chunk = rg.column(leaf);
-            let stats = chunk
-                .statistics()
-                .unwrap_or_else(|| panic!("{name}: no statistics"));
-            assert_eq!(
-                stats.null_count_opt(),
-                Some(entry_nulls(&rows) as u64),
-                "{name}"
-            );
+            let stats = chunk_statistics(rg.column(leaf), name, entry_nulls(&rows));
             let (lo, hi) = stat_bytes(stats);
             check_bounds(
                 &format!("{name} row group {g}"),
