@@ -54,6 +54,84 @@ pub(crate) struct Writer {
     pub(crate) maps: TableWriter,
     /// Content hash of each text written → (index, start and end in `strings.buf`).
     text_spans: HashMap<u64, (u32, u32, u32), BuildHasherDefault<PtrHasher>>,
+    /// Texts of up to 24 bytes already written, by their bytes (see [`ShortTexts`]).
+    short: ShortTexts,
+}
+
+/// A text of at most 24 bytes as three words and its length: reading it this way takes
+/// a few loads (overlapping ones for lengths between the word sizes), and two keys are
+/// equal exactly when the texts are, since the length is part of the key.
+#[derive(Clone, Copy, PartialEq, Eq, Default)]
+struct ShortKey {
+    words: [u64; 3],
+    len: u32,
+}
+
+impl ShortKey {
+    /// The key of `b`, or `None` when it is longer than 24 bytes.
+    #[inline]
+    fn of(b: &[u8]) -> Option<ShortKey> {
+        let n = b.len();
+        let word = |at: usize| -> u64 {
+            b.get(at..at + 8)
+                .and_then(|s| <[u8; 8]>::try_from(s).ok())
+                .map_or(0, u64::from_le_bytes)
+        };
+        let half = |at: usize| -> u64 {
+            b.get(at..at + 4)
+                .and_then(|s| <[u8; 4]>::try_from(s).ok())
+                .map_or(0, |w| u64::from(u32::from_le_bytes(w)))
+        };
+        let byte = |at: usize| b.get(at).map_or(0, |&v| u64::from(v));
+        let words = match n {
+            0..4 => [
+                byte(0) | byte(n / 2) << 8 | byte(n.wrapping_sub(1)) << 16,
+                0,
+                0,
+            ],
+            4..8 => [half(0) | half(n - 4) << 32, 0, 0],
+            8..=16 => [word(0), word(n - 8), 0],
+            17..=24 => [word(0), word(8), word(n - 8)],
+            _ => return None,
+        };
+        Some(ShortKey {
+            words,
+            len: n as u32,
+        })
+    }
+
+    #[inline]
+    fn hash(&self) -> u64 {
+        let [a, b, c] = self.words;
+        (a ^ b.rotate_left(21) ^ c.rotate_left(42) ^ u64::from(self.len))
+            .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+    }
+}
+
+/// A direct-mapped cache in front of the text table for short texts (most of an
+/// event's: names, types, users, ids): a hit costs building the key, one multiply and
+/// a comparison of four words, where the table costs an xxh3 hash, a hash-map probe and
+/// a `memcmp`. A miss (or a slot taken by another text) falls back to the table.
+struct ShortTexts {
+    /// `(key, table index + 1)`; 0 marks an empty slot.
+    slots: Vec<(ShortKey, u32)>,
+    shift: u32,
+}
+
+impl ShortTexts {
+    /// A cache of a power of two slots, about four per event (16 to 4096).
+    fn for_events(events: usize) -> Self {
+        let n = (events * 4).next_power_of_two().clamp(16, 4096);
+        ShortTexts {
+            slots: vec![(ShortKey::default(), 0); n],
+            shift: 64 - n.trailing_zeros(),
+        }
+    }
+
+    #[inline]
+    fn slot(&self, key: &ShortKey) -> usize {
+        (key.hash() >> self.shift) as usize
+    }
 }
 
 impl Writer {
@@ -71,6 +149,7 @@ impl Writer {
             pids: table(events + 16),
             maps: table(16),
             text_spans: HashMap::with_capacity_and_hasher(events + 64, Default::default()),
+            short: ShortTexts::for_events(events),
         }
     }
 
@@ -102,7 +181,7 @@ impl Writer {
     /// allocation to key on, goes by content.
     fn intern_text(&mut self, t: &Text) -> u32 {
         if !t.is_heap_allocated() {
-            return self.intern_bytes(t.as_bytes()).0;
+            return self.intern_short(t.as_bytes());
         }
         let ptr = t.as_ptr() as usize;
         if let Some(i) = self.strings.lookup(ptr) {
@@ -110,6 +189,26 @@ impl Writer {
         }
         let (i, _) = self.intern_bytes(t.as_bytes());
         self.strings.index.insert(ptr, i);
+        i
+    }
+
+    /// The table index of an inline text, through the short-text cache.
+    #[inline]
+    fn intern_short(&mut self, bytes: &[u8]) -> u32 {
+        let Some(key) = ShortKey::of(bytes) else {
+            return self.intern_bytes(bytes).0;
+        };
+        let slot = self.short.slot(&key);
+        if let Some(&(k, i)) = self.short.slots.get(slot)
+            && i != 0
+            && k == key
+        {
+            return i - 1;
+        }
+        let (i, _) = self.intern_bytes(bytes);
+        if let Some(place) = self.short.slots.get_mut(slot) {
+            *place = (key, i.wrapping_add(1));
+        }
         i
     }
 
@@ -698,6 +797,49 @@ mod tests {
         for v in [0, 1, -1, i64::MIN, i64::MAX, 12345, -98765] {
             assert_eq!(unzigzag(zigzag(v)), v);
         }
+    }
+
+    proptest::proptest! {
+        /// Two texts of up to 24 bytes have equal keys exactly when they are equal: the
+        /// second text is the first with at most one byte changed, so the pairs that
+        /// differ in a single place (what a key that skips a byte would miss) are common.
+        #[test]
+        fn short_keys_are_equal_exactly_when_texts_are(
+            a in proptest::prop_oneof![
+                proptest::collection::vec(proptest::sample::select(vec![b'a', b'b']), 0..=8),
+                proptest::collection::vec(proptest::sample::select(vec![b'a', b'b']), 0..=24),
+            ],
+            flip in proptest::option::of(proptest::prelude::any::<proptest::sample::Index>()),
+        ) {
+            let mut b = a.clone();
+            if let Some(at) = flip.filter(|_| !b.is_empty()) {
+                b[at.index(a.len())] ^= 1;
+            }
+            let (ka, kb) = (ShortKey::of(&a), ShortKey::of(&b));
+            proptest::prop_assert!(ka.is_some() && kb.is_some());
+            proptest::prop_assert_eq!(ka == kb, a == b);
+        }
+
+        /// Texts written through the short-text cache come back as written, equal texts
+        /// as one table entry, however the cache's slots collide (a batch of one event
+        /// has 16 slots).
+        #[test]
+        fn short_texts_intern_to_one_entry_each(
+            texts in proptest::collection::vec("[ab]{0,3}|[ab]{5,9}|[ab]{17,24}", 1..200),
+        ) {
+            let mut w = Writer::for_events(1);
+            let mut seen: HashMap<&str, u32> = HashMap::new();
+            for t in &texts {
+                let i = w.intern_short(t.as_bytes());
+                proptest::prop_assert_eq!(*seen.entry(t.as_str()).or_insert(i), i);
+            }
+            proptest::prop_assert_eq!(w.strings.count as usize, seen.len());
+        }
+    }
+
+    #[test]
+    fn short_keys_reject_long_texts() {
+        assert!(ShortKey::of(&[b'x'; 25]).is_none());
     }
 
     #[test]
