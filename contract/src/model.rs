@@ -134,6 +134,11 @@ macro_rules! event_fields {
         /// Bytes of an event's presence bitmap, one bit per stored field.
         const PRESENCE_BYTES: usize = STORED_FIELDS.len().div_ceil(8);
 
+        /// The most bytes one event takes in a batch: its bitmap and every field at its
+        /// largest.
+        pub(crate) const MAX_EVENT_BYTES: usize =
+            PRESENCE_BYTES + STORED_FIELDS.len() * crate::wire::MAX_VALUE_BYTES;
+
         /// Every stored field, in order.
         pub const ALL_STORED: &[StoredField] = &[$(StoredField::$ident,)*];
 
@@ -210,20 +215,29 @@ macro_rules! event_fields {
 
             /// Writes the presence bitmap and the present values (the codec uses this).
             pub(crate) fn encode_fields(&self, w: &mut crate::wire::Writer) {
-                // The bitmap is built here and written over its reserved place at the
-                // end: setting a bit is then one OR at a constant offset.
-                let start = w.begin_presence(STORED_FIELDS.len());
+                // The event is written into a buffer that holds any event (see
+                // `wire::put_u8`), the bitmap built here and written over its place at
+                // the end: setting a bit is one OR at a constant offset.
+                let mut scratch = w.take_event_scratch();
+                let out = scratch.as_mut_slice();
+                let mut at = PRESENCE_BYTES;
                 let mut presence = [0u8; PRESENCE_BYTES];
                 let mut bit = 0usize;
                 $(
                     if let Some(v) = &self.$ident {
                         presence[bit / 8] |= 1 << (bit % 8);
-                        crate::wire::Wire::encode(v, w);
+                        at = crate::wire::Wire::encode(v, w, out, at);
                     }
                     bit += 1;
                 )*
                 let _ = bit;
-                w.set_presence(start, &presence);
+                if let Some(place) = out.get_mut(..PRESENCE_BYTES) {
+                    place.copy_from_slice(&presence);
+                }
+                // The buffer holds the largest event: slicing it cannot fail unless
+                // `MAX_EVENT_BYTES` is wrong, and then panicking beats a corrupt batch.
+                w.buf.extend_from_slice(&out[..at]);
+                w.put_event_scratch(scratch);
             }
 
             /// Decodes one event of a batch whose writer's fields are checked per

@@ -16,22 +16,65 @@ use crate::value::{Kind, Timestamp, Value};
 type PtrMap = HashMap<usize, u32, BuildHasherDefault<PtrHasher>>;
 
 /// A table of shared values being written: each distinct allocation once.
-#[derive(Default)]
 pub(crate) struct TableWriter {
     index: PtrMap,
+    /// A direct-mapped cache in front of `index`, by allocation: most lookups are of a
+    /// value met a moment ago (an event's process ancestry, its container's labels) and
+    /// cost a multiply and a compare here instead of a hash-map probe. Address 0 (no
+    /// allocation has it) marks an empty slot.
+    recent: Vec<(usize, u32)>,
+    shift: u32,
     pub(crate) count: u32,
     pub(crate) buf: Vec<u8>,
 }
 
 impl TableWriter {
+    /// A table expecting about `n` distinct values.
+    fn with_capacity(n: usize) -> Self {
+        let slots = n.next_power_of_two().clamp(16, 256);
+        TableWriter {
+            index: PtrMap::with_capacity_and_hasher(n, Default::default()),
+            recent: vec![(0, 0); slots],
+            shift: 64 - slots.trailing_zeros(),
+            count: 0,
+            buf: Vec::with_capacity(n * 16),
+        }
+    }
+
+    #[inline]
+    fn slot(&self, ptr: usize) -> usize {
+        ((ptr as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> self.shift) as usize
+    }
+
     /// The index of the value at `ptr`, or `None` when it must be added (then call
     /// [`TableWriter::added`] after writing it into `buf`).
-    fn lookup(&self, ptr: usize) -> Option<u32> {
-        self.index.get(&ptr).copied()
+    #[inline]
+    fn lookup(&mut self, ptr: usize) -> Option<u32> {
+        let slot = self.slot(ptr);
+        if let Some(&(p, i)) = self.recent.get(slot)
+            && p == ptr
+        {
+            return Some(i);
+        }
+        let found = self.index.get(&ptr).copied();
+        if let (Some(i), Some(place)) = (found, self.recent.get_mut(slot)) {
+            *place = (ptr, i);
+        }
+        found
     }
+
+    /// Records that the value at `ptr` is entry `i`.
+    fn remember(&mut self, ptr: usize, i: u32) {
+        self.index.insert(ptr, i);
+        let slot = self.slot(ptr);
+        if let Some(place) = self.recent.get_mut(slot) {
+            *place = (ptr, i);
+        }
+    }
+
     fn added(&mut self, ptr: usize) -> u32 {
         let i = self.count;
-        self.index.insert(ptr, i);
+        self.remember(ptr, i);
         self.count += 1;
         i
     }
@@ -56,6 +99,45 @@ pub(crate) struct Writer {
     text_spans: HashMap<u64, (u32, u32, u32), BuildHasherDefault<PtrHasher>>,
     /// Texts of up to 24 bytes already written, by their bytes (see [`ShortTexts`]).
     short: ShortTexts,
+    /// The buffer each event is written into before it joins `buf` (see [`put_u8`]).
+    event_scratch: Vec<u8>,
+}
+
+/// The most bytes one value takes on the wire: an IPv6 address (family and 16 bytes);
+/// a varint takes at most 10.
+pub(crate) const MAX_VALUE_BYTES: usize = 17;
+
+/// Writes one byte at `at` of an event's buffer, returning where the next byte goes.
+///
+/// Events are written into a buffer long enough for any event
+/// ([`crate::model::MAX_EVENT_BYTES`]) with the position passed by value, so it stays in
+/// a register: a byte costs a store and a bounds check rather than a `Vec` push (a
+/// capacity check and a length stored through the writer), and the event joins the
+/// batch in one copy. The buffer holds the largest event, so a write is never skipped.
+#[inline(always)]
+fn put_u8(out: &mut [u8], at: usize, v: u8) -> usize {
+    if let Some(b) = out.get_mut(at) {
+        *b = v;
+    }
+    at + 1
+}
+
+/// Writes a varint at `at` (see [`put_u8`]).
+#[inline(always)]
+fn put_varint_at(out: &mut [u8], mut at: usize, mut v: u64) -> usize {
+    while v >= 0x80 {
+        at = put_u8(out, at, (v as u8) | 0x80);
+        v >>= 7;
+    }
+    put_u8(out, at, v as u8)
+}
+
+/// Writes bytes at `at` (see [`put_u8`]).
+fn put_slice(out: &mut [u8], at: usize, s: &[u8]) -> usize {
+    if let Some(place) = out.get_mut(at..at + s.len()) {
+        place.copy_from_slice(s);
+    }
+    at + s.len()
 }
 
 /// A text of at most 24 bytes as three words and its length: reading it this way takes
@@ -137,11 +219,7 @@ impl ShortTexts {
 impl Writer {
     /// A writer sized for `events` events.
     pub(crate) fn for_events(events: usize) -> Self {
-        let table = |n: usize| TableWriter {
-            index: PtrMap::with_capacity_and_hasher(n, Default::default()),
-            count: 0,
-            buf: Vec::with_capacity(n * 16),
-        };
+        let table = TableWriter::with_capacity;
         Writer {
             buf: Vec::with_capacity(events * 96),
             strings: table(events * 2 + 64),
@@ -150,29 +228,19 @@ impl Writer {
             maps: table(16),
             text_spans: HashMap::with_capacity_and_hasher(events + 64, Default::default()),
             short: ShortTexts::for_events(events),
+            event_scratch: vec![0; crate::model::MAX_EVENT_BYTES],
         }
     }
 
-    pub(crate) fn u8(&mut self, v: u8) {
-        self.buf.push(v);
+    /// The buffer events are written into, taken while an event is written (the
+    /// writer's tables are borrowed at the same time), then given back.
+    pub(crate) fn take_event_scratch(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.event_scratch)
     }
 
-    pub(crate) fn varint(&mut self, v: u64) {
-        put_varint(&mut self.buf, v);
-    }
-
-    /// Reserves a zeroed presence bitmap for `n` fields; returns its offset.
-    pub(crate) fn begin_presence(&mut self, n: usize) -> usize {
-        let start = self.buf.len();
-        self.buf.resize(start + n.div_ceil(8), 0);
-        start
-    }
-
-    /// Writes a presence bitmap over the place [`Writer::begin_presence`] reserved.
-    pub(crate) fn set_presence(&mut self, start: usize, bitmap: &[u8]) {
-        if let Some(place) = self.buf.get_mut(start..start + bitmap.len()) {
-            place.copy_from_slice(bitmap);
-        }
+    /// Gives back what [`Writer::take_event_scratch`] took.
+    pub(crate) fn put_event_scratch(&mut self, scratch: Vec<u8>) {
+        self.event_scratch = scratch;
     }
 
     /// The table index of a text: shared (heap) text by allocation first (cheap), then
@@ -188,7 +256,7 @@ impl Writer {
             return i;
         }
         let (i, _) = self.intern_bytes(t.as_bytes());
-        self.strings.index.insert(ptr, i);
+        self.strings.remember(ptr, i);
         i
     }
 
@@ -569,7 +637,9 @@ pub(crate) enum ValueCheck {
 
 /// Binary form of one field value.
 pub(crate) trait Wire: Sized {
-    fn encode(&self, w: &mut Writer);
+    /// Writes the value at `at` of an event's buffer (see [`put_u8`]), adding what it
+    /// shares to `w`'s tables; returns where the next value goes.
+    fn encode(&self, w: &mut Writer, out: &mut [u8], at: usize) -> usize;
     fn decode(r: &mut Reader<'_>) -> Result<Self, CodecError>;
 }
 
@@ -582,9 +652,9 @@ fn unzigzag(v: u64) -> i64 {
 }
 
 impl Wire for Text {
-    fn encode(&self, w: &mut Writer) {
+    fn encode(&self, w: &mut Writer, out: &mut [u8], at: usize) -> usize {
         let i = w.intern_text(self);
-        w.varint(u64::from(i));
+        put_varint_at(out, at, u64::from(i))
     }
     fn decode(r: &mut Reader<'_>) -> Result<Self, CodecError> {
         r.text_ref()
@@ -592,8 +662,8 @@ impl Wire for Text {
 }
 
 impl Wire for u64 {
-    fn encode(&self, w: &mut Writer) {
-        w.varint(*self);
+    fn encode(&self, _: &mut Writer, out: &mut [u8], at: usize) -> usize {
+        put_varint_at(out, at, *self)
     }
     fn decode(r: &mut Reader<'_>) -> Result<Self, CodecError> {
         r.varint()
@@ -601,8 +671,8 @@ impl Wire for u64 {
 }
 
 impl Wire for i64 {
-    fn encode(&self, w: &mut Writer) {
-        w.varint(zigzag(*self));
+    fn encode(&self, _: &mut Writer, out: &mut [u8], at: usize) -> usize {
+        put_varint_at(out, at, zigzag(*self))
     }
     fn decode(r: &mut Reader<'_>) -> Result<Self, CodecError> {
         r.varint().map(unzigzag)
@@ -610,8 +680,8 @@ impl Wire for i64 {
 }
 
 impl Wire for bool {
-    fn encode(&self, w: &mut Writer) {
-        w.u8(u8::from(*self));
+    fn encode(&self, _: &mut Writer, out: &mut [u8], at: usize) -> usize {
+        put_u8(out, at, u8::from(*self))
     }
     fn decode(r: &mut Reader<'_>) -> Result<Self, CodecError> {
         let at = r.position();
@@ -627,8 +697,8 @@ impl Wire for bool {
 }
 
 impl Wire for Timestamp {
-    fn encode(&self, w: &mut Writer) {
-        self.0.encode(w);
+    fn encode(&self, w: &mut Writer, out: &mut [u8], at: usize) -> usize {
+        self.0.encode(w, out, at)
     }
     fn decode(r: &mut Reader<'_>) -> Result<Self, CodecError> {
         i64::decode(r).map(Timestamp)
@@ -636,15 +706,15 @@ impl Wire for Timestamp {
 }
 
 impl Wire for IpAddr {
-    fn encode(&self, w: &mut Writer) {
+    fn encode(&self, _: &mut Writer, out: &mut [u8], at: usize) -> usize {
         match self {
             IpAddr::V4(a) => {
-                w.u8(4);
-                w.buf.extend_from_slice(&a.octets());
+                let at = put_u8(out, at, 4);
+                put_slice(out, at, &a.octets())
             }
             IpAddr::V6(a) => {
-                w.u8(6);
-                w.buf.extend_from_slice(&a.octets());
+                let at = put_u8(out, at, 6);
+                put_slice(out, at, &a.octets())
             }
         }
     }
@@ -669,7 +739,7 @@ impl Wire for IpAddr {
 }
 
 impl Wire for StrList {
-    fn encode(&self, w: &mut Writer) {
+    fn encode(&self, w: &mut Writer, out: &mut [u8], at: usize) -> usize {
         let ptr = Arc::as_ptr(self) as *const u8 as usize;
         let i = match w.lists.lookup(ptr) {
             Some(i) => i,
@@ -682,7 +752,7 @@ impl Wire for StrList {
                 w.lists.added(ptr)
             }
         };
-        w.varint(u64::from(i));
+        put_varint_at(out, at, u64::from(i))
     }
     fn decode(r: &mut Reader<'_>) -> Result<Self, CodecError> {
         let i = r.index(r.tables.lists.len(), "list index out of range")?;
@@ -691,7 +761,7 @@ impl Wire for StrList {
 }
 
 impl Wire for U64List {
-    fn encode(&self, w: &mut Writer) {
+    fn encode(&self, w: &mut Writer, out: &mut [u8], at: usize) -> usize {
         let ptr = Arc::as_ptr(self) as *const u8 as usize;
         let i = match w.pids.lookup(ptr) {
             Some(i) => i,
@@ -703,7 +773,7 @@ impl Wire for U64List {
                 w.pids.added(ptr)
             }
         };
-        w.varint(u64::from(i));
+        put_varint_at(out, at, u64::from(i))
     }
     fn decode(r: &mut Reader<'_>) -> Result<Self, CodecError> {
         let i = r.index(r.tables.pids.len(), "number list index out of range")?;
@@ -712,7 +782,7 @@ impl Wire for U64List {
 }
 
 impl Wire for Labels {
-    fn encode(&self, w: &mut Writer) {
+    fn encode(&self, w: &mut Writer, out: &mut [u8], at: usize) -> usize {
         let ptr = Arc::as_ptr(self) as *const u8 as usize;
         let i = match w.maps.lookup(ptr) {
             Some(i) => i,
@@ -729,7 +799,7 @@ impl Wire for Labels {
                 w.maps.added(ptr)
             }
         };
-        w.varint(u64::from(i));
+        put_varint_at(out, at, u64::from(i))
     }
     fn decode(r: &mut Reader<'_>) -> Result<Self, CodecError> {
         let i = r.index(r.tables.maps.len(), "map index out of range")?;
@@ -835,6 +905,24 @@ mod tests {
             }
             proptest::prop_assert_eq!(w.strings.count as usize, seen.len());
         }
+    }
+
+    /// Every value fits in `MAX_VALUE_BYTES` (table indexes are varints of a `u32`,
+    /// shorter than any `u64`), which sizes the buffer events are written into.
+    #[test]
+    fn the_largest_values_fit_in_max_value_bytes() {
+        let mut w = Writer::for_events(1);
+        let mut out = [0u8; 64];
+        let sizes = [
+            u64::MAX.encode(&mut w, &mut out, 0),
+            i64::MIN.encode(&mut w, &mut out, 0),
+            Timestamp(i64::MAX).encode(&mut w, &mut out, 0),
+            true.encode(&mut w, &mut out, 0),
+            IpAddr::V6(Ipv6Addr::from([0xff; 16])).encode(&mut w, &mut out, 0),
+            IpAddr::V4(Ipv4Addr::from([0xff; 4])).encode(&mut w, &mut out, 0),
+        ];
+        assert_eq!(sizes.iter().max(), Some(&MAX_VALUE_BYTES));
+        assert_eq!(u64::from(u32::MAX).encode(&mut w, &mut out, 0), 5);
     }
 
     #[test]

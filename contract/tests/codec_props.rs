@@ -196,6 +196,31 @@ proptest! {
     }
 }
 
+/// An event with every field set to its longest encoding (the most varint bytes, IPv6
+/// addresses) round-trips: the encoder writes each event into a buffer sized for the
+/// largest one.
+#[test]
+fn an_event_with_every_field_at_its_largest_round_trips() {
+    let mut obj = Map::new();
+    for info in STORED_FIELDS {
+        let v = match info.kind {
+            Kind::Str => Json::from("x".repeat(100)),
+            Kind::U64 => Json::from(u64::MAX),
+            Kind::I64 | Kind::Ts => Json::from(i64::MIN),
+            Kind::Bool => Json::from(true),
+            Kind::Ip => Json::from("ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff"),
+            Kind::StrList => json!(["a", "b"]),
+            Kind::U64List => json!([u64::MAX]),
+            Kind::Map => json!({"k": "v"}),
+        };
+        obj.insert(info.name.to_owned(), v);
+    }
+    let ev: Event = serde_json::from_value(Json::Object(obj)).expect("a valid event");
+    let events = vec![ev.clone(), Event::default(), ev];
+    let bytes = codec::encode_batch(&events);
+    assert_eq!(codec::decode_batch(&bytes).expect("decodes"), events);
+}
+
 #[test]
 fn hostile_counts_do_not_allocate() {
     let mut bytes = codec::encode_batch(&[]);
