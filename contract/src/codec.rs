@@ -268,6 +268,8 @@ pub(crate) fn decode_reusing(
 ) -> Result<usize, CodecError> {
     let (mut r, kinds, event_count) = open_batch(bytes, Tables::Read)?;
     let plan: Vec<_> = kinds.iter().map(|&k| r.value_check(k)).collect();
+    let keep = keep.map(Event::keep_mask);
+    let keep = keep.as_ref();
     if events.len() < event_count {
         events.resize_with(event_count, Event::default);
     }
@@ -283,6 +285,8 @@ pub(crate) fn decode_reusing(
 fn decode(bytes: &[u8], keep: Option<&StoredFieldSet>) -> Result<Vec<Event>, CodecError> {
     let (mut r, kinds, event_count) = open_batch(bytes, Tables::Read)?;
     let plan: Vec<_> = kinds.iter().map(|&k| r.value_check(k)).collect();
+    let keep = keep.map(Event::keep_mask);
+    let keep = keep.as_ref();
     // Built in place: an event is large, and moving each one costs a copy. Each event
     // is decoded right after it is set to its default, while it is still in the cache
     // (defaulting the whole batch first wrote ~2 MB that decoding then read back).

@@ -134,6 +134,11 @@ macro_rules! event_fields {
         /// Bytes of an event's presence bitmap, one bit per stored field.
         const PRESENCE_BYTES: usize = STORED_FIELDS.len().div_ceil(8);
 
+        /// The fields a decoder keeps, in the presence bitmap's layout (see
+        /// [`Event::keep_mask`]).
+        #[derive(Clone, Debug, PartialEq, Eq)]
+        pub(crate) struct KeepMask([u8; PRESENCE_BYTES]);
+
         /// The most bytes one event takes in a batch: its bitmap and every field at its
         /// largest.
         pub(crate) const MAX_EVENT_BYTES: usize =
@@ -240,6 +245,18 @@ macro_rules! event_fields {
                 w.put_event_scratch(scratch);
             }
 
+            /// The fields of `keep` as a mask in the presence bitmap's layout (what
+            /// decoding tests a field's bit against).
+            pub(crate) fn keep_mask(keep: &crate::field_set::StoredFieldSet) -> KeepMask {
+                let mut mask = [0u8; PRESENCE_BYTES];
+                for (bit, f) in ALL_STORED.iter().enumerate() {
+                    if keep.contains(*f) {
+                        mask[bit / 8] |= 1 << (bit % 8);
+                    }
+                }
+                KeepMask(mask)
+            }
+
             /// Decodes one event of a batch whose writer's fields are checked per
             /// `plan` (see [`crate::wire::Reader::value_check`]; the writer's field list
             /// may be shorter or longer than ours). Fields not in `keep` are checked and
@@ -250,15 +267,16 @@ macro_rules! event_fields {
                 &mut self,
                 r: &mut crate::wire::Reader<'_>,
                 plan: &[crate::wire::ValueCheck],
-                keep: Option<&crate::field_set::StoredFieldSet>,
+                keep: Option<&KeepMask>,
                 reuse: bool,
             ) -> Result<(), crate::codec::CodecError> {
-                if keep.is_none() && plan.len() == STORED_FIELDS.len() {
-                    // The writer's fields are ours, all kept: the common case.
-                    return if reuse {
-                        self.decode_own_fields::<true>(r)
-                    } else {
-                        self.decode_own_fields::<false>(r)
+                if plan.len() == STORED_FIELDS.len() {
+                    // The writer's fields are ours: the common case.
+                    return match (keep, reuse) {
+                        (None, true) => self.decode_own_fields::<true>(r),
+                        (None, false) => self.decode_own_fields::<false>(r),
+                        (Some(k), true) => self.decode_own_kept_fields::<true>(r, &k.0),
+                        (Some(k), false) => self.decode_own_kept_fields::<false>(r, &k.0),
                     };
                 }
                 let presence = r.presence(plan.len())?;
@@ -266,7 +284,7 @@ macro_rules! event_fields {
                 let mut bit = 0usize;
                 $(
                     if bit < plan.len() && crate::wire::is_present(presence, bit) {
-                        if keep.is_none_or(|k| k.contains_index(bit)) {
+                        if keep.is_none_or(|k| crate::wire::is_present(&k.0, bit)) {
                             ev.$ident = Some(
                                 <$ty as crate::wire::Wire>::decode(r)
                                     .map_err(|e| e.in_field($name))?,
@@ -308,6 +326,39 @@ macro_rules! event_fields {
                         );
                     } else if REUSE && ev.$ident.is_some() {
                         ev.$ident = None;
+                    }
+                    bit += 1;
+                )*
+                let _ = bit;
+                Ok(())
+            }
+
+            /// [`Event::decode_own_fields`] keeping only the fields of `keep`: a field
+            /// outside it is checked as decoding would check it (its kind is known
+            /// here, so that is a varint and a bound) and skipped, at a fraction of what
+            /// building its value costs.
+            #[inline(always)]
+            fn decode_own_kept_fields<const REUSE: bool>(
+                &mut self,
+                r: &mut crate::wire::Reader<'_>,
+                keep: &[u8; PRESENCE_BYTES],
+            ) -> Result<(), crate::codec::CodecError> {
+                let presence: &[u8; PRESENCE_BYTES] = r.presence_array()?;
+                let ev = self;
+                let mut bit = 0usize;
+                $(
+                    let mask = 1u8 << (bit % 8);
+                    if presence[bit / 8] & mask == 0 {
+                        if REUSE && keep[bit / 8] & mask != 0 && ev.$ident.is_some() {
+                            ev.$ident = None;
+                        }
+                    } else if keep[bit / 8] & mask != 0 {
+                        ev.$ident = Some(
+                            <$ty as crate::wire::Wire>::decode(r)
+                                .map_err(|e| e.in_field($name))?,
+                        );
+                    } else {
+                        <$ty as crate::wire::Wire>::skip(r).map_err(|e| e.in_field($name))?;
                     }
                     bit += 1;
                 )*

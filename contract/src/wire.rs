@@ -641,6 +641,8 @@ pub(crate) trait Wire: Sized {
     /// shares to `w`'s tables; returns where the next value goes.
     fn encode(&self, w: &mut Writer, out: &mut [u8], at: usize) -> usize;
     fn decode(r: &mut Reader<'_>) -> Result<Self, CodecError>;
+    /// Checks a value as [`Wire::decode`] would and steps over it, building nothing.
+    fn skip(r: &mut Reader<'_>) -> Result<(), CodecError>;
 }
 
 fn zigzag(v: i64) -> u64 {
@@ -659,6 +661,10 @@ impl Wire for Text {
     fn decode(r: &mut Reader<'_>) -> Result<Self, CodecError> {
         r.text_ref()
     }
+    #[inline]
+    fn skip(r: &mut Reader<'_>) -> Result<(), CodecError> {
+        r.index(r.lens.strings, "text index out of range").map(drop)
+    }
 }
 
 impl Wire for u64 {
@@ -668,6 +674,10 @@ impl Wire for u64 {
     fn decode(r: &mut Reader<'_>) -> Result<Self, CodecError> {
         r.varint()
     }
+    #[inline]
+    fn skip(r: &mut Reader<'_>) -> Result<(), CodecError> {
+        r.varint().map(drop)
+    }
 }
 
 impl Wire for i64 {
@@ -676,6 +686,10 @@ impl Wire for i64 {
     }
     fn decode(r: &mut Reader<'_>) -> Result<Self, CodecError> {
         r.varint().map(unzigzag)
+    }
+    #[inline]
+    fn skip(r: &mut Reader<'_>) -> Result<(), CodecError> {
+        r.varint().map(drop)
     }
 }
 
@@ -694,6 +708,9 @@ impl Wire for bool {
             }),
         }
     }
+    fn skip(r: &mut Reader<'_>) -> Result<(), CodecError> {
+        bool::decode(r).map(drop)
+    }
 }
 
 impl Wire for Timestamp {
@@ -702,6 +719,10 @@ impl Wire for Timestamp {
     }
     fn decode(r: &mut Reader<'_>) -> Result<Self, CodecError> {
         i64::decode(r).map(Timestamp)
+    }
+    #[inline]
+    fn skip(r: &mut Reader<'_>) -> Result<(), CodecError> {
+        r.varint().map(drop)
     }
 }
 
@@ -736,6 +757,9 @@ impl Wire for IpAddr {
             }),
         }
     }
+    fn skip(r: &mut Reader<'_>) -> Result<(), CodecError> {
+        IpAddr::decode(r).map(drop)
+    }
 }
 
 impl Wire for StrList {
@@ -758,6 +782,10 @@ impl Wire for StrList {
         let i = r.index(r.tables.lists.len(), "list index out of range")?;
         Ok(r.tables.lists[i].clone())
     }
+    #[inline]
+    fn skip(r: &mut Reader<'_>) -> Result<(), CodecError> {
+        r.index(r.lens.lists, "list index out of range").map(drop)
+    }
 }
 
 impl Wire for U64List {
@@ -778,6 +806,11 @@ impl Wire for U64List {
     fn decode(r: &mut Reader<'_>) -> Result<Self, CodecError> {
         let i = r.index(r.tables.pids.len(), "number list index out of range")?;
         Ok(r.tables.pids[i].clone())
+    }
+    #[inline]
+    fn skip(r: &mut Reader<'_>) -> Result<(), CodecError> {
+        r.index(r.lens.pids, "number list index out of range")
+            .map(drop)
     }
 }
 
@@ -804,6 +837,10 @@ impl Wire for Labels {
     fn decode(r: &mut Reader<'_>) -> Result<Self, CodecError> {
         let i = r.index(r.tables.maps.len(), "map index out of range")?;
         Ok(r.tables.maps[i].clone())
+    }
+    #[inline]
+    fn skip(r: &mut Reader<'_>) -> Result<(), CodecError> {
+        r.index(r.lens.maps, "map index out of range").map(drop)
     }
 }
 
