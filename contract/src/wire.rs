@@ -334,6 +334,16 @@ struct TableLens {
     maps: usize,
 }
 
+/// Entry `i` of a shared-value table, read at byte `at`: one bounds check (the
+/// table's own), where checking the index and then indexing made two.
+#[inline]
+fn entry<T: Clone>(table: &[T], i: u64, at: usize, what: &'static str) -> Result<T, CodecError> {
+    match usize::try_from(i).ok().and_then(|i| table.get(i)) {
+        Some(v) => Ok(v.clone()),
+        None => Err(CodecError::Invalid { at, what }),
+    }
+}
+
 /// Cursor over untrusted input.
 pub(crate) struct Reader<'a> {
     buf: &'a [u8],
@@ -457,8 +467,9 @@ impl<'a> Reader<'a> {
     }
 
     fn text_ref(&mut self) -> Result<Text, CodecError> {
-        let i = self.index(self.tables.strings.len(), "text index out of range")?;
-        Ok(self.tables.strings[i].clone())
+        let at = self.pos;
+        let i = self.varint()?;
+        entry(&self.tables.strings, i, at, "text index out of range")
     }
 
     /// Reads the four shared-value tables that precede the events.
@@ -779,8 +790,9 @@ impl Wire for StrList {
         put_varint_at(out, at, u64::from(i))
     }
     fn decode(r: &mut Reader<'_>) -> Result<Self, CodecError> {
-        let i = r.index(r.tables.lists.len(), "list index out of range")?;
-        Ok(r.tables.lists[i].clone())
+        let at = r.position();
+        let i = r.varint()?;
+        entry(&r.tables.lists, i, at, "list index out of range")
     }
     #[inline]
     fn skip(r: &mut Reader<'_>) -> Result<(), CodecError> {
@@ -804,8 +816,9 @@ impl Wire for U64List {
         put_varint_at(out, at, u64::from(i))
     }
     fn decode(r: &mut Reader<'_>) -> Result<Self, CodecError> {
-        let i = r.index(r.tables.pids.len(), "number list index out of range")?;
-        Ok(r.tables.pids[i].clone())
+        let at = r.position();
+        let i = r.varint()?;
+        entry(&r.tables.pids, i, at, "number list index out of range")
     }
     #[inline]
     fn skip(r: &mut Reader<'_>) -> Result<(), CodecError> {
@@ -835,8 +848,9 @@ impl Wire for Labels {
         put_varint_at(out, at, u64::from(i))
     }
     fn decode(r: &mut Reader<'_>) -> Result<Self, CodecError> {
-        let i = r.index(r.tables.maps.len(), "map index out of range")?;
-        Ok(r.tables.maps[i].clone())
+        let at = r.position();
+        let i = r.varint()?;
+        entry(&r.tables.maps, i, at, "map index out of range")
     }
     #[inline]
     fn skip(r: &mut Reader<'_>) -> Result<(), CodecError> {
