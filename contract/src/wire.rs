@@ -334,6 +334,36 @@ struct TableLens {
     maps: usize,
 }
 
+/// A varint of at most nine bytes at the start of `rest`, read as a little-endian word
+/// (and one byte more): `(length, value)`, or `None` when `rest` is shorter than ten
+/// bytes or the varint longer than nine (the bytewise reader then decides).
+#[inline]
+fn varint_from_words(rest: &[u8]) -> Option<(usize, u64)> {
+    let head: [u8; 10] = rest.get(..10)?.try_into().ok()?;
+    let [b0, b1, b2, b3, b4, b5, b6, b7, b8, _] = head;
+    let word = u64::from_le_bytes([b0, b1, b2, b3, b4, b5, b6, b7]);
+    let stops = !word & 0x8080_8080_8080_8080;
+    let (len, word) = if stops == 0 {
+        // No end in the first eight bytes: the ninth must end it.
+        if b8 & 0x80 != 0 {
+            return None;
+        }
+        (9, word)
+    } else {
+        let len = (stops.trailing_zeros() / 8 + 1) as usize;
+        // Bytes after the varint's end are masked off (len 8 keeps the whole word).
+        (len, word & (u64::MAX >> (64 - 8 * len)))
+    };
+    let mut v = 0u64;
+    for group in 0..8 {
+        v |= (word >> group) & (0x7f << (7 * group));
+    }
+    if len == 9 {
+        v |= u64::from(b8) << 56;
+    }
+    Some((len, v))
+}
+
 /// Entry `i` of a shared-value table, read at byte `at`: one bounds check (the
 /// table's own), where checking the index and then indexing made two.
 #[inline]
@@ -404,6 +434,18 @@ impl<'a> Reader<'a> {
     #[inline(never)]
     fn varint_long(&mut self) -> Result<u64, CodecError> {
         let rest = self.buf.get(self.pos..).unwrap_or_default();
+        // Eight bytes at once: the first byte without its continuation bit ends the
+        // varint, and the 7-bit groups are gathered with shifts instead of a loop. A
+        // timestamp (nanoseconds, zigzagged) takes nine bytes: one more after the word.
+        if let Some((len, v)) = varint_from_words(rest) {
+            self.pos += len;
+            return Ok(v);
+        }
+        self.varint_bytewise(rest)
+    }
+
+    /// The general varint reader: any length, any place in the input, and the errors.
+    fn varint_bytewise(&mut self, rest: &[u8]) -> Result<u64, CodecError> {
         let mut v: u64 = 0;
         for (i, &b) in rest.iter().take(10).enumerate() {
             if i == 9 && b > 1 {
@@ -682,6 +724,7 @@ impl Wire for u64 {
     fn encode(&self, _: &mut Writer, out: &mut [u8], at: usize) -> usize {
         put_varint_at(out, at, *self)
     }
+    #[inline]
     fn decode(r: &mut Reader<'_>) -> Result<Self, CodecError> {
         r.varint()
     }
@@ -695,6 +738,7 @@ impl Wire for i64 {
     fn encode(&self, _: &mut Writer, out: &mut [u8], at: usize) -> usize {
         put_varint_at(out, at, zigzag(*self))
     }
+    #[inline]
     fn decode(r: &mut Reader<'_>) -> Result<Self, CodecError> {
         r.varint().map(unzigzag)
     }
@@ -708,6 +752,7 @@ impl Wire for bool {
     fn encode(&self, _: &mut Writer, out: &mut [u8], at: usize) -> usize {
         put_u8(out, at, u8::from(*self))
     }
+    #[inline]
     fn decode(r: &mut Reader<'_>) -> Result<Self, CodecError> {
         let at = r.position();
         match r.u8()? {
@@ -728,6 +773,7 @@ impl Wire for Timestamp {
     fn encode(&self, w: &mut Writer, out: &mut [u8], at: usize) -> usize {
         self.0.encode(w, out, at)
     }
+    #[inline]
     fn decode(r: &mut Reader<'_>) -> Result<Self, CodecError> {
         i64::decode(r).map(Timestamp)
     }
@@ -974,6 +1020,30 @@ mod tests {
         ];
         assert_eq!(sizes.iter().max(), Some(&MAX_VALUE_BYTES));
         assert_eq!(u64::from(u32::MAX).encode(&mut w, &mut out, 0), 5);
+    }
+
+    proptest::proptest! {
+        /// The word-at-a-time varint reader agrees with the bytewise one on any input:
+        /// encoded numbers followed by anything, and arbitrary bytes (overlong,
+        /// overflowing or truncated varints included).
+        #[test]
+        fn varints_read_by_words_as_by_bytes(
+            v in proptest::prelude::any::<u64>(),
+            tail in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..12),
+            raw in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..14),
+        ) {
+            let mut encoded = Vec::new();
+            put_varint(&mut encoded, v);
+            encoded.extend_from_slice(&tail);
+            for bytes in [&encoded[..], &raw[..]] {
+                let (mut fast, mut slow) = (Reader::new(bytes), Reader::new(bytes));
+                let got = fast.varint();
+                let want = slow.varint_bytewise(bytes);
+                proptest::prop_assert_eq!(&got, &want);
+                proptest::prop_assert_eq!(fast.position(), slow.position());
+            }
+            proptest::prop_assert_eq!(Reader::new(&encoded).varint(), Ok(v));
+        }
     }
 
     #[test]
