@@ -40,6 +40,7 @@ use crate::arrow::{DICTIONARY_COLUMNS, MATERIALIZED, column_name};
 use crate::field::{DerivedField, Field, FieldRef};
 use crate::model::{Event, Labels, StoredColumns, StrList, Text, U64List};
 use crate::share::PtrHasher;
+use crate::short_key::ShortKey;
 use crate::value::{Timestamp, Value};
 
 /// How one stored field's Rust type appends into its Arrow builder.
@@ -122,7 +123,16 @@ pub(crate) struct DictionaryTexts {
     /// Content hash → key.
     index: HashMap<u64, i32, BuildHasherDefault<PtrHasher>>,
     last: Option<i32>,
+    /// Short texts met recently → key, direct-mapped (see [`crate::short_key`]): most
+    /// rows of a column repeat one of a few values, found here without hashing the
+    /// bytes or comparing them with `memcmp`. A key of -1 marks an empty slot.
+    recent: Box<[(ShortKey, i32); RECENT_SLOTS]>,
 }
+
+/// Slots of [`DictionaryTexts::recent`]: a column's common values (event types, the
+/// containers, users and programs of a node) without much memory per column (48
+/// dictionary columns are built at once).
+const RECENT_SLOTS: usize = 32;
 
 impl DictionaryTexts {
     fn with_capacity(rows: usize) -> Self {
@@ -133,6 +143,7 @@ impl DictionaryTexts {
             offsets: vec![0],
             index: HashMap::default(),
             last: None,
+            recent: Box::new([(ShortKey::default(), -1); RECENT_SLOTS]),
         }
     }
 
@@ -149,6 +160,20 @@ impl DictionaryTexts {
             return;
         };
         let bytes = v.as_bytes();
+        let short = ShortKey::of(bytes).map(|k| {
+            let slot = (k.hash() >> (64 - RECENT_SLOTS.trailing_zeros())) as usize;
+            (k, slot)
+        });
+        if let Some((k, slot)) = short
+            && let Some(&(known, key)) = self.recent.get(slot)
+            && key >= 0
+            && known == k
+        {
+            self.keys.push(key);
+            self.nulls.append_non_null();
+            self.last = Some(key);
+            return;
+        }
         let key = match self.last {
             Some(k) if self.value(k) == Some(bytes) => Some(k),
             _ => {
@@ -164,6 +189,11 @@ impl DictionaryTexts {
                 self.keys.push(k);
                 self.nulls.append_non_null();
                 self.last = Some(k);
+                if let Some((short, slot)) = short
+                    && let Some(place) = self.recent.get_mut(slot)
+                {
+                    *place = (short, k);
+                }
             }
             // Past 2^31 bytes of distinct text (a file holds far less): a null.
             None => {
@@ -194,6 +224,7 @@ impl DictionaryTexts {
     fn finish(&mut self) -> ArrayRef {
         self.index.clear();
         self.last = None;
+        self.recent.fill((ShortKey::default(), -1));
         let nulls = self.nulls.finish();
         dictionary_array(
             std::mem::take(&mut self.keys),
@@ -570,5 +601,45 @@ mod tests {
             assert!(cols.is_empty());
         }
         assert_eq!(cols.finish().expect("empty batch").num_rows(), 0);
+    }
+
+    proptest::proptest! {
+        /// A dictionary column reads back as the texts appended, row by row, however
+        /// its recent-value cache's 32 slots collide: texts from a two-letter alphabet
+        /// (short, near the 24-byte key limit and past it) and nulls, over two files.
+        #[test]
+        fn dictionary_texts_read_back_as_appended(
+            files in proptest::collection::vec(
+                proptest::collection::vec(
+                    proptest::option::weighted(0.9, "[ab]{0,4}|[ab]{22,26}"),
+                    0..300,
+                ),
+                2,
+            ),
+        ) {
+            let mut b = DictionaryTexts::with_capacity(8);
+            for rows in &files {
+                for v in rows {
+                    b.append(v.as_deref());
+                }
+                let array = b.finish();
+                let dict = array
+                    .as_any()
+                    .downcast_ref::<DictionaryArray<Int32Type>>()
+                    .expect("a dictionary");
+                let values = dict
+                    .values()
+                    .as_any()
+                    .downcast_ref::<StringArray>()
+                    .expect("text values");
+                let got: Vec<Option<&str>> = dict
+                    .keys()
+                    .iter()
+                    .map(|k| k.map(|k| values.value(k as usize)))
+                    .collect();
+                let want: Vec<Option<&str>> = rows.iter().map(|v| v.as_deref()).collect();
+                proptest::prop_assert_eq!(got, want);
+            }
+        }
     }
 }

@@ -26,6 +26,7 @@ pub mod model;
 pub mod recording;
 pub mod render;
 pub mod share;
+mod short_key;
 pub mod subjects;
 pub mod synth;
 pub mod value;
