@@ -460,9 +460,19 @@ impl<'a> Reader<'a> {
     }
 
     fn text_ref(&mut self) -> Result<Text, CodecError> {
+        self.shared(|t| &t.strings, "text index out of range")
+    }
+
+    /// The entry of a shared-value table (`table` picks it) whose index is read here.
+    #[inline]
+    fn shared<T: Clone>(
+        &mut self,
+        table: impl Fn(&Tables) -> &[T],
+        what: &'static str,
+    ) -> Result<T, CodecError> {
         let at = self.pos;
         let i = self.varint()?;
-        entry(&self.tables.strings, i, at, "text index out of range")
+        entry(table(&self.tables), i, at, what)
     }
 
     /// Reads the four shared-value tables that precede the events.
@@ -787,9 +797,7 @@ impl Wire for StrList {
         put_varint_at(out, at, u64::from(i))
     }
     fn decode(r: &mut Reader<'_>) -> Result<Self, CodecError> {
-        let at = r.position();
-        let i = r.varint()?;
-        entry(&r.tables.lists, i, at, "list index out of range")
+        r.shared(|t| &t.lists, "list index out of range")
     }
     #[inline]
     fn skip(r: &mut Reader<'_>) -> Result<(), CodecError> {
@@ -813,9 +821,7 @@ impl Wire for U64List {
         put_varint_at(out, at, u64::from(i))
     }
     fn decode(r: &mut Reader<'_>) -> Result<Self, CodecError> {
-        let at = r.position();
-        let i = r.varint()?;
-        entry(&r.tables.pids, i, at, "number list index out of range")
+        r.shared(|t| &t.pids, "number list index out of range")
     }
     #[inline]
     fn skip(r: &mut Reader<'_>) -> Result<(), CodecError> {
@@ -845,9 +851,7 @@ impl Wire for Labels {
         put_varint_at(out, at, u64::from(i))
     }
     fn decode(r: &mut Reader<'_>) -> Result<Self, CodecError> {
-        let at = r.position();
-        let i = r.varint()?;
-        entry(&r.tables.maps, i, at, "map index out of range")
+        r.shared(|t| &t.maps, "map index out of range")
     }
     #[inline]
     fn skip(r: &mut Reader<'_>) -> Result<(), CodecError> {
