@@ -14,6 +14,8 @@ use lanner_contract::{Event, codec, jsonl};
 static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn bench(c: &mut Criterion) {
+    // Set up as the binaries set it up: freed memory kept for the next batch.
+    lanner_contract::allocator::keep_freed_memory();
     let events: Vec<Event> = Synth::new(1, "node-a").take(1024).collect();
     let bytes = codec::encode_batch(&events);
     let lines: Vec<String> = events.iter().map(jsonl::to_line).collect();

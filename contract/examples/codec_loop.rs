@@ -12,6 +12,7 @@ use lanner_contract::{Event, codec, jsonl};
 static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() {
+    lanner_contract::allocator::keep_freed_memory();
     let mut args = std::env::args().skip(1);
     let what = args.next().unwrap_or_else(|| "decode".to_owned());
     let iters: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(100);
