@@ -4,8 +4,7 @@
 //! row group and page (exactly, where the value was not cut), so pruning by them is safe.
 #![allow(clippy::unwrap_used)]
 
-use std::path::Path;
-use std::process::Command;
+mod common;
 
 use arrow_array::cast::AsArray;
 use arrow_array::{Array, RecordBatch};
@@ -323,19 +322,9 @@ fn dictionary_columns_read_back_with_statistics_that_bound_them() {
         .chain(&list_columns)
         .map(|&c| schema.field(c).name().as_str())
         .collect();
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/read_columns.py");
-    let out = Command::new(std::env::var("PYTHON").unwrap_or_else(|_| "python3".into()))
-        .arg(script)
-        .arg(&file)
-        .args(&names)
-        .output()
-        .expect("run python3 (install pyarrow and duckdb: scripts/install-s3s-fs)");
-    assert!(
-        out.status.success(),
-        "read_columns.py: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let read: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let mut args = vec![file.to_str().unwrap()];
+    args.extend(&names);
+    let read = common::run_reader("read_columns.py", &args);
     for (&c, name) in dict_columns.iter().chain(&list_columns).zip(&names) {
         let want = if list_columns.contains(&c) {
             serde_json::to_value(lists_of(c, 0, want.num_rows())).unwrap()

@@ -176,16 +176,25 @@ pub fn archiver_args(node: &str, durable: &str, archive: &str, nats: &Nats) -> V
 /// Reads a table with the independent reader. `location` is `["--dir", DIR]` or
 /// `["--s3", ENDPOINT, BUCKET/PREFIX, KEY, SECRET]`.
 pub fn read_archive(table: &str, id: &str, time: &str, location: &[&str]) -> serde_json::Value {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/read_archive.py");
+    let mut args = vec![table, id, time];
+    args.extend_from_slice(location);
+    run_reader("read_archive.py", &args)
+}
+
+/// Runs one of the independent readers in `tests/` (pyarrow, DuckDB) with `args` and
+/// returns the JSON it prints; fails the test when it fails.
+pub fn run_reader<S: AsRef<std::ffi::OsStr>>(script: &str, args: &[S]) -> serde_json::Value {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests")
+        .join(script);
     let out = Command::new(std::env::var("PYTHON").unwrap_or_else(|_| "python3".into()))
-        .arg(script)
-        .args([table, id, time])
-        .args(location)
+        .arg(path)
+        .args(args)
         .output()
         .expect("run python3 (install pyarrow and duckdb: scripts/install-s3s-fs)");
     assert!(
         out.status.success(),
-        "read_archive.py failed (pyarrow/duckdb installed? scripts/install-s3s-fs does it): {}",
+        "{script} failed (pyarrow/duckdb installed? scripts/install-s3s-fs does it): {}",
         String::from_utf8_lossy(&out.stderr)
     );
     serde_json::from_slice(&out.stdout).expect("reader prints JSON")
