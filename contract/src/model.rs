@@ -17,20 +17,11 @@ use std::sync::Arc;
 
 use crate::value::{Kind, Timestamp};
 
-/// Immutable text in two words: up to 15 bytes are stored inline (cloning copies them:
-/// no allocation, no reference count), longer text is shared (cloning is one atomic
+/// Immutable text: up to 23 bytes are stored inline (cloning copies them: no
+/// allocation, no reference count), longer text is shared (cloning is one atomic
 /// increment), so events that share a process, container or ancestry share its long
 /// strings. `"bash".into()` and `String::into()` build one; it derefs to `&str`.
-pub type Text = ecow::EcoString;
-
-/// Whether `t` is kept on the heap (shared by its clones, so its address identifies it):
-/// text longer than [`Text::INLINE_LIMIT`] bytes always is. A shorter one may be too
-/// (built up by pushes) and is then taken as inline: compared by content, which is
-/// right for either.
-#[inline]
-pub(crate) fn is_shared(t: &Text) -> bool {
-    t.len() > Text::INLINE_LIMIT
-}
+pub type Text = smol_str::SmolStr;
 /// A list of text values (ancestry, DNS answers): `vec!["a".into()].into()`.
 pub type StrList = Arc<[Text]>;
 /// A list of unsigned integers (ancestor pids): `vec![7, 1].into()`.
@@ -617,23 +608,6 @@ impl Event {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// The encoder keys shared text by its address: only text on the heap may be taken
-    /// for shared, never an inline one (its address is the event's).
-    #[test]
-    fn only_heap_text_is_shared() {
-        let short = Text::from("/usr/bin/python");
-        assert_eq!(short.len(), Text::INLINE_LIMIT);
-        assert!(!is_shared(&short));
-        let long = Text::from("/usr/bin/python3");
-        assert!(is_shared(&long));
-        let copy = long.clone();
-        assert_eq!(
-            copy.as_ptr(),
-            long.as_ptr(),
-            "a long text's clone shares its bytes"
-        );
-    }
 
     #[test]
     fn column_is_falco_name_with_underscores() {

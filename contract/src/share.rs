@@ -1,6 +1,6 @@
 //! Sharing equal values between events: [`Pool`] makes every equal long text, list and
 //! label map point at one allocation, so the codec writes it once per batch by pointer
-//! and copies are reference counts. (Text of up to 15 bytes is inline, nothing to share.)
+//! and copies are reference counts. (Text of up to 23 bytes is inline, nothing to share.)
 //!
 //! Events decoded from the wire already share; events built from JSON or by hand do not
 //! until passed through [`crate::Event::share`].
@@ -49,8 +49,8 @@ impl Hasher for PtrHasher {
     }
 }
 
-/// The longest text [`Text`] keeps inline (nothing to share).
-const INLINE_TEXT: usize = Text::INLINE_LIMIT;
+/// The longest text `smol_str` keeps inline (nothing to share).
+const INLINE_TEXT: usize = 23;
 
 /// Hashes each write at once with xxh3, seeded by the writes before it. The pool's keys
 /// are texts and lists of texts, a few writes each, where xxh3's streaming state (which
@@ -129,7 +129,7 @@ impl Pool {
     }
 
     fn text(&mut self, t: &mut Text) {
-        if !crate::model::is_shared(t) {
+        if !t.is_heap_allocated() {
             return;
         }
         match self.texts.get(&**t) {

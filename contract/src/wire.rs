@@ -199,7 +199,7 @@ impl Writer {
     /// event) are still written once and decode as one value. Inline text, which has no
     /// allocation to key on, goes by content.
     fn intern_text(&mut self, t: &Text) -> u32 {
-        if !crate::model::is_shared(t) {
+        if !t.is_heap_allocated() {
             return self.intern_short(t.as_bytes());
         }
         let ptr = t.as_ptr() as usize;
