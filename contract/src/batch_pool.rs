@@ -33,6 +33,10 @@ use crate::model::Event;
 struct Buffer {
     events: Vec<Event>,
     keep: Option<StoredFieldSet>,
+    /// Each event's index in its batch, when only some were decoded.
+    positions: Vec<u32>,
+    /// Events in the batch, decoded or not.
+    batch_events: usize,
 }
 
 /// A pool of decoded batches' events; see the module docs.
@@ -73,6 +77,8 @@ impl BatchPool {
             buffer.events.clear();
             buffer.keep = keep.cloned();
         }
+        buffer.positions.clear();
+        buffer.batch_events = 0;
         let len = codec::decode_reusing(bytes, keep, &mut buffer.events);
         let mut batch = PooledBatch {
             buffer,
@@ -82,6 +88,51 @@ impl BatchPool {
         // On an error the events go back to the pool: each is reset field by field
         // when next decoded into, like any other.
         batch.len = len?;
+        batch.buffer.batch_events = batch.len;
+        Ok(batch)
+    }
+
+    /// [`BatchPool::decode`] keeping only the events whose type `wanted` accepts, as a
+    /// reader does that has nothing to do with the others (a detector whose rules match
+    /// no such type, as Falco only follows the syscalls its rules need). The others are
+    /// read up to their type and stepped over by their length, so skipping one costs a
+    /// small part of decoding it. The batch's [`PooledBatch::position`] gives each
+    /// event's index in the message. Rejects what [`codec::decode_batch`] rejects, but
+    /// for damage inside an event stepped over (see `codec::decode_reusing_wanted`).
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use lanner_contract::{Event, batch_pool::BatchPool, codec};
+    ///
+    /// let pool = Arc::new(BatchPool::new(2));
+    /// let ev = |t: &str| Event { evt_type: Some(t.into()), ..Default::default() };
+    /// let bytes = codec::encode_batch(&[ev("clone"), ev("openat"), ev("mmap")]);
+    /// let batch = pool.decode_wanted(&bytes, None, &|t| t == Some("openat")).unwrap();
+    /// assert_eq!(&batch[..], &[ev("openat")][..]);
+    /// assert_eq!(batch.position(0), 1);
+    /// assert_eq!(batch.batch_events(), 3);
+    /// ```
+    pub fn decode_wanted(
+        self: &Arc<Self>,
+        bytes: &[u8],
+        keep: Option<&StoredFieldSet>,
+        wanted: codec::WantedTypes<'_>,
+    ) -> Result<PooledBatch, CodecError> {
+        let mut buffer = self.take();
+        if buffer.keep.as_ref() != keep {
+            buffer.events.clear();
+            buffer.keep = keep.cloned();
+        }
+        let Buffer {
+            events, positions, ..
+        } = &mut buffer;
+        let counts = codec::decode_reusing_wanted(bytes, keep, wanted, events, positions);
+        let mut batch = PooledBatch {
+            buffer,
+            len: 0,
+            pool: self.clone(),
+        };
+        (batch.len, batch.buffer.batch_events) = counts?;
         Ok(batch)
     }
 
@@ -101,6 +152,22 @@ impl BatchPool {
         if free.len() < self.max {
             free.push(buffer);
         }
+    }
+}
+
+impl PooledBatch {
+    /// The index in its batch of event `i` (`i` itself unless the batch was decoded
+    /// with [`BatchPool::decode_wanted`]).
+    pub fn position(&self, i: usize) -> usize {
+        match self.buffer.positions.get(i) {
+            Some(&p) => p as usize,
+            None => i,
+        }
+    }
+
+    /// How many events the batch had, including any not decoded.
+    pub fn batch_events(&self) -> usize {
+        self.buffer.batch_events
     }
 }
 

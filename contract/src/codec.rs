@@ -25,6 +25,10 @@ use crate::wire::{Reader, Writer, put_varint};
 pub const MAGIC: &[u8; 4] = b"LNRB";
 /// Version of the batch format this crate writes.
 pub const WIRE_VERSION: u8 = 1;
+/// Header flag: each event starts with its length in bytes (a varint), so a reader can
+/// step over an event it has no use for. Written always; batches without it (written
+/// before it existed) are read too.
+pub const FLAG_EVENT_LENGTHS: u8 = 0x01;
 /// Largest batch a reader accepts.
 pub const MAX_BATCH_BYTES: usize = 64 << 20;
 
@@ -138,7 +142,7 @@ pub fn encode_batch_into(events: &[Event], out: &mut Vec<u8>) {
     }
     out.extend_from_slice(MAGIC);
     out.push(WIRE_VERSION);
-    out.push(0);
+    out.push(FLAG_EVENT_LENGTHS);
     put_varint(out, STORED_FIELDS.len() as u64);
     out.extend(STORED_FIELDS.iter().map(|f| kind_code(f.kind)));
     for table in [&w.strings, &w.lists, &w.pids, &w.maps] {
@@ -176,9 +180,10 @@ fn open_batch(bytes: &[u8], tables: Tables) -> Result<(Reader<'_>, Vec<Kind>, us
         return Err(CodecError::UnsupportedVersion(version));
     }
     let flags = r.u8()?;
-    if flags != 0 {
+    if flags & !FLAG_EVENT_LENGTHS != 0 {
         return Err(CodecError::UnsupportedFlags(flags));
     }
+    r.event_lengths = flags & FLAG_EVENT_LENGTHS != 0;
     let field_count = r.count(1)?;
     let mut kinds = Vec::with_capacity(field_count);
     for i in 0..field_count {
@@ -214,6 +219,7 @@ pub fn check_batch(bytes: &[u8]) -> Result<usize, CodecError> {
     // Per field of the writer, how its values are checked in this batch.
     let plan: Vec<_> = kinds.iter().map(|&k| r.value_check(k)).collect();
     for _ in 0..event_count {
+        let end = r.event_start()?;
         let presence = r.presence(kinds.len())?;
         // Only the set bits: an event has a few dozen of its ~150 fields.
         for (byte_at, &byte) in presence.iter().enumerate() {
@@ -227,6 +233,7 @@ pub fn check_batch(bytes: &[u8]) -> Result<usize, CodecError> {
                 }
             }
         }
+        r.event_end(end)?;
     }
     if r.remaining() != 0 {
         return Err(CodecError::TrailingBytes(r.remaining()));
@@ -274,12 +281,140 @@ pub(crate) fn decode_reusing(
         events.resize_with(event_count, Event::default);
     }
     for ev in &mut events[..event_count] {
+        let end = r.event_start()?;
         ev.decode_fields(&mut r, &plan, keep, true)?;
+        r.event_end(end)?;
     }
     if r.remaining() != 0 {
         return Err(CodecError::TrailingBytes(r.remaining()));
     }
     Ok(event_count)
+}
+
+/// Which events of a batch a reader wants, by their `evt.type` (`None`: the event has
+/// none). Asked once per event, or once per distinct type when only some fields are
+/// kept; keep it cheap (the detector looks the type up in its rule index).
+pub type WantedTypes<'a> = &'a dyn Fn(Option<&str>) -> bool;
+
+/// [`decode_reusing`] keeping only the events whose type `wanted` accepts: they go to
+/// the front of `events` in batch order, and `positions` gets each one's index in the
+/// batch. The others are read up to their type and stepped over by their length,
+/// unread (in a batch without event lengths: checked value by value, as decoding
+/// checks them, and not built). So the result is that of [`decode_reusing`] with the
+/// unwanted events taken out, and so are the errors, but for damage inside a
+/// stepped-over event, which goes unnoticed. An event's type is the one in the batch,
+/// whether `keep` has `evt.type` or not. Batches written with another field list are
+/// decoded whole, every event kept. Returns how many events were kept and how many the
+/// batch has.
+pub(crate) fn decode_reusing_wanted(
+    bytes: &[u8],
+    keep: Option<&StoredFieldSet>,
+    wanted: WantedTypes<'_>,
+    events: &mut Vec<Event>,
+    positions: &mut Vec<u32>,
+) -> Result<(usize, usize), CodecError> {
+    let (mut r, kinds, event_count) = open_batch(bytes, Tables::Read)?;
+    let plan: Vec<_> = kinds.iter().map(|&k| r.value_check(k)).collect();
+    let keep = keep.map(Event::keep_mask);
+    let keep = keep.as_ref();
+    let own = plan.len() == crate::model::STORED_FIELDS.len();
+    // Per string of the batch (and for no type): not asked yet, wanted, or not.
+    let mut verdicts = vec![Verdict::Unknown; r.tables.strings.len()];
+    let mut untyped = Verdict::Unknown;
+    let skip_all = Event::keep_mask(&StoredFieldSet::default());
+    let mut skipped: Option<Box<Event>> = None;
+    positions.clear();
+    let mut n = 0;
+    // Every field kept (as the detector decodes): the type decides half-way through.
+    let fused = own && keep.is_none();
+    for i in 0..event_count {
+        let end = r.event_start()?;
+        if fused {
+            if events.len() <= n {
+                events.push(Event::default());
+            }
+            if let Some(ev) = events.get_mut(n)
+                && ev.decode_own_fields_wanted(&mut r, &plan, wanted, end)?
+            {
+                r.event_end(end)?;
+                positions.push(i as u32);
+                n += 1;
+            }
+            continue;
+        }
+        if own && let Ok(ty) = peek_type(&mut r, &plan) {
+            let verdict = match ty {
+                Some(t) => verdicts.get_mut(t),
+                None => Some(&mut untyped),
+            };
+            if let Some(v) = verdict {
+                if *v == Verdict::Unknown {
+                    let text = ty.and_then(|t| r.tables.strings.get(t)).map(|t| t.as_str());
+                    *v = if wanted(text) {
+                        Verdict::Wanted
+                    } else {
+                        Verdict::Unwanted
+                    };
+                }
+                if *v == Verdict::Unwanted {
+                    match end {
+                        Some(end) => r.skip_to(end),
+                        None => {
+                            // Nothing is kept, nothing written: the event is only checked.
+                            let scratch = skipped.get_or_insert_with(Box::default);
+                            scratch.decode_fields(&mut r, &plan, Some(&skip_all), false)?;
+                        }
+                    }
+                    continue;
+                }
+            }
+        }
+        if events.len() <= n {
+            events.push(Event::default());
+        }
+        if let Some(ev) = events.get_mut(n) {
+            ev.decode_fields(&mut r, &plan, keep, true)?;
+        }
+        r.event_end(end)?;
+        positions.push(i as u32);
+        n += 1;
+    }
+    if r.remaining() != 0 {
+        return Err(CodecError::TrailingBytes(r.remaining()));
+    }
+    Ok((n, event_count))
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Verdict {
+    Unknown,
+    Wanted,
+    Unwanted,
+}
+
+/// The string-table index of the next event's `evt.type` (`None`: the event has none),
+/// read ahead without moving on, in a batch of this crate's own field list. An error
+/// here is left for decoding the event to report.
+fn peek_type(
+    r: &mut Reader<'_>,
+    plan: &[crate::wire::ValueCheck],
+) -> Result<Option<usize>, CodecError> {
+    const TYPE: usize = crate::model::StoredField::evt_type as usize;
+    let start = r.position();
+    let found = (|| {
+        let presence = r.presence(plan.len())?;
+        for (bit, check) in plan.iter().enumerate().take(TYPE) {
+            if crate::wire::is_present(presence, bit) {
+                r.check_value(*check)?;
+            }
+        }
+        if !crate::wire::is_present(presence, TYPE) {
+            return Ok(None);
+        }
+        r.text_index().map(Some)
+    })();
+    r.rewind(start);
+    found
 }
 
 fn decode(bytes: &[u8], keep: Option<&StoredFieldSet>) -> Result<Vec<Event>, CodecError> {
@@ -292,13 +427,78 @@ fn decode(bytes: &[u8], keep: Option<&StoredFieldSet>) -> Result<Vec<Event>, Cod
     // (defaulting the whole batch first wrote ~2 MB that decoding then read back).
     let mut events = Vec::with_capacity(event_count);
     for i in 0..event_count {
+        let end = r.event_start()?;
         events.resize_with(i + 1, Event::default);
         if let Some(ev) = events.last_mut() {
             ev.decode_fields(&mut r, &plan, keep, false)?;
         }
+        r.event_end(end)?;
     }
     if r.remaining() != 0 {
         return Err(CodecError::TrailingBytes(r.remaining()));
     }
     Ok(events)
+}
+
+/// The same batch as a writer from before [`FLAG_EVENT_LENGTHS`] wrote it: the events'
+/// lengths taken out and the flag cleared (for tests of reading such batches).
+#[doc(hidden)]
+pub fn without_event_lengths(bytes: &[u8]) -> Result<Vec<u8>, CodecError> {
+    let (mut r, _, event_count) = open_batch(bytes, Tables::Skip)?;
+    if !r.event_lengths {
+        return Ok(bytes.to_vec());
+    }
+    let events_at = r.position();
+    let mut out = bytes.get(..events_at).unwrap_or_default().to_vec();
+    if let Some(flags) = out.get_mut(5) {
+        *flags &= !FLAG_EVENT_LENGTHS;
+    }
+    for _ in 0..event_count {
+        let len = r.count(1)?;
+        out.extend_from_slice(r.take(len)?);
+    }
+    out.extend_from_slice(r.take(r.remaining())?);
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::synth::Synth;
+
+    #[test]
+    fn batches_without_event_lengths_read_the_same() {
+        let events: Vec<Event> = Synth::new(3, "n").take(300).collect();
+        let with = encode_batch(&events);
+        let without = without_event_lengths(&with).expect("strips");
+        assert!(without.len() < with.len());
+        assert_eq!(without.get(5), Some(&0));
+        assert_eq!(decode_batch(&without).expect("decodes"), events);
+        assert_eq!(check_batch(&without), Ok(events.len()));
+        assert_eq!(decode_batch(&with).expect("decodes"), events);
+    }
+
+    #[test]
+    fn an_event_length_that_does_not_match_its_values_is_refused() {
+        let ev = Event {
+            evt_type: Some("openat".into()),
+            fd_name: Some("/etc/shadow".into()),
+            ..Default::default()
+        };
+        let bytes = encode_batch(&[ev.clone(), ev]);
+        let (r, _, _) = open_batch(&bytes, Tables::Skip).expect("opens");
+        let first_len = r.position();
+        for delta in [1u8, 255] {
+            let mut bad = bytes.clone();
+            if let Some(b) = bad.get_mut(first_len) {
+                *b = b.wrapping_add(delta);
+            }
+            let err = decode_batch(&bad).expect_err("refused");
+            assert!(
+                matches!(err, CodecError::Invalid { what, .. } if what.contains("event length")),
+                "{err}"
+            );
+            assert!(check_batch(&bad).is_err());
+        }
+    }
 }

@@ -241,6 +241,9 @@ macro_rules! event_fields {
                 }
                 // The buffer holds the largest event: slicing it cannot fail unless
                 // `MAX_EVENT_BYTES` is wrong, and then panicking beats a corrupt batch.
+                // Its length first: a reader that wants nothing more of an event
+                // than its type steps over the rest.
+                crate::wire::put_varint(&mut w.buf, at as u64);
                 w.buf.extend_from_slice(&out[..at]);
                 w.put_event_scratch(scratch);
             }
@@ -331,6 +334,63 @@ macro_rules! event_fields {
                 )*
                 let _ = bit;
                 Ok(())
+            }
+
+            /// [`Event::decode_own_fields`] into an event decoded into before (with every
+            /// field kept), that asks `wanted` about the event's type as soon as it is
+            /// read: the rest of an event it does not want is stepped over to `end`
+            /// (its length) unread, or checked and skipped in a batch without event
+            /// lengths ([`crate::wire::Reader::skip_present`]); the event is left half
+            /// decoded, to be decoded into again. Returns whether it was wanted.
+            pub(crate) fn decode_own_fields_wanted(
+                &mut self,
+                r: &mut crate::wire::Reader<'_>,
+                plan: &[crate::wire::ValueCheck],
+                wanted: crate::codec::WantedTypes<'_>,
+                end: Option<usize>,
+            ) -> Result<bool, crate::codec::CodecError> {
+                const TYPE: usize = StoredField::evt_type as usize;
+                let presence: &[u8; PRESENCE_BYTES] = r.presence_array()?;
+                let ev = self;
+                // Each field's `bit` is a constant where it is tested: the tests
+                // against `TYPE` leave one of the two passes' code for each field.
+                let mut bit = 0usize;
+                $(
+                    if bit <= TYPE {
+                        if presence[bit / 8] & (1 << (bit % 8)) != 0 {
+                            ev.$ident = Some(
+                                <$ty as crate::wire::Wire>::decode(r)
+                                    .map_err(|e| e.in_field($name))?,
+                            );
+                        } else if ev.$ident.is_some() {
+                            ev.$ident = None;
+                        }
+                    }
+                    bit += 1;
+                )*
+                if !wanted(ev.evt_type.as_deref()) {
+                    match end {
+                        Some(end) => r.skip_to(end),
+                        None => r.skip_present(presence, TYPE + 1, plan)?,
+                    }
+                    return Ok(false);
+                }
+                bit = 0;
+                $(
+                    if bit > TYPE {
+                        if presence[bit / 8] & (1 << (bit % 8)) != 0 {
+                            ev.$ident = Some(
+                                <$ty as crate::wire::Wire>::decode(r)
+                                    .map_err(|e| e.in_field($name))?,
+                            );
+                        } else if ev.$ident.is_some() {
+                            ev.$ident = None;
+                        }
+                    }
+                    bit += 1;
+                )*
+                let _ = bit;
+                Ok(true)
             }
 
             /// [`Event::decode_own_fields`] keeping only the fields of `keep`: a field

@@ -331,6 +331,8 @@ pub(crate) struct Reader<'a> {
     pos: usize,
     pub(crate) tables: Tables,
     lens: TableLens,
+    /// Whether each event starts with its length in bytes (`FLAG_EVENT_LENGTHS`).
+    pub(crate) event_lengths: bool,
 }
 
 impl<'a> Reader<'a> {
@@ -340,6 +342,7 @@ impl<'a> Reader<'a> {
             pos: 0,
             tables: Tables::default(),
             lens: TableLens::default(),
+            event_lengths: false,
         }
     }
 
@@ -349,6 +352,128 @@ impl<'a> Reader<'a> {
 
     pub(crate) fn position(&self) -> usize {
         self.pos
+    }
+
+    /// Checks and skips the values of the fields present in `presence` from field
+    /// `from` on (an event's last fields), as decoding them would check them, one
+    /// present field after the other (absent ones cost nothing).
+    #[inline(never)]
+    pub(crate) fn skip_present(
+        &mut self,
+        presence: &[u8],
+        from: usize,
+        plan: &[ValueCheck],
+    ) -> Result<(), CodecError> {
+        for (i, &byte) in presence.iter().enumerate() {
+            let base = i * 8;
+            // The bits of fields before `from` cleared.
+            let mut bits = if base + 8 <= from {
+                0
+            } else if base >= from {
+                byte
+            } else {
+                byte & (0xffu8 << (from - base))
+            };
+            while bits != 0 {
+                let bit = base + bits.trailing_zeros() as usize;
+                bits &= bits - 1;
+                // Bits past the batch's fields (the bitmap's last byte) mean nothing,
+                // as in decoding.
+                match plan.get(bit) {
+                    // One-byte varints (most table indices) checked here, in the loop.
+                    // Numbers have no bound: only where they end matters.
+                    Some(&ValueCheck::Varint {
+                        limit: u64::MAX, ..
+                    }) => self.skip_number()?,
+                    Some(&ValueCheck::Varint { limit, what }) => {
+                        let at = self.pos;
+                        let v = match self.buf.get(at) {
+                            Some(&b) if b < 0x80 => {
+                                self.pos = at + 1;
+                                u64::from(b)
+                            }
+                            _ => self.varint()?,
+                        };
+                        if v >= limit && limit != u64::MAX {
+                            return Err(CodecError::Invalid { at, what });
+                        }
+                    }
+                    Some(&check) => self.check_value(check)?,
+                    None => {}
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Moves past a varint without assembling its value: the first byte without its
+    /// continuation bit among the next eight or the ninth ends it (any such varint is
+    /// valid); longer ones, or ones near the end of the input, go through
+    /// [`Reader::varint`], which rejects what it rejects.
+    #[inline]
+    fn skip_number(&mut self) -> Result<(), CodecError> {
+        if let Some(head) = self.buf.get(self.pos..).and_then(|r| r.first_chunk::<10>()) {
+            let (word, ninth) = (head.first_chunk::<8>(), head.get(8));
+            if let (Some(word), Some(&ninth)) = (word, ninth) {
+                let stops = !u64::from_le_bytes(*word) & 0x8080_8080_8080_8080;
+                if stops != 0 {
+                    self.pos += (stops.trailing_zeros() / 8 + 1) as usize;
+                    return Ok(());
+                }
+                if ninth & 0x80 == 0 {
+                    self.pos += 9;
+                    return Ok(());
+                }
+            }
+        }
+        self.varint().map(drop)
+    }
+
+    /// Starts reading an event: where it ends, in a batch whose events carry their
+    /// length (checked against the input left), else `None`.
+    #[inline]
+    pub(crate) fn event_start(&mut self) -> Result<Option<usize>, CodecError> {
+        if !self.event_lengths {
+            return Ok(None);
+        }
+        let at = self.pos;
+        let len = self.varint()?;
+        match usize::try_from(len) {
+            Ok(len) if len <= self.remaining() => Ok(Some(self.pos + len)),
+            _ => Err(CodecError::Invalid {
+                at,
+                what: "event length exceeds the remaining input",
+            }),
+        }
+    }
+
+    /// Ends an event that [`Reader::event_start`] said ends at `end`: its values must
+    /// have taken exactly its length.
+    #[inline]
+    pub(crate) fn event_end(&self, end: Option<usize>) -> Result<(), CodecError> {
+        match end {
+            Some(end) if end != self.pos => Err(CodecError::Invalid {
+                at: self.pos,
+                what: "event length does not match its values",
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    /// Moves on to `end`, the end of the event being read (from [`Reader::event_start`]):
+    /// what is left of it is not read.
+    pub(crate) fn skip_to(&mut self, end: usize) {
+        self.pos = end.clamp(self.pos, self.buf.len());
+    }
+
+    /// Goes back to `pos`, an earlier [`Reader::position`] (to read ahead, then again).
+    pub(crate) fn rewind(&mut self, pos: usize) {
+        self.pos = pos.min(self.pos);
+    }
+
+    /// The string-table index of the next text value (checked, not cloned).
+    pub(crate) fn text_index(&mut self) -> Result<usize, CodecError> {
+        self.index(self.lens.strings, "text index out of range")
     }
 
     pub(crate) fn take(&mut self, n: usize) -> Result<&'a [u8], CodecError> {
