@@ -35,6 +35,11 @@ pub fn render(s: &Sources) -> String {
         c.events.load(Ordering::Relaxed),
     );
     counter(
+        "lanner_detector_events_skipped_total",
+        "Events of types no rule matches, skipped undecoded (counted as judged too).",
+        c.skipped.load(Ordering::Relaxed),
+    );
+    counter(
         "lanner_detector_batches_judged_total",
         "Event batches judged.",
         c.batches.load(Ordering::Relaxed),

@@ -199,8 +199,11 @@ pub struct RunArgs {
 /// Counters of one replica.
 #[derive(Debug, Default)]
 pub struct Counters {
-    /// Events judged.
+    /// Events judged (those of types no rule matches included: the rule index judges
+    /// them).
     pub events: AtomicU64,
+    /// Events of types no rule matches, checked and skipped undecoded.
+    pub skipped: AtomicU64,
     /// Batches judged.
     pub batches: AtomicU64,
     /// Alerts produced.
@@ -299,8 +302,10 @@ fn snapshot(state: &RwLock<Arc<Loaded>>) -> Arc<Loaded> {
     }
 }
 
-/// Decodes the fields the rules in force read, into the events of a batch judged
-/// earlier.
+/// Decodes the events some rule in force may match (by their type: Falco, too, only
+/// follows the syscalls its rules need) and the fields the rules read, into the events
+/// of a batch judged earlier. The other events are checked and skipped: no rule could
+/// raise an alert on them.
 fn decode_for(
     loaded: Arc<Loaded>,
     pool: &Arc<BatchPool>,
@@ -310,7 +315,10 @@ fn decode_for(
     // a filter skips a set lookup per field.
     let keep = (loaded.fields.len() < lanner_contract::model::STORED_FIELDS.len())
         .then_some(&loaded.fields);
-    let events = pool.decode(payload, keep).map_err(|e| e.to_string())?;
+    let rules = &loaded.rules;
+    let events = pool
+        .decode_wanted(payload, keep, &|t| !rules.candidates(t).is_empty())
+        .map_err(|e| e.to_string())?;
     Ok(Decoded { loaded, events })
 }
 
@@ -352,8 +360,10 @@ impl Stage for Detector {
             let node = node_of(&d.subject);
             let subject = subjects::alerts(node);
             let action_subject = subjects::actions(node);
-            for (i, ev) in d.value.events.iter().enumerate() {
-                let fallback = || format!("{}/{}/{}", d.subject, d.stream_seq, i);
+            let events = &d.value.events;
+            for (i, ev) in events.iter().enumerate() {
+                // The event's place in the message, skipped events counted.
+                let fallback = || format!("{}/{}/{}", d.subject, d.stream_seq, events.position(i));
                 self.builder
                     .judge_json(rules, ev, node, fallback, &mut json, |alert, json| {
                         if let Some(req) = loaded
@@ -395,7 +405,11 @@ impl Stage for Detector {
             }
             self.counters
                 .events
-                .fetch_add(d.value.events.len() as u64, Ordering::Relaxed);
+                .fetch_add(events.batch_events() as u64, Ordering::Relaxed);
+            self.counters.skipped.fetch_add(
+                (events.batch_events() - events.len()) as u64,
+                Ordering::Relaxed,
+            );
             self.calibration
                 .observe(&self.state, &d.value.loaded, &d.value.events);
         }
