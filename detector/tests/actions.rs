@@ -4,7 +4,7 @@
 
 mod common;
 
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use async_nats::jetstream;
@@ -12,14 +12,6 @@ use futures::StreamExt;
 use lanner_contract::bus::{StreamSettings, ensure_streams};
 use lanner_contract::{codec, subjects};
 use serde_json::json;
-
-struct Guard(Child);
-impl Drop for Guard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 const POLICY: &str = r#"
 - policy: kill shells in web containers
@@ -73,7 +65,7 @@ async fn policy_matches_publish_action_requests() {
     ensure_streams(&js, &StreamSettings::default())
         .await
         .expect("streams");
-    let _child = Guard(
+    let _child = common::Guard(
         Command::new(env!("CARGO_BIN_EXE_lanner-detector"))
             .args(["run", "--rules"])
             .arg(common::rules_dir().join("falco_rules.yaml"))

@@ -3,10 +3,7 @@
 
 mod common;
 
-use std::io::BufRead;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::time::Duration;
+use std::process::{Command, Stdio};
 
 use async_nats::jetstream;
 use lanner_contract::bus::{StreamSettings, ensure_streams};
@@ -15,38 +12,6 @@ use serde_json::json;
 
 const RULE_A: &str = "- rule: Rule A\n  desc: d\n  condition: evt.type = execve and proc.name = bash\n  output: A %proc.name\n  priority: warning\n";
 const RULE_B: &str = "- rule: Rule B\n  desc: d\n  condition: evt.type = execve and proc.name = bash\n  output: B %proc.name\n  priority: critical\n";
-
-struct Guard(Child);
-impl Drop for Guard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn lines(r: impl std::io::Read + Send + 'static) -> mpsc::Receiver<String> {
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for l in std::io::BufReader::new(r).lines() {
-            let Ok(l) = l else { break };
-            if tx.send(l).is_err() {
-                break;
-            }
-        }
-    });
-    rx
-}
-
-fn wait_for(rx: &mpsc::Receiver<String>, what: &str) -> String {
-    loop {
-        let l = rx
-            .recv_timeout(Duration::from_secs(30))
-            .unwrap_or_else(|_| panic!("timed out waiting for {what:?}"));
-        if l.contains(what) {
-            return l;
-        }
-    }
-}
 
 async fn publish(js: &jetstream::Context, node: &str, k: usize) {
     let ev = common::event(
@@ -89,10 +54,10 @@ async fn sighup_reloads_and_keeps_old_rules_on_a_bad_file() {
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn");
-    let out = lines(child.stdout.take().expect("stdout"));
-    let err = lines(child.stderr.take().expect("stderr"));
-    let child = Guard(child);
-    wait_for(&err, "consuming");
+    let out = common::lines(child.stdout.take().expect("stdout"));
+    let err = common::lines(child.stderr.take().expect("stderr"));
+    let child = common::Guard(child);
+    common::wait_for(&err, "consuming");
     let hup = || {
         Command::new("kill")
             .arg("-HUP")
@@ -102,22 +67,25 @@ async fn sighup_reloads_and_keeps_old_rules_on_a_bad_file() {
     };
 
     publish(&js, &node, 1).await;
-    let a: serde_json::Value = serde_json::from_str(&wait_for(&out, "\"rule\"")).expect("json");
+    let a: serde_json::Value =
+        serde_json::from_str(&common::wait_for(&out, "\"rule\"")).expect("json");
     assert_eq!(a["rule"], "Rule A");
 
     std::fs::write(&rules, "- rule: Broken\n  desc: d\n  condition: evt.type = execve and (\n  output: o\n  priority: info\n").expect("write");
     hup();
-    let why = wait_for(&err, "rule reload failed");
+    let why = common::wait_for(&err, "rule reload failed");
     assert!(why.contains("rules.yaml:3:14"), "the log says where: {why}");
     publish(&js, &node, 2).await;
-    let a: serde_json::Value = serde_json::from_str(&wait_for(&out, "\"rule\"")).expect("json");
+    let a: serde_json::Value =
+        serde_json::from_str(&common::wait_for(&out, "\"rule\"")).expect("json");
     assert_eq!(a["rule"], "Rule A", "old rules keep running");
 
     std::fs::write(&rules, RULE_B).expect("write");
     hup();
-    wait_for(&err, "rules reloaded");
+    common::wait_for(&err, "rules reloaded");
     publish(&js, &node, 3).await;
-    let b: serde_json::Value = serde_json::from_str(&wait_for(&out, "\"rule\"")).expect("json");
+    let b: serde_json::Value =
+        serde_json::from_str(&common::wait_for(&out, "\"rule\"")).expect("json");
     assert_eq!(b["rule"], "Rule B");
     assert_eq!(b["priority"], "Critical");
     assert!(b["output"].as_str().expect("output").ends_with("Critical B bash container_id=<NA> container_name=<NA> container_image=<NA> k8s_ns=<NA> k8s_pod_name=<NA>"), "{b}");

@@ -5,9 +5,8 @@
 
 mod common;
 
-use std::io::{BufRead, Read, Write};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::io::{Read, Write};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use async_nats::jetstream;
@@ -16,38 +15,6 @@ use lanner_contract::{codec, subjects};
 use serde_json::json;
 
 const RULE: &str = "- rule: Bash run\n  desc: d\n  condition: evt.type = execve and proc.name = bash\n  output: ran %proc.name\n  priority: warning\n";
-
-struct Guard(Child);
-impl Drop for Guard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn lines(r: impl std::io::Read + Send + 'static) -> mpsc::Receiver<String> {
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for l in std::io::BufReader::new(r).lines() {
-            let Ok(l) = l else { break };
-            if tx.send(l).is_err() {
-                break;
-            }
-        }
-    });
-    rx
-}
-
-fn wait_for(rx: &mpsc::Receiver<String>, what: &str) -> String {
-    loop {
-        let l = rx
-            .recv_timeout(Duration::from_secs(30))
-            .unwrap_or_else(|_| panic!("timed out waiting for {what:?}"));
-        if l.contains(what) {
-            return l;
-        }
-    }
-}
 
 /// The body of `GET /metrics` at `addr`.
 fn metrics(addr: &str) -> String {
@@ -100,10 +67,10 @@ async fn events_no_rule_matches_are_skipped_and_the_rest_keep_their_place() {
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn");
-    let out = lines(child.stdout.take().expect("stdout"));
-    let err = lines(child.stderr.take().expect("stderr"));
-    let _child = Guard(child);
-    wait_for(&err, "consuming");
+    let out = common::lines(child.stdout.take().expect("stdout"));
+    let err = common::lines(child.stderr.take().expect("stderr"));
+    let _child = common::Guard(child);
+    common::wait_for(&err, "consuming");
 
     // No ids: alerts are named after the event's place in the message. `clone` and
     // `mmap` have no rule; the `execve` by bash at places 1 and 3 raise one alert each.
@@ -131,7 +98,7 @@ async fn events_no_rule_matches_are_skipped_and_the_rest_keep_their_place() {
     let mut ids = Vec::new();
     for _ in 0..2 {
         let a: serde_json::Value =
-            serde_json::from_str(&wait_for(&out, "\"rule\"")).expect("alert JSON");
+            serde_json::from_str(&common::wait_for(&out, "\"rule\"")).expect("alert JSON");
         assert_eq!(a["rule"], "Bash run");
         ids.push(a["uuid"].as_str().expect("uuid").to_owned());
     }

@@ -6,7 +6,7 @@ mod common;
 
 use std::io::{Read, Write};
 use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
@@ -14,14 +14,6 @@ use async_nats::jetstream;
 use lanner_contract::bus::{StreamSettings, ensure_streams};
 use lanner_contract::{codec, subjects};
 use serde_json::json;
-
-struct Guard(Child);
-impl Drop for Guard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 /// Accepts requests; answers 503 to the first, 200 after; sends (status, body) of each.
 fn receiver() -> (String, mpsc::Receiver<(u16, String)>) {
@@ -73,7 +65,7 @@ async fn alerts_are_posted_with_retries() {
     ensure_streams(&js, &StreamSettings::default())
         .await
         .expect("streams");
-    let _child = Guard(
+    let _child = common::Guard(
         Command::new(env!("CARGO_BIN_EXE_lanner-detector"))
             .args(["run", "--output", "stdout", "--rules"])
             .arg(common::rules_dir().join("falco_rules.yaml"))

@@ -1,7 +1,11 @@
 //! Helpers shared by the detector's integration tests.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+use std::io::BufRead;
 use std::path::PathBuf;
+use std::process::Child;
+use std::sync::mpsc;
+use std::time::Duration;
 
 use lanner_contract::Event;
 
@@ -97,4 +101,39 @@ pub fn unique(prefix: &str) -> String {
         .map(|d| d.subsec_nanos())
         .unwrap_or(0);
     format!("{prefix}{}x{nanos}", std::process::id())
+}
+
+/// A child process (a replica) killed and reaped on drop.
+pub struct Guard(pub Child);
+impl Drop for Guard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The lines of `r` (a child's stdout or stderr), as they come, from a thread.
+pub fn lines(r: impl std::io::Read + Send + 'static) -> mpsc::Receiver<String> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for l in std::io::BufReader::new(r).lines() {
+            let Ok(l) = l else { break };
+            if tx.send(l).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+/// The next line containing `what`, within 30 s of each line before it.
+pub fn wait_for(rx: &mpsc::Receiver<String>, what: &str) -> String {
+    loop {
+        let l = rx
+            .recv_timeout(Duration::from_secs(30))
+            .unwrap_or_else(|_| panic!("timed out waiting for {what:?}"));
+        if l.contains(what) {
+            return l;
+        }
+    }
 }
