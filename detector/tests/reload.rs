@@ -37,17 +37,7 @@ async fn sighup_reloads_and_keeps_old_rules_on_a_bad_file() {
         .await
         .expect("streams");
 
-    let mut child = Command::new(env!("CARGO_BIN_EXE_lanner-detector"))
-        .args(["run", "--output", "stdout", "--rules"])
-        .arg(&rules)
-        .args([
-            "--nats-url",
-            &nats.url,
-            "--durable",
-            &common::unique("hupd"),
-            "--filter",
-            &subjects::events(&node),
-        ])
+    let mut child = common::stdout_replica(&rules, &nats.url, &node, &[])
         .env("LANNER_LOG", "info")
         .env("NO_COLOR", "1")
         .stdout(Stdio::piped())

@@ -6,7 +6,7 @@
 mod common;
 
 use std::io::{Read, Write};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use async_nats::jetstream;
@@ -48,25 +48,14 @@ async fn events_no_rule_matches_are_skipped_and_the_rest_keep_their_place() {
         l.local_addr().expect("addr").to_string()
     };
 
-    let mut child = Command::new(env!("CARGO_BIN_EXE_lanner-detector"))
-        .args(["run", "--output", "stdout", "--rules"])
-        .arg(&rules)
-        .args([
-            "--nats-url",
-            &nats.url,
-            "--durable",
-            &common::unique("skipd"),
-            "--filter",
-            &subjects::events(&node),
-            "--metrics-addr",
-            &metrics_addr,
-        ])
-        .env("LANNER_LOG", "info")
-        .env("NO_COLOR", "1")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
+    let mut child =
+        common::stdout_replica(&rules, &nats.url, &node, &["--metrics-addr", &metrics_addr])
+            .env("LANNER_LOG", "info")
+            .env("NO_COLOR", "1")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn");
     let out = common::lines(child.stdout.take().expect("stdout"));
     let err = common::lines(child.stderr.take().expect("stderr"));
     let _child = common::Guard(child);

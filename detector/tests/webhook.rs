@@ -6,7 +6,7 @@ mod common;
 
 use std::io::{Read, Write};
 use std::net::TcpListener;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::sync::mpsc;
 use std::time::Duration;
 
@@ -66,24 +66,17 @@ async fn alerts_are_posted_with_retries() {
         .await
         .expect("streams");
     let _child = common::Guard(
-        Command::new(env!("CARGO_BIN_EXE_lanner-detector"))
-            .args(["run", "--output", "stdout", "--rules"])
-            .arg(common::rules_dir().join("falco_rules.yaml"))
-            .args([
-                "--webhook",
-                &url,
-                "--nats-url",
-                &nats.url,
-                "--durable",
-                &common::unique("hookd"),
-                "--filter",
-                &subjects::events(&node),
-            ])
-            .env("LANNER_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn"),
+        common::stdout_replica(
+            &common::rules_dir().join("falco_rules.yaml"),
+            &nats.url,
+            &node,
+            &["--webhook", &url],
+        )
+        .env("LANNER_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn"),
     );
     let ev = common::event(
         &json!({}),

@@ -137,3 +137,26 @@ pub fn wait_for(rx: &mpsc::Receiver<String>, what: &str) -> String {
         }
     }
 }
+
+/// `lanner-detector run --output stdout` with `rules`, consuming the events of `node`
+/// on `nats_url` through a durable of its own, with `extra` arguments: spawn it.
+pub fn stdout_replica(
+    rules: &std::path::Path,
+    nats_url: &str,
+    node: &str,
+    extra: &[&str],
+) -> std::process::Command {
+    let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_lanner-detector"));
+    c.args(["run", "--output", "stdout", "--rules"])
+        .arg(rules)
+        .args([
+            "--nats-url",
+            nats_url,
+            "--durable",
+            &unique("replica"),
+            "--filter",
+            &lanner_contract::subjects::events(node),
+        ])
+        .args(extra);
+    c
+}
