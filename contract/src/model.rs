@@ -340,7 +340,7 @@ macro_rules! event_fields {
             /// field kept), that asks `wanted` about the event's type as soon as it is
             /// read: the rest of an event it does not want is stepped over to `end`
             /// (its length) unread, or checked and skipped in a batch without event
-            /// lengths ([`crate::wire::Reader::skip_present`]); the event is left half
+            /// lengths ([`crate::wire::Reader::check_present`]); the event is left half
             /// decoded, to be decoded into again. Returns whether it was wanted.
             pub(crate) fn decode_own_fields_wanted(
                 &mut self,
@@ -371,7 +371,7 @@ macro_rules! event_fields {
                 if !wanted(ev.evt_type.as_deref()) {
                     match end {
                         Some(end) => r.skip_to(end),
-                        None => r.skip_present(presence, TYPE + 1, plan)?,
+                        None => r.check_present(presence, TYPE + 1, plan)?,
                     }
                     return Ok(false);
                 }

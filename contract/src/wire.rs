@@ -354,11 +354,13 @@ impl<'a> Reader<'a> {
         self.pos
     }
 
-    /// Checks and skips the values of the fields present in `presence` from field
-    /// `from` on (an event's last fields), as decoding them would check them, one
-    /// present field after the other (absent ones cost nothing).
-    #[inline(never)]
-    pub(crate) fn skip_present(
+    /// Checks the values of the fields present in `presence` from field `from` on, as
+    /// decoding them would check them, and moves past them: one present field after the
+    /// other, absent ones cost nothing. Bits past the batch's fields (the bitmap's last
+    /// byte) mean nothing, as in decoding. Inlined, so that a constant `from` (0 when
+    /// checking whole events) leaves no masking behind.
+    #[inline(always)]
+    pub(crate) fn check_present(
         &mut self,
         presence: &[u8],
         from: usize,
@@ -377,56 +379,12 @@ impl<'a> Reader<'a> {
             while bits != 0 {
                 let bit = base + bits.trailing_zeros() as usize;
                 bits &= bits - 1;
-                // Bits past the batch's fields (the bitmap's last byte) mean nothing,
-                // as in decoding.
-                match plan.get(bit) {
-                    // One-byte varints (most table indices) checked here, in the loop.
-                    // Numbers have no bound: only where they end matters.
-                    Some(&ValueCheck::Varint {
-                        limit: u64::MAX, ..
-                    }) => self.skip_number()?,
-                    Some(&ValueCheck::Varint { limit, what }) => {
-                        let at = self.pos;
-                        let v = match self.buf.get(at) {
-                            Some(&b) if b < 0x80 => {
-                                self.pos = at + 1;
-                                u64::from(b)
-                            }
-                            _ => self.varint()?,
-                        };
-                        if v >= limit && limit != u64::MAX {
-                            return Err(CodecError::Invalid { at, what });
-                        }
-                    }
-                    Some(&check) => self.check_value(check)?,
-                    None => {}
+                if let Some(&check) = plan.get(bit) {
+                    self.check_value(check)?;
                 }
             }
         }
         Ok(())
-    }
-
-    /// Moves past a varint without assembling its value: the first byte without its
-    /// continuation bit among the next eight or the ninth ends it (any such varint is
-    /// valid); longer ones, or ones near the end of the input, go through
-    /// [`Reader::varint`], which rejects what it rejects.
-    #[inline]
-    fn skip_number(&mut self) -> Result<(), CodecError> {
-        if let Some(head) = self.buf.get(self.pos..).and_then(|r| r.first_chunk::<10>()) {
-            let (word, ninth) = (head.first_chunk::<8>(), head.get(8));
-            if let (Some(word), Some(&ninth)) = (word, ninth) {
-                let stops = !u64::from_le_bytes(*word) & 0x8080_8080_8080_8080;
-                if stops != 0 {
-                    self.pos += (stops.trailing_zeros() / 8 + 1) as usize;
-                    return Ok(());
-                }
-                if ninth & 0x80 == 0 {
-                    self.pos += 9;
-                    return Ok(());
-                }
-            }
-        }
-        self.varint().map(drop)
     }
 
     /// Starts reading an event: where it ends, in a batch whose events carry their
