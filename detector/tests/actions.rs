@@ -9,7 +9,6 @@ use std::time::{Duration, Instant};
 
 use async_nats::jetstream;
 use futures::StreamExt;
-use lanner_contract::bus::{StreamSettings, ensure_streams};
 use lanner_contract::{codec, subjects};
 use serde_json::json;
 
@@ -61,10 +60,7 @@ async fn policy_matches_publish_action_requests() {
     let dir = tempfile::tempdir().expect("tmp");
     let policy = dir.path().join("policy.yaml");
     std::fs::write(&policy, POLICY).expect("write");
-    let js = jetstream::new(async_nats::connect(&nats.url).await.expect("connect"));
-    ensure_streams(&js, &StreamSettings::default())
-        .await
-        .expect("streams");
+    let js = common::streams(&nats.url).await;
     let _child = common::Guard(
         Command::new(env!("CARGO_BIN_EXE_lanner-detector"))
             .args(["run", "--rules"])

@@ -6,7 +6,6 @@ mod common;
 use std::process::{Command, Stdio};
 
 use async_nats::jetstream;
-use lanner_contract::bus::{StreamSettings, ensure_streams};
 use lanner_contract::{codec, subjects};
 use serde_json::json;
 
@@ -32,10 +31,7 @@ async fn sighup_reloads_and_keeps_old_rules_on_a_bad_file() {
     let dir = tempfile::tempdir().expect("tmp");
     let rules = dir.path().join("rules.yaml");
     std::fs::write(&rules, RULE_A).expect("write");
-    let js = jetstream::new(async_nats::connect(&nats.url).await.expect("connect"));
-    ensure_streams(&js, &StreamSettings::default())
-        .await
-        .expect("streams");
+    let js = common::streams(&nats.url).await;
 
     let mut child = common::stdout_replica(&rules, &nats.url, &node, &[])
         .env("LANNER_LOG", "info")

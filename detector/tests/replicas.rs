@@ -11,7 +11,6 @@ use std::time::{Duration, Instant};
 
 use async_nats::jetstream;
 use futures::StreamExt;
-use lanner_contract::bus::{StreamSettings, ensure_streams};
 use lanner_contract::{Event, codec, subjects};
 use lanner_engine::DEFAULT_APPEND_OUTPUT;
 use lanner_engine::alert::AlertBuilder;
@@ -242,10 +241,7 @@ async fn three_replicas_judge_every_event_exactly_once() {
     let node = common::unique("rep");
     let durable = common::unique("det");
     let rules = common::rules_dir().join("falco_rules.yaml");
-    let js = jetstream::new(async_nats::connect(&nats.url).await.expect("connect"));
-    ensure_streams(&js, &StreamSettings::default())
-        .await
-        .expect("streams");
+    let js = common::streams(&nats.url).await;
     let batches = events(&node);
     let expected = expected_alerts(&batches, &rules);
     assert!(
@@ -292,10 +288,7 @@ async fn killing_a_replica_mid_stream_loses_no_alert() {
     let node = common::unique("kill");
     let durable = common::unique("detk");
     let rules = common::rules_dir().join("falco_rules.yaml");
-    let js = jetstream::new(async_nats::connect(&nats.url).await.expect("connect"));
-    ensure_streams(&js, &StreamSettings::default())
-        .await
-        .expect("streams");
+    let js = common::streams(&nats.url).await;
     let batches = events(&node);
     let expected = expected_alerts(&batches, &rules);
 

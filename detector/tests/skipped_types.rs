@@ -9,8 +9,6 @@ use std::io::{Read, Write};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use async_nats::jetstream;
-use lanner_contract::bus::{StreamSettings, ensure_streams};
 use lanner_contract::{codec, subjects};
 use serde_json::json;
 
@@ -39,10 +37,7 @@ async fn events_no_rule_matches_are_skipped_and_the_rest_keep_their_place() {
     let dir = tempfile::tempdir().expect("tmp");
     let rules = dir.path().join("rules.yaml");
     std::fs::write(&rules, RULE).expect("write");
-    let js = jetstream::new(async_nats::connect(&nats.url).await.expect("connect"));
-    ensure_streams(&js, &StreamSettings::default())
-        .await
-        .expect("streams");
+    let js = common::streams(&nats.url).await;
     let metrics_addr = {
         let l = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
         l.local_addr().expect("addr").to_string()

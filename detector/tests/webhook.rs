@@ -10,8 +10,6 @@ use std::process::Stdio;
 use std::sync::mpsc;
 use std::time::Duration;
 
-use async_nats::jetstream;
-use lanner_contract::bus::{StreamSettings, ensure_streams};
 use lanner_contract::{codec, subjects};
 use serde_json::json;
 
@@ -61,10 +59,7 @@ async fn alerts_are_posted_with_retries() {
     let nats = common::Nats::start();
     let node = common::unique("hook");
     let (url, rx) = receiver();
-    let js = jetstream::new(async_nats::connect(&nats.url).await.expect("connect"));
-    ensure_streams(&js, &StreamSettings::default())
-        .await
-        .expect("streams");
+    let js = common::streams(&nats.url).await;
     let _child = common::Guard(
         common::stdout_replica(
             &common::rules_dir().join("falco_rules.yaml"),

@@ -160,3 +160,12 @@ pub fn stdout_replica(
         .args(extra);
     c
 }
+
+/// A JetStream context on `url` with lanner's streams created (default settings).
+pub async fn streams(url: &str) -> async_nats::jetstream::Context {
+    let js = async_nats::jetstream::new(async_nats::connect(url).await.expect("connect"));
+    lanner_contract::bus::ensure_streams(&js, &lanner_contract::bus::StreamSettings::default())
+        .await
+        .expect("streams");
+    js
+}
