@@ -1,8 +1,11 @@
 //! The shared stage loop against a real nats-server: good batches are processed and
 //! acked after their outputs are stored, a garbage message goes to the DLQ with a reason,
-//! and the stage carries on.
+//! and the stage carries on; the same whether decoding runs inline, in a task of its
+//! own, or message by message (`Stage::process_each`), where a failure in one message
+//! brings its whole pulled batch back.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use async_nats::jetstream;
@@ -13,11 +16,36 @@ use lanner_contract::subjects::{self, CONTENT_EVENT_BATCH, HDR_DLQ_REASON, HDR_D
 use lanner_contract::{Event, codec};
 use lanner_tests::{Nats, collect, unique};
 
+/// How the stage loop hands messages to the stage.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Mode {
+    /// Decode a pulled batch, then process it.
+    Inline,
+    /// Decode in a task of its own ([`Stage::decoder`]).
+    Pipelined,
+    /// Process each message as soon as it is decoded ([`Stage::process_each`]).
+    Each,
+}
+
 /// Passes events through, tagging them, like a minimal enricher.
 struct Tagger {
     node: String,
-    /// Decode in a task of its own ([`Stage::decoder`]).
-    pipelined: bool,
+    mode: Mode,
+    /// Fail processing, once, on a batch holding an event whose id starts with "b".
+    fail_once_on_b: Arc<AtomicBool>,
+    /// The most messages handed to one `process` call.
+    most_at_once: Arc<AtomicUsize>,
+}
+
+impl Tagger {
+    fn new(node: &str, mode: Mode) -> Self {
+        Tagger {
+            node: node.to_owned(),
+            mode,
+            fail_once_on_b: Arc::new(AtomicBool::new(false)),
+            most_at_once: Arc::new(AtomicUsize::new(0)),
+        }
+    }
 }
 
 fn decode(payload: &[u8]) -> Result<Vec<Event>, String> {
@@ -37,12 +65,24 @@ impl Stage for Tagger {
     }
 
     fn decoder(&self) -> Option<Decoder<Vec<Event>>> {
-        self.pipelined.then(|| {
+        (self.mode == Mode::Pipelined).then(|| {
             Box::new(|_: &str, _: Option<&async_nats::HeaderMap>, p: &[u8]| decode(p)) as _
         })
     }
 
+    fn process_each(&self) -> bool {
+        self.mode == Mode::Each
+    }
+
     async fn process(&mut self, batch: Vec<Delivery<Vec<Event>>>) -> anyhow::Result<Vec<Outgoing>> {
+        self.most_at_once.fetch_max(batch.len(), Ordering::Relaxed);
+        let has_b = batch
+            .iter()
+            .flat_map(|d| &d.value)
+            .any(|e| e.evt_id.as_deref().is_some_and(|id| id.starts_with('b')));
+        if has_b && self.fail_once_on_b.swap(false, Ordering::Relaxed) {
+            anyhow::bail!("planted failure");
+        }
         Ok(batch
             .into_iter()
             .map(|d| {
@@ -77,17 +117,33 @@ fn batch(n: usize, tag: &str) -> Vec<Event> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn garbage_goes_to_the_dlq_and_good_messages_around_it_are_processed() {
-    garbage_to_the_dlq(false).await;
+    garbage_to_the_dlq(Mode::Inline, false).await;
 }
 
 /// The same with decoding in its own task, one message per batch: batches keep their
 /// order, and everything is acked by the time the stage stops.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_same_holds_when_decoding_runs_beside_processing() {
-    garbage_to_the_dlq(true).await;
+    garbage_to_the_dlq(Mode::Pipelined, false).await;
 }
 
-async fn garbage_to_the_dlq(pipelined: bool) {
+/// The same with each message processed as soon as it is decoded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_holds_when_each_message_is_processed_alone() {
+    garbage_to_the_dlq(Mode::Each, false).await;
+}
+
+/// Processing each message alone, a failure on the last good one naks its pulled batch,
+/// and nothing the batch produced before the failure is published: every output still
+/// comes out once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failure_brings_back_the_whole_batch_when_each_message_is_processed_alone() {
+    garbage_to_the_dlq(Mode::Each, true).await;
+}
+
+/// Publishes a good batch, garbage and another good batch; runs the stage in `mode`
+/// (failing once on the second good batch with `fail_once`) and checks what comes out.
+async fn garbage_to_the_dlq(mode: Mode, fail_once: bool) {
     let nats = Nats::start();
     let js = jetstream::new(async_nats::connect(&nats.url).await.expect("connect"));
     ensure_streams(&js, &StreamSettings::default())
@@ -119,16 +175,16 @@ async fn garbage_to_the_dlq(pipelined: bool) {
         &stage_name,
         &subjects::raw(&node),
     );
-    if pipelined {
+    if mode == Mode::Pipelined {
         cfg.batch_max = 1;
     }
+    let tagger = Tagger::new(&node, mode);
+    tagger.fail_once_on_b.store(fail_once, Ordering::Relaxed);
+    let (failing, most_at_once) = (tagger.fail_once_on_b.clone(), tagger.most_at_once.clone());
     let task = tokio::spawn(run_stage(
         js.clone(),
         cfg,
-        Tagger {
-            node: node.clone(),
-            pipelined,
-        },
+        tagger,
         shutdown.clone(),
         stats.clone(),
     ));
@@ -176,6 +232,18 @@ async fn garbage_to_the_dlq(pipelined: bool) {
     assert_eq!(StageStats::get(&stats.dead_lettered), 1);
     assert_eq!(StageStats::get(&stats.acked), 3);
     assert_eq!(StageStats::get(&stats.published), 2);
+    if mode == Mode::Each {
+        assert_eq!(most_at_once.load(Ordering::Relaxed), 1);
+    }
+    if fail_once {
+        assert!(!failing.load(Ordering::Relaxed), "the planted failure ran");
+        assert_eq!(StageStats::get(&stats.failed_batches), 1);
+        assert!(StageStats::get(&stats.received) > 3, "redelivered");
+    } else {
+        assert_eq!(StageStats::get(&stats.failed_batches), 0);
+    }
+    // Outputs are published only once a whole batch went through.
+    assert_eq!(StageStats::get(&stats.duplicates), 0);
 
     // Everything was acked: a restarted stage on the same durable gets nothing new.
     let consumer = lanner_contract::bus::stage::open_consumer(

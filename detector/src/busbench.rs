@@ -48,6 +48,10 @@ pub struct BenchArgs {
     /// others: 1 is the mix's 2 % of events raising an alert, 20 is 0.1 %.
     #[arg(long, default_value_t = 1)]
     pub alerts_one_in: usize,
+    /// Replicas decode the next pulled batch while judging one (the detector's
+    /// `--decode-ahead`), instead of judging each message as soon as it is decoded.
+    #[arg(long)]
+    pub decode_ahead: bool,
     /// Process id of the nats-server, to also report its CPU per event (Linux).
     #[arg(long)]
     pub nats_pid: Option<u32>,
@@ -80,6 +84,12 @@ impl Stage for Bare {
     ) -> Result<PooledBatch, String> {
         self.pool.decode(payload, None).map_err(|e| e.to_string())
     }
+    /// As a replica consumes: each message's events go back to the pool, still in the
+    /// cache, before the next message is decoded.
+    fn process_each(&self) -> bool {
+        true
+    }
+
     async fn process(
         &mut self,
         _batch: Vec<Delivery<PooledBatch>>,
@@ -219,7 +229,6 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     // The same comparison in CPU (this process and, with `--nats-pid`, nats-server):
     // what the detector costs does not depend on what else shares the machine.
     let mut cpu_ratios: Vec<Vec<f64>> = vec![Vec::new(); args.replicas.len()];
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let nats_cpu = || {
         args.nats_pid
             .map_or(0.0, |pid| cpu_secs_of(&pid.to_string()))
@@ -248,9 +257,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
                 None,
             ))));
             let counters = Arc::new(Counters::default());
-            // As a node would be configured: decoding ahead only while every replica
-            // has two cores (`--decode-ahead`).
-            let decode_ahead = r * 2 <= cores;
+            let decode_ahead = args.decode_ahead;
             let (cpu0, ncpu0) = (process_cpu_secs(), nats_cpu());
             let took = drain(&args, &node, r, || {
                 Detector::new(

@@ -163,14 +163,14 @@ pub struct RunArgs {
         default_value = "127.0.0.1:9465"
     )]
     pub metrics_addr: String,
-    /// Pull and decode the next batch on another core while judging this one: faster
-    /// for a replica with a core to spare, slower when replicas share the cores (each
-    /// event then crosses between cores for nothing). Turn it off when a node runs
-    /// more replicas than half its cores.
+    /// Pull and decode the next pulled batch on another core while judging this one.
+    /// Off (the default), each message is judged right after it is decoded, while its
+    /// events are still in the cache: on this project's 2-core benchmark that costs
+    /// less CPU and time than decoding ahead, even for a lone replica (BENCHMARKS.md).
     #[arg(
         long,
         env = "LANNER_DETECTOR_DECODE_AHEAD",
-        default_value_t = true,
+        default_value_t = false,
         action = clap::ArgAction::Set
     )]
     pub decode_ahead: bool,
@@ -257,8 +257,8 @@ impl Detector {
         self
     }
 
-    /// Decodes the next batch beside judging this one (the default), or in the judging
-    /// task; see [`RunArgs::decode_ahead`].
+    /// Decodes the next batch beside judging this one, or each message in the judging
+    /// task just before judging it (the default); see [`RunArgs::decode_ahead`].
     pub fn with_decode_ahead(mut self, on: bool) -> Self {
         self.decode_ahead = on;
         self
@@ -285,7 +285,7 @@ impl Detector {
             webhook: None,
             calibration: Calibration::new(crate::calibrate::DEFAULT_SAMPLE),
             pool: Arc::new(BatchPool::new(POOLED_BATCHES)),
-            decode_ahead: true,
+            decode_ahead: false,
         }
     }
 
@@ -347,6 +347,12 @@ impl Stage for Detector {
         Some(Box::new(move |_subject, _headers, payload| {
             decode_for(snapshot(&state), &pool, payload)
         }))
+    }
+
+    fn process_each(&self) -> bool {
+        // Decoded events take many times their message's bytes: a whole pulled batch
+        // of them (up to `--batch-max` messages) leaves the cache before it is judged.
+        !self.decode_ahead
     }
 
     async fn process(&mut self, batch: Vec<Delivery<Decoded>>) -> anyhow::Result<Vec<Outgoing>> {

@@ -103,6 +103,15 @@ pub trait Stage: Send {
     fn decoder(&self) -> Option<Decoder<Self::Input>> {
         None
     }
+
+    /// Whether each message is processed right after it is decoded, while its decoded
+    /// form is still in the cache, instead of the whole pulled batch being decoded
+    /// first; for stages whose decoded form is much larger than the message (the
+    /// detector's events). Outputs are still published, and inputs acked, once per
+    /// pulled batch. Applies when decoding runs inline (no [`Stage::decoder`]).
+    fn process_each(&self) -> bool {
+        false
+    }
 }
 
 /// Counters a stage exposes as metrics.
@@ -192,10 +201,14 @@ pub async fn run_stage<S: Stage>(
             tracing::warn!(stage = %cfg.stage, "message stream ended");
             break;
         };
-        let decoded = decode_chunk(&cfg, &stats, chunk, |subject, headers, payload| {
-            stage.decode(subject, headers, payload)
-        });
-        finish_chunk(&js, &cfg, &mut stage, &stats, decoded).await?;
+        if stage.process_each() {
+            process_each(&js, &cfg, &mut stage, &stats, chunk).await?;
+        } else {
+            let decoded = decode_chunk(&cfg, &stats, chunk, |subject, headers, payload| {
+                stage.decode(subject, headers, payload)
+            });
+            finish_chunk(&js, &cfg, &mut stage, &stats, decoded).await?;
+        }
     }
     tracing::info!(stage = %cfg.stage, "stopped after finishing the batch in flight");
     Ok(())
@@ -290,18 +303,9 @@ fn decode_chunk<T>(
         bad: Vec::new(),
     };
     for item in chunk {
-        let msg = match item {
-            Ok(m) => m,
-            Err(e) => {
-                tracing::warn!(stage = %cfg.stage, error = %e, "pull error");
-                continue;
-            }
+        let Some((msg, seq, delivered)) = received(cfg, stats, item) else {
+            continue;
         };
-        StageStats::add(&stats.received, 1);
-        let (seq, delivered) = msg
-            .info()
-            .map(|i| (i.stream_sequence, i.delivered))
-            .unwrap_or((0, 1));
         match decode(msg.subject.as_str(), msg.headers.as_ref(), &msg.payload) {
             Ok(value) => {
                 out.good.push(Delivery {
@@ -325,6 +329,87 @@ async fn finish_chunk<S: Stage>(
     decoded: DecodedChunk<S::Input>,
 ) -> anyhow::Result<()> {
     let DecodedChunk { good, held, bad } = decoded;
+    let outs = if held.is_empty() {
+        Ok(Vec::new())
+    } else {
+        stage.process(good).await
+    };
+    settle(js, cfg, stats, held, bad, outs).await
+}
+
+/// A pulled message with its stream sequence and delivery count, counted as
+/// received; `None` (logged) for a pull error.
+fn received(
+    cfg: &StageConfig,
+    stats: &StageStats,
+    item: PullItem,
+) -> Option<(jetstream::Message, u64, i64)> {
+    let msg = match item {
+        Ok(m) => m,
+        Err(e) => {
+            tracing::warn!(stage = %cfg.stage, error = %e, "pull error");
+            return None;
+        }
+    };
+    StageStats::add(&stats.received, 1);
+    let (seq, delivered) = msg
+        .info()
+        .map(|i| (i.stream_sequence, i.delivered))
+        .unwrap_or((0, 1));
+    Some((msg, seq, delivered))
+}
+
+/// Decodes and processes each message of a pulled batch in turn (see
+/// [`Stage::process_each`]), then settles the batch as [`finish_chunk`] does. After a
+/// failure the rest of the batch is held undecoded, to be redelivered with it.
+async fn process_each<S: Stage>(
+    js: &jetstream::Context,
+    cfg: &StageConfig,
+    stage: &mut S,
+    stats: &StageStats,
+    chunk: Vec<PullItem>,
+) -> anyhow::Result<()> {
+    let mut held = Vec::with_capacity(chunk.len());
+    let mut bad = Vec::new();
+    let mut outs: anyhow::Result<Vec<Outgoing>> = Ok(Vec::new());
+    for item in chunk {
+        let Some((msg, seq, delivered)) = received(cfg, stats, item) else {
+            continue;
+        };
+        let Ok(all) = &mut outs else {
+            held.push((msg, seq, delivered));
+            continue;
+        };
+        match stage.decode(msg.subject.as_str(), msg.headers.as_ref(), &msg.payload) {
+            Ok(value) => {
+                let one = vec![Delivery {
+                    subject: msg.subject.to_string(),
+                    stream_seq: seq,
+                    value,
+                }];
+                held.push((msg, seq, delivered));
+                match stage.process(one).await {
+                    Ok(o) => all.extend(o),
+                    Err(e) => outs = Err(e),
+                }
+            }
+            Err(reason) => bad.push((msg, seq, reason)),
+        }
+    }
+    settle(js, cfg, stats, held, bad, outs).await
+}
+
+/// Dead-letters the undecodable messages of a batch; then publishes the outputs of the
+/// others and acks them, or, if processing or publishing failed, naks them (or
+/// dead-letters those out of deliveries).
+async fn settle(
+    js: &jetstream::Context,
+    cfg: &StageConfig,
+    stats: &StageStats,
+    held: Vec<(jetstream::Message, u64, i64)>,
+    bad: Vec<(jetstream::Message, u64, String)>,
+    outs: anyhow::Result<Vec<Outgoing>>,
+) -> anyhow::Result<()> {
     for (msg, seq, reason) in bad {
         tracing::warn!(stage = %cfg.stage, subject = %msg.subject, seq, %reason, "undecodable message sent to the DLQ");
         to_dlq(js, cfg, stats, &msg, seq, &reason).await?;
@@ -333,7 +418,7 @@ async fn finish_chunk<S: Stage>(
     if held.is_empty() {
         return Ok(());
     }
-    let result = match stage.process(good).await {
+    let result = match outs {
         Ok(outs) => publish_all(js, outs).await,
         Err(e) => Err(e),
     };
