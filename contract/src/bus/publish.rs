@@ -58,10 +58,24 @@ pub async fn publish_all(
     js: &jetstream::Context,
     outs: Vec<Outgoing>,
 ) -> anyhow::Result<PublishReport> {
+    acked(send_all(js, outs).await?).await
+}
+
+/// Sends all messages, in order, without waiting for JetStream; returns the futures
+/// of their acks, for [`acked`].
+pub async fn send_all(
+    js: &jetstream::Context,
+    outs: Vec<Outgoing>,
+) -> anyhow::Result<Vec<PublishAckFuture>> {
     let mut pending = Vec::with_capacity(outs.len());
     for out in outs {
         pending.push(send(js, out).await?);
     }
+    Ok(pending)
+}
+
+/// Waits until JetStream acked every message sent by [`send_all`].
+pub async fn acked(pending: Vec<PublishAckFuture>) -> anyhow::Result<PublishReport> {
     let mut report = PublishReport::default();
     for fut in pending {
         let ack = fut

@@ -5,12 +5,18 @@
 //! At-least-once: if processing or publishing fails, the inputs are nak'ed and come back;
 //! outputs carry deterministic `Nats-Msg-Id`s so the redelivered copy is de-duplicated.
 //! A message that keeps failing is dead-lettered after `max_deliver - 1` attempts instead
-//! of being dropped by JetStream. On shutdown the batch in flight is finished (published
-//! and acked) before [`run_stage`] returns.
+//! of being dropped by JetStream. On shutdown the batches in flight are finished
+//! (published and acked) before [`run_stage`] returns.
 //!
-//! A stage whose decoding costs as much as its processing (the detector) can hand out a
-//! [`Decoder`]: the next batch is then pulled and decoded in a task of its own, on the
-//! other core, while this one is processed.
+//! Outputs are sent in order as each batch is processed; waiting for JetStream to store
+//! them, then acking that batch's inputs, happens in the background (up to
+//! `SETTLING_MAX` batches) while the next batches are processed.
+//!
+//! A stage whose decoding costs as much as its processing can hand out a [`Decoder`]:
+//! the next batch is then pulled and decoded in a task of its own, on the other core,
+//! while this one is processed. One whose decoded form is large (the detector's events)
+//! can ask for each message to be processed as soon as it is decoded
+//! ([`Stage::process_each`]).
 
 use std::future::Future;
 use std::sync::Arc;
@@ -23,7 +29,7 @@ use async_nats::jetstream::{self, AckKind, consumer::pull};
 use futures::StreamExt;
 
 use super::dlq::dead_letter;
-use super::publish::{Outgoing, publish_all};
+use super::publish::{Outgoing, acked, send_all};
 use super::shutdown::Shutdown;
 
 /// Where a stage reads from and how.
@@ -191,6 +197,7 @@ pub async fn run_stage<S: Stage>(
     if let Some(decoder) = stage.decoder() {
         return run_pipelined(js, cfg, stage, shutdown, stats, chunks, decoder).await;
     }
+    let mut settling = Settling::new(&js, &cfg, &stats);
     loop {
         let chunk = tokio::select! {
             biased;
@@ -201,15 +208,17 @@ pub async fn run_stage<S: Stage>(
             tracing::warn!(stage = %cfg.stage, "message stream ended");
             break;
         };
-        if stage.process_each() {
-            process_each(&js, &cfg, &mut stage, &stats, chunk).await?;
+        let processed = if stage.process_each() {
+            process_each(&cfg, &mut stage, &stats, chunk).await
         } else {
             let decoded = decode_chunk(&cfg, &stats, chunk, |subject, headers, payload| {
                 stage.decode(subject, headers, payload)
             });
-            finish_chunk(&js, &cfg, &mut stage, &stats, decoded).await?;
-        }
+            process_chunk(&mut stage, decoded).await
+        };
+        settling.settle(processed).await?;
     }
+    settling.finish().await?;
     tracing::info!(stage = %cfg.stage, "stopped after finishing the batch in flight");
     Ok(())
 }
@@ -250,6 +259,7 @@ where
             }
         })
     };
+    let mut settling = Settling::new(&js, &cfg, &stats);
     loop {
         let decoded = tokio::select! {
             biased;
@@ -259,13 +269,16 @@ where
         let Some(decoded) = decoded else {
             break;
         };
-        finish_chunk(&js, &cfg, &mut stage, &stats, decoded).await?;
+        settling
+            .settle(process_chunk(&mut stage, decoded).await)
+            .await?;
     }
     rx.close();
     while let Some(decoded) = rx.recv().await {
         decoded.nak().await;
     }
     let _ = decoding.await;
+    settling.finish().await?;
     tracing::info!(stage = %cfg.stage, "stopped after finishing the batch in flight");
     Ok(())
 }
@@ -321,20 +334,89 @@ fn decode_chunk<T>(
     out
 }
 
-async fn finish_chunk<S: Stage>(
-    js: &jetstream::Context,
-    cfg: &StageConfig,
-    stage: &mut S,
-    stats: &StageStats,
-    decoded: DecodedChunk<S::Input>,
-) -> anyhow::Result<()> {
+/// A pulled batch, processed: its messages and what processing them gave, to be
+/// settled (published, acked or nak'ed) as one.
+struct Processed {
+    /// The decoded messages, with their stream sequence and delivery count.
+    held: Vec<(jetstream::Message, u64, i64)>,
+    /// Undecodable messages, with their stream sequence and the reason.
+    bad: Vec<(jetstream::Message, u64, String)>,
+    /// The outputs of `held`, or why processing failed.
+    outs: anyhow::Result<Vec<Outgoing>>,
+}
+
+/// Processes a decoded batch at once.
+async fn process_chunk<S: Stage>(stage: &mut S, decoded: DecodedChunk<S::Input>) -> Processed {
     let DecodedChunk { good, held, bad } = decoded;
     let outs = if held.is_empty() {
         Ok(Vec::new())
     } else {
         stage.process(good).await
     };
-    settle(js, cfg, stats, held, bad, outs).await
+    Processed { held, bad, outs }
+}
+
+/// A processed batch whose outputs are sent: what is left is waiting for JetStream to
+/// ack them, then acking (or nak'ing) the inputs.
+struct Sent {
+    held: Vec<(jetstream::Message, u64, i64)>,
+    acks: anyhow::Result<Vec<async_nats::jetstream::context::PublishAckFuture>>,
+}
+
+/// Pulled batches whose outputs await JetStream's acks: at most this many wait in the
+/// background while the next batches are processed.
+const SETTLING_MAX: usize = 4;
+
+/// Settles processed batches: dead-letters what did not decode and sends the outputs
+/// at once, in order; then waits for JetStream to store the outputs and acks the
+/// inputs, in a task of its own when there are outputs, so that the round trip (the
+/// acks may queue behind pulled messages on the same connection) overlaps processing
+/// the next batches. Inputs are still acked only once their outputs are stored.
+struct Settling {
+    js: jetstream::Context,
+    cfg: Arc<StageConfig>,
+    stats: Arc<StageStats>,
+    pending: std::collections::VecDeque<tokio::task::JoinHandle<anyhow::Result<()>>>,
+}
+
+impl Settling {
+    fn new(js: &jetstream::Context, cfg: &StageConfig, stats: &Arc<StageStats>) -> Self {
+        Settling {
+            js: js.clone(),
+            cfg: Arc::new(cfg.clone()),
+            stats: stats.clone(),
+            pending: std::collections::VecDeque::new(),
+        }
+    }
+
+    /// Settles `processed`; returns the error of a dead letter that could not be
+    /// published, here or in an earlier batch settling in the background.
+    async fn settle(&mut self, processed: Processed) -> anyhow::Result<()> {
+        while self.pending.front().is_some_and(|h| h.is_finished())
+            || self.pending.len() >= SETTLING_MAX
+        {
+            if let Some(h) = self.pending.pop_front() {
+                h.await.context("settling task")??;
+            }
+        }
+        let sent = send(&self.js, &self.cfg, &self.stats, processed).await?;
+        if !sent.acks.as_ref().is_ok_and(|a| !a.is_empty()) {
+            return conclude(&self.js, &self.cfg, &self.stats, sent).await;
+        }
+        let (js, cfg, stats) = (self.js.clone(), self.cfg.clone(), self.stats.clone());
+        self.pending.push_back(tokio::spawn(async move {
+            conclude(&js, &cfg, &stats, sent).await
+        }));
+        Ok(())
+    }
+
+    /// Waits for every batch to be settled.
+    async fn finish(mut self) -> anyhow::Result<()> {
+        while let Some(h) = self.pending.pop_front() {
+            h.await.context("settling task")??;
+        }
+        Ok(())
+    }
 }
 
 /// A pulled message with its stream sequence and delivery count, counted as
@@ -360,15 +442,14 @@ fn received(
 }
 
 /// Decodes and processes each message of a pulled batch in turn (see
-/// [`Stage::process_each`]), then settles the batch as [`finish_chunk`] does. After a
-/// failure the rest of the batch is held undecoded, to be redelivered with it.
+/// [`Stage::process_each`]). After a failure the rest of the batch is held undecoded,
+/// to be redelivered with it.
 async fn process_each<S: Stage>(
-    js: &jetstream::Context,
     cfg: &StageConfig,
     stage: &mut S,
     stats: &StageStats,
     chunk: Vec<PullItem>,
-) -> anyhow::Result<()> {
+) -> Processed {
     let mut held = Vec::with_capacity(chunk.len());
     let mut bad = Vec::new();
     let mut outs: anyhow::Result<Vec<Outgoing>> = Ok(Vec::new());
@@ -396,30 +477,45 @@ async fn process_each<S: Stage>(
             Err(reason) => bad.push((msg, seq, reason)),
         }
     }
-    settle(js, cfg, stats, held, bad, outs).await
+    Processed { held, bad, outs }
 }
 
-/// Dead-letters the undecodable messages of a batch; then publishes the outputs of the
-/// others and acks them, or, if processing or publishing failed, naks them (or
-/// dead-letters those out of deliveries).
-async fn settle(
+/// Dead-letters the undecodable messages of a batch and sends the outputs of the
+/// others.
+async fn send(
     js: &jetstream::Context,
     cfg: &StageConfig,
     stats: &StageStats,
-    held: Vec<(jetstream::Message, u64, i64)>,
-    bad: Vec<(jetstream::Message, u64, String)>,
-    outs: anyhow::Result<Vec<Outgoing>>,
-) -> anyhow::Result<()> {
+    processed: Processed,
+) -> anyhow::Result<Sent> {
+    let Processed { held, bad, outs } = processed;
     for (msg, seq, reason) in bad {
         tracing::warn!(stage = %cfg.stage, subject = %msg.subject, seq, %reason, "undecodable message sent to the DLQ");
         to_dlq(js, cfg, stats, &msg, seq, &reason).await?;
         StageStats::add(&stats.acked, 1);
     }
+    let acks = match outs {
+        Ok(outs) if !held.is_empty() => send_all(js, outs).await,
+        Ok(_) => Ok(Vec::new()),
+        Err(e) => Err(e),
+    };
+    Ok(Sent { held, acks })
+}
+
+/// Once JetStream stored every output of a batch, acks its inputs; if processing or
+/// publishing failed, naks them (or dead-letters those out of deliveries).
+async fn conclude(
+    js: &jetstream::Context,
+    cfg: &StageConfig,
+    stats: &StageStats,
+    sent: Sent,
+) -> anyhow::Result<()> {
+    let Sent { held, acks } = sent;
     if held.is_empty() {
         return Ok(());
     }
-    let result = match outs {
-        Ok(outs) => publish_all(js, outs).await,
+    let result = match acks {
+        Ok(acks) => acked(acks).await,
         Err(e) => Err(e),
     };
     match result {
