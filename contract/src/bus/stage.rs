@@ -285,13 +285,19 @@ where
 
 type PullItem = Result<jetstream::Message, async_nats::error::Error<pull::MessagesErrorKind>>;
 
+/// A message taken from the consumer, with its stream sequence and delivery count.
+type Taken = (jetstream::Message, u64, i64);
+
+/// A message that did not decode, with its stream sequence and the reason.
+type Undecodable = (jetstream::Message, u64, String);
+
 /// A pulled batch, decoded: what goes to the stage, and what goes to the DLQ.
 struct DecodedChunk<T> {
     good: Vec<Delivery<T>>,
     /// The messages of `good`, with their stream sequence and delivery count.
-    held: Vec<(jetstream::Message, u64, i64)>,
+    held: Vec<Taken>,
     /// Undecodable messages, with their stream sequence and the reason.
-    bad: Vec<(jetstream::Message, u64, String)>,
+    bad: Vec<Undecodable>,
 }
 
 impl<T> DecodedChunk<T> {
@@ -338,9 +344,9 @@ fn decode_chunk<T>(
 /// settled (published, acked or nak'ed) as one.
 struct Processed {
     /// The decoded messages, with their stream sequence and delivery count.
-    held: Vec<(jetstream::Message, u64, i64)>,
+    held: Vec<Taken>,
     /// Undecodable messages, with their stream sequence and the reason.
-    bad: Vec<(jetstream::Message, u64, String)>,
+    bad: Vec<Undecodable>,
     /// The outputs of `held`, or why processing failed.
     outs: anyhow::Result<Vec<Outgoing>>,
 }
@@ -359,7 +365,7 @@ async fn process_chunk<S: Stage>(stage: &mut S, decoded: DecodedChunk<S::Input>)
 /// A processed batch whose outputs are sent: what is left is waiting for JetStream to
 /// ack them, then acking (or nak'ing) the inputs.
 struct Sent {
-    held: Vec<(jetstream::Message, u64, i64)>,
+    held: Vec<Taken>,
     acks: anyhow::Result<Vec<async_nats::jetstream::context::PublishAckFuture>>,
 }
 
@@ -421,11 +427,7 @@ impl Settling {
 
 /// A pulled message with its stream sequence and delivery count, counted as
 /// received; `None` (logged) for a pull error.
-fn received(
-    cfg: &StageConfig,
-    stats: &StageStats,
-    item: PullItem,
-) -> Option<(jetstream::Message, u64, i64)> {
+fn received(cfg: &StageConfig, stats: &StageStats, item: PullItem) -> Option<Taken> {
     let msg = match item {
         Ok(m) => m,
         Err(e) => {
