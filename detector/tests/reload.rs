@@ -3,7 +3,7 @@
 
 mod common;
 
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use async_nats::jetstream;
 use lanner_contract::{codec, subjects};
@@ -33,17 +33,8 @@ async fn sighup_reloads_and_keeps_old_rules_on_a_bad_file() {
     std::fs::write(&rules, RULE_A).expect("write");
     let js = common::streams(&nats.url).await;
 
-    let mut child = common::stdout_replica(&rules, &nats.url, &node, &[])
-        .env("LANNER_LOG", "info")
-        .env("NO_COLOR", "1")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    let out = common::lines(child.stdout.take().expect("stdout"));
-    let err = common::lines(child.stderr.take().expect("stderr"));
-    let child = common::Guard(child);
-    common::wait_for(&err, "consuming");
+    let common::Running { child, out, err } =
+        common::start_logged(common::stdout_replica(&rules, &nats.url, &node, &[]));
     let hup = || {
         Command::new("kill")
             .arg("-HUP")

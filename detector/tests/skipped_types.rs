@@ -6,7 +6,6 @@
 mod common;
 
 use std::io::{Read, Write};
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use lanner_contract::{codec, subjects};
@@ -43,18 +42,16 @@ async fn events_no_rule_matches_are_skipped_and_the_rest_keep_their_place() {
         l.local_addr().expect("addr").to_string()
     };
 
-    let mut child =
-        common::stdout_replica(&rules, &nats.url, &node, &["--metrics-addr", &metrics_addr])
-            .env("LANNER_LOG", "info")
-            .env("NO_COLOR", "1")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn");
-    let out = common::lines(child.stdout.take().expect("stdout"));
-    let err = common::lines(child.stderr.take().expect("stderr"));
-    let _child = common::Guard(child);
-    common::wait_for(&err, "consuming");
+    let common::Running {
+        child: _child,
+        out,
+        err: _err,
+    } = common::start_logged(common::stdout_replica(
+        &rules,
+        &nats.url,
+        &node,
+        &["--metrics-addr", &metrics_addr],
+    ));
 
     // No ids: alerts are named after the event's place in the message. `clone` and
     // `mmap` have no rule; the `execve` by bash at places 1 and 3 raise one alert each.

@@ -161,6 +161,38 @@ pub fn stdout_replica(
     c
 }
 
+/// A spawned replica with its output lines, once it is consuming.
+pub struct Running {
+    /// The process, killed on drop.
+    pub child: Guard,
+    /// Its stdout lines (alerts with `--output stdout`).
+    pub out: mpsc::Receiver<String>,
+    /// Its stderr lines (logs at `info`).
+    pub err: mpsc::Receiver<String>,
+}
+
+/// Spawns `cmd` (a replica) logging at `info` without colours, and waits until it
+/// logs that it is consuming.
+pub fn start_logged(mut cmd: std::process::Command) -> Running {
+    use std::process::Stdio;
+    let mut child = cmd
+        .env("LANNER_LOG", "info")
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let out = lines(child.stdout.take().expect("stdout"));
+    let err = lines(child.stderr.take().expect("stderr"));
+    let running = Running {
+        child: Guard(child),
+        out,
+        err,
+    };
+    wait_for(&running.err, "consuming");
+    running
+}
+
 /// A JetStream context on `url` with lanner's streams created (default settings).
 pub async fn streams(url: &str) -> async_nats::jetstream::Context {
     let js = async_nats::jetstream::new(async_nats::connect(url).await.expect("connect"));
