@@ -141,14 +141,20 @@ async fn a_failure_brings_back_the_whole_batch_when_each_message_is_processed_al
     garbage_to_the_dlq(Mode::Each, true).await;
 }
 
-/// Publishes a good batch, garbage and another good batch; runs the stage in `mode`
-/// (failing once on the second good batch with `fail_once`) and checks what comes out.
-async fn garbage_to_the_dlq(mode: Mode, fail_once: bool) {
+/// A nats-server of the test's own, and a JetStream context on it with lanner's streams.
+async fn bus() -> (Nats, jetstream::Context) {
     let nats = Nats::start();
     let js = jetstream::new(async_nats::connect(&nats.url).await.expect("connect"));
     ensure_streams(&js, &StreamSettings::default())
         .await
         .expect("streams");
+    (nats, js)
+}
+
+/// Publishes a good batch, garbage and another good batch; runs the stage in `mode`
+/// (failing once on the second good batch with `fail_once`) and checks what comes out.
+async fn garbage_to_the_dlq(mode: Mode, fail_once: bool) {
+    let (_nats, js) = bus().await;
     let node = unique("dlq");
     let stage_name = unique("tagger");
 
@@ -285,11 +291,7 @@ async fn ensure_streams_is_idempotent_and_applies_new_retention() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_settles_every_batch_in_flight() {
     for mode in [Mode::Inline, Mode::Each, Mode::Pipelined] {
-        let nats = Nats::start();
-        let js = jetstream::new(async_nats::connect(&nats.url).await.expect("connect"));
-        ensure_streams(&js, &StreamSettings::default())
-            .await
-            .expect("streams");
+        let (_nats, js) = bus().await;
         let node = unique("shutdown");
         let stage_name = unique("tagger");
         let inputs: Vec<Outgoing> = (0..300)
