@@ -33,7 +33,7 @@ use datafusion::arrow::array::{
 };
 use datafusion::arrow::compute::kernels::cmp::eq;
 use datafusion::arrow::compute::{can_cast_types, cast, take_record_batch};
-use datafusion::arrow::datatypes::{DataType, SchemaRef};
+use datafusion::arrow::datatypes::{DataType, Int32Type, SchemaRef};
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::arrow::row::{RowConverter, SortField};
 use datafusion::common::config::ConfigOptions;
@@ -420,14 +420,17 @@ impl PartialEq for Identity {
 enum Codes {
     /// The same value in every row.
     Constant(ScalarValue),
-    /// Each row's code, how many codes there can be, and what they stand for (`None`:
-    /// this batch only).
-    Each(Vec<u64>, u64, Option<Identity>),
+    /// Each row's code (added into the batch's codes, see [`add_codes`]), how many
+    /// codes there can be, and what they stand for (`None`: this batch only).
+    Each(u64, Option<Identity>),
 }
 
-/// The key codes of `array`: a dictionary's keys (its nulls as one more code), nothing
-/// for a column with one value, else the keys of its values cast to a dictionary.
-fn codes(array: &ArrayRef) -> Result<Codes> {
+/// Adds `stride` times each row's code of `array` into `acc` (when `stride` is set):
+/// a dictionary's key, its nulls as one more code; nothing for a column with one
+/// value; else the keys of its values cast to a dictionary. Done in place, one pass
+/// per column, without a vector of the column's codes. The sums wrap where the
+/// combinations outnumber a `u64`; the caller then leaves the codes unused.
+fn add_codes(array: &ArrayRef, stride: Option<u64>, acc: &mut [u64]) -> Result<Codes> {
     if let Some(dict) = array.as_any_dictionary_opt() {
         let values = dict.values();
         if values.is_empty() {
@@ -435,25 +438,37 @@ fn codes(array: &ArrayRef) -> Result<Codes> {
             return Ok(Codes::Constant(ScalarValue::try_from(array.data_type())?));
         }
         let null = values.len() as u64;
-        let mut codes: Vec<u64> = dict
-            .normalized_keys()
-            .into_iter()
-            .map(|k| k as u64)
-            .collect();
-        if let Some(nulls) = array.nulls() {
-            for i in nulls
-                .iter()
-                .enumerate()
-                .filter(|(_, valid)| !valid)
-                .map(|(i, _)| i)
-            {
-                if let Some(c) = codes.get_mut(i) {
-                    *c = null;
+        if let Some(s) = stride {
+            if let Some(typed) = array.as_dictionary_opt::<Int32Type>() {
+                // The archive's dictionaries: keys read as they are.
+                let keys = typed.keys().values();
+                match array.nulls() {
+                    None => {
+                        for (a, &k) in acc.iter_mut().zip(keys.iter()) {
+                            *a = a.wrapping_add((k as u32 as u64).min(null).wrapping_mul(s));
+                        }
+                    }
+                    Some(nulls) => {
+                        for ((a, &k), valid) in acc.iter_mut().zip(keys.iter()).zip(nulls.iter()) {
+                            let code = if valid {
+                                (k as u32 as u64).min(null)
+                            } else {
+                                null
+                            };
+                            *a = a.wrapping_add(code.wrapping_mul(s));
+                        }
+                    }
+                }
+            } else {
+                let keys = dict.normalized_keys();
+                for (i, (a, &k)) in acc.iter_mut().zip(keys.iter()).enumerate() {
+                    let code = if array.is_valid(i) { k as u64 } else { null };
+                    *a = a.wrapping_add(code.wrapping_mul(s));
                 }
             }
         }
         let identity = Identity::Dictionary(values.to_data());
-        return Ok(Codes::Each(codes, null + 1, Some(identity)));
+        return Ok(Codes::Each(null + 1, Some(identity)));
     }
     if is_constant(array)? {
         return Ok(Codes::Constant(ScalarValue::try_from_array(array, 0)?));
@@ -463,8 +478,8 @@ fn codes(array: &ArrayRef) -> Result<Codes> {
         array,
         &DataType::Dictionary(Box::new(DataType::UInt32), Box::new(t)),
     )?;
-    match codes(&as_dictionary)? {
-        Codes::Each(codes, cardinality, _) => Ok(Codes::Each(codes, cardinality, None)),
+    match add_codes(&as_dictionary, stride, acc)? {
+        Codes::Each(cardinality, _) => Ok(Codes::Each(cardinality, None)),
         constant => Ok(constant),
     }
 }
@@ -494,14 +509,9 @@ impl Keys {
             let array = batch.columns().get(c).ok_or_else(|| {
                 DataFusionError::Internal(format!("KeyAggregateExec: no column {c}"))
             })?;
-            let column_identity = match codes(array)? {
+            let column_identity = match add_codes(array, stride, &mut self.codes)? {
                 Codes::Constant(value) => Some(Identity::Constant(value)),
-                Codes::Each(codes, cardinality, id) => {
-                    if let Some(s) = stride {
-                        for (acc, code) in self.codes.iter_mut().zip(codes) {
-                            *acc += code * s;
-                        }
-                    }
+                Codes::Each(cardinality, id) => {
                     stride = stride.and_then(|s| s.checked_mul(cardinality));
                     id
                 }
