@@ -152,6 +152,17 @@ fn column(
     dict
 }
 
+/// Each dictionary value's id among the values met so far (`u32::MAX` after them: null).
+fn global_ids(ids: &mut HashMap<Vec<u8>, u32>, dict: &[Vec<u8>]) -> Vec<u32> {
+    dict.iter()
+        .map(|v| {
+            let n = ids.len() as u32;
+            *ids.entry(v.clone()).or_insert(n)
+        })
+        .chain(std::iter::once(u32::MAX))
+        .collect()
+}
+
 fn main() {
     let dir = std::env::args().nth(1).unwrap();
     let mut files: Vec<PathBuf> = Vec::new();
@@ -201,22 +212,8 @@ fn main() {
                             let connect = connect as u32;
                             let d_cn = column(rg.as_ref(), ci_cn, &mut cn);
                             let d_sip = column(rg.as_ref(), ci_sip, &mut sip);
-                            let gcn: Vec<u32> = d_cn
-                                .iter()
-                                .map(|v| {
-                                    let n = ids.len() as u32;
-                                    *ids.entry(v.clone()).or_insert(n)
-                                })
-                                .chain(std::iter::once(u32::MAX))
-                                .collect();
-                            let gsip: Vec<u32> = d_sip
-                                .iter()
-                                .map(|v| {
-                                    let n = ids.len() as u32;
-                                    *ids.entry(v.clone()).or_insert(n)
-                                })
-                                .chain(std::iter::once(u32::MAX))
-                                .collect();
+                            let gcn = global_ids(&mut ids, &d_cn);
+                            let gsip = global_ids(&mut ids, &d_sip);
                             let w = d_sip.len() + 1;
                             counts.clear();
                             counts.resize((d_cn.len() + 1) * w, 0);
