@@ -7,6 +7,8 @@
 //!   as the archiver's;
 //! - [`tables`]: the `events` and `alerts` tables: hive partitions `dt`/`hour`, the
 //!   files' sort order, pruning, no listing cache (new files are seen at once);
+//! - [`scan_sample`]: the share of rows a scan's filters keep, from a sample, which
+//!   decides whether they run inside the scan;
 //! - [`prune`]: time windows (`evt_time` bounds) turned into `dt`/`hour` predicates, so
 //!   the listing skips the other hours' files;
 //! - [`views`]: hunting views and table functions (process tree, DNS history, file
@@ -38,5 +40,6 @@ pub mod loop_cache;
 pub mod metrics;
 pub mod pg;
 pub mod prune;
+pub mod scan_sample;
 pub mod tables;
 pub mod views;

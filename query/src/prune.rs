@@ -48,6 +48,9 @@ extensions_options! {
         /// columns besides the filtered ones ([`crate::tables`]); off: as
         /// `datafusion.execution.parquet.pushdown_filters` says.
         pub selective_pushdown: bool, default = true
+        /// With `selective_pushdown`: filter inside the scan only when the filters keep
+        /// at most this share of a sample's rows ([`crate::scan_sample`]); 1.0: always.
+        pub pushdown_max_selectivity: f64, default = 0.01
     }
 }
 

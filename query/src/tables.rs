@@ -9,11 +9,14 @@
 //! - row groups and pages are pruned by their statistics, bloom filters and the page
 //!   index; filters are evaluated during the scan (late materialization) when the
 //!   query reads variable-width columns (text, lists, maps) besides the filtered ones,
-//!   whose decoding the filtered-out rows then skip. When the other columns are only
-//!   numbers and times, the filters run after the scan instead: the archive
-//!   delta-encodes times, so a row skipped costs as much as a row read, and the
-//!   bookkeeping of scattered row selections is not paid back (`dns_history` in
-//!   BENCHMARKS.md). `lanner.selective_pushdown = false` leaves it to DataFusion's
+//!   whose decoding the filtered-out rows then skip, and when the filters keep few rows
+//!   (at most `lanner.pushdown_max_selectivity`, 1 %, of a sample:
+//!   [`crate::scan_sample`]). Otherwise the filters run after the scan: when the other
+//!   columns are only numbers and times (the archive delta-encodes times, so a row
+//!   skipped costs as much as a row read: `dns_history` in BENCHMARKS.md), or when the
+//!   filters keep many rows scattered through every page (`top_talkers`), the
+//!   bookkeeping of the row selections is not paid back.
+//!   `lanner.selective_pushdown = false` leaves it to DataFusion's
 //!   `pushdown_filters`;
 //! - the schema is the archive's current one: files written before a column existed
 //!   read it as nulls;
@@ -51,6 +54,7 @@ use datafusion::prelude::SessionContext;
 
 use crate::archive::Archive;
 use crate::prune::{self, LannerOptions};
+use crate::scan_sample;
 
 /// Name of the events table (and its folder).
 pub const EVENTS: &str = "events";
@@ -153,6 +157,7 @@ pub fn register_tables(ctx: &SessionContext, archive: &Archive) -> Result<()> {
     for def in &TABLES {
         let table = ArchiveTable {
             inner: listing_table(archive, def, parquet.clone(), string_view)?,
+            file_schema: table_schema(def, string_view),
             time_column: def.time_column,
         };
         ctx.register_table(def.name, Arc::new(table))?;
@@ -240,23 +245,47 @@ fn variable_width(t: &DataType) -> bool {
 #[derive(Debug)]
 pub struct ArchiveTable {
     inner: ListingTable,
+    /// The files' columns, as the table types them.
+    file_schema: SchemaRef,
     time_column: &'static str,
 }
 
+/// The file scan of a plan from the listing table (the plan itself, or below it).
+fn file_scan_config(plan: &Arc<dyn ExecutionPlan>) -> Option<&FileScanConfig> {
+    if let Some(exec) = plan.downcast_ref::<DataSourceExec>() {
+        return exec.data_source().downcast_ref::<FileScanConfig>();
+    }
+    plan.children().into_iter().find_map(file_scan_config)
+}
+
 impl ArchiveTable {
-    /// `plan` with its Parquet scans filtering rows when [`pushdown_pays`] for this
-    /// scan and `lanner.selective_pushdown` is on (the session's `pushdown_filters`
-    /// pushes filters into every scan either way).
-    fn choose_pushdown(
+    /// `plan` with its Parquet scans filtering rows when that pays for this scan and
+    /// `lanner.selective_pushdown` is on (the session's `pushdown_filters` pushes
+    /// filters into every scan either way): a column it reads besides the filtered
+    /// ones is variable-width ([`pushdown_pays`]), and the filters keep at most
+    /// `lanner.pushdown_max_selectivity` of a sample's rows
+    /// ([`scan_sample::sampled_selectivity`]; pushed when the sample cannot tell).
+    async fn choose_pushdown(
         &self,
         state: &dyn Session,
         projection: Option<&[usize]>,
         filters: &[Expr],
         plan: Arc<dyn ExecutionPlan>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        let selective = LannerOptions::on(state.config_options(), |o| o.selective_pushdown);
+        let options = state.config_options().extensions.get::<LannerOptions>();
+        let selective = options.is_none_or(|o| o.selective_pushdown);
         if !selective || !pushdown_pays(&self.schema(), projection, filters) {
             return Ok(plan);
+        }
+        let max_selectivity = options.map_or(1.0, |o| o.pushdown_max_selectivity);
+        if max_selectivity < 1.0
+            && let Some(config) = file_scan_config(&plan)
+        {
+            let kept =
+                scan_sample::sampled_selectivity(state, config, &self.file_schema, filters).await;
+            if kept.is_some_and(|k| k > max_selectivity) {
+                return Ok(plan);
+            }
         }
         plan.transform_up(|node| {
             let Some(exec) = node.downcast_ref::<DataSourceExec>() else {
@@ -315,6 +344,7 @@ impl TableProvider for ArchiveTable {
         let filters = self.filters(state, filters);
         let plan = self.inner.scan(state, projection, &filters, limit).await?;
         self.choose_pushdown(state, projection.map(Vec::as_slice), &filters, plan)
+            .await
     }
 
     async fn scan_with_args<'a>(
@@ -330,7 +360,9 @@ impl TableProvider for ArchiveTable {
             .with_limit(args.limit())
             .with_statistics_requests(args.statistics_requests());
         let plan = self.inner.scan_with_args(state, args).await?.into_inner();
-        let plan = self.choose_pushdown(state, projection.as_deref(), &filters, plan)?;
+        let plan = self
+            .choose_pushdown(state, projection.as_deref(), &filters, plan)
+            .await?;
         Ok(ScanResult::new(plan))
     }
 

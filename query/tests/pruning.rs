@@ -179,25 +179,40 @@ async fn csv(e: &Engine, sql: &str) -> String {
     .unwrap()
 }
 
+/// An engine over the shared archive with `settings` changed.
+async fn engine_with(settings: &[(&str, &str)]) -> Engine {
+    let archive = Archive::open(archive().dir.to_str().unwrap(), &S3Args::default()).unwrap();
+    let mut c = lanner_query::engine::session_config();
+    for (key, value) in settings {
+        c.options_mut().set(key, value).unwrap();
+    }
+    Engine::with_config(&archive, Limits::default(), c)
+        .await
+        .unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn filters_go_into_the_scan_when_they_spare_decoding_text() {
+async fn filters_go_into_the_scan_when_they_spare_decoding_text_and_keep_few_rows() {
     let e = engine().await;
     let first = csv(
         &e,
-        "SELECT container_id FROM events WHERE container_id IS NOT NULL ORDER BY evt_time LIMIT 1",
+        "SELECT evt_id FROM events WHERE container_id IS NOT NULL ORDER BY evt_time LIMIT 1",
     )
     .await;
-    let cid = first.lines().nth(1).unwrap().to_owned();
+    let id = first.lines().nth(1).unwrap().to_owned();
     // Besides the filtered column, only a time: filtered after the scan.
-    let times = format!(
-        "SELECT count(*) AS n, min(evt_time) AS first FROM events WHERE container_id = '{cid}'"
-    );
-    // Besides it, text: filtered in the scan, which then skips the other rows' text.
+    let times =
+        format!("SELECT count(*) AS n, min(evt_time) AS first FROM events WHERE evt_id = '{id}'");
+    // Besides it, text, and the filter keeps one row: filtered in the scan, which then
+    // skips the other rows' text.
     let texts = format!(
-        "SELECT proc_name, count(*) AS n FROM events WHERE container_id = '{cid}' GROUP BY proc_name ORDER BY proc_name"
+        "SELECT proc_name, count(*) AS n FROM events WHERE evt_id = '{id}' GROUP BY proc_name ORDER BY proc_name"
     );
+    // Text again, but the filter keeps most rows: filtered after the scan.
+    let most = "SELECT proc_name, count(*) AS n FROM events WHERE container_id IS NOT NULL GROUP BY proc_name ORDER BY proc_name";
     let plan_times = analyze(&e, &times).await;
     let plan_texts = analyze(&e, &texts).await;
+    let plan_most = analyze(&e, most).await;
     // Rows through the scan's row filter (matched or pruned) show it ran there.
     let filtered_in_scan =
         |plan: &str| metric(plan, "pushdown_rows_matched") + metric(plan, "pushdown_rows_pruned");
@@ -205,22 +220,24 @@ async fn filters_go_into_the_scan_when_they_spare_decoding_text() {
     assert_eq!(filtered_in_scan(&plan_times), 0.0, "{plan_times}");
     assert!(!plan_texts.contains("FilterExec"), "{plan_texts}");
     assert!(filtered_in_scan(&plan_texts) > 0.0, "{plan_texts}");
+    assert!(plan_most.contains("FilterExec"), "{plan_most}");
+    assert_eq!(filtered_in_scan(&plan_most), 0.0, "{plan_most}");
+
+    // Without the sample's verdict, the filter that keeps most rows goes into the scan.
+    let always = engine_with(&[("lanner.pushdown_max_selectivity", "1.0")]).await;
+    let plan = analyze(&always, most).await;
+    assert!(!plan.contains("FilterExec"), "{plan}");
+    assert!(filtered_in_scan(&plan) > 0.0, "{plan}");
 
     // The same rows whichever way the filters run: against every scan filtering
     // (DataFusion's setting) and against none.
-    let archive = Archive::open(archive().dir.to_str().unwrap(), &S3Args::default()).unwrap();
-    for (selective, everywhere) in [("false", "true"), ("false", "false")] {
-        let mut c = lanner_query::engine::session_config();
-        c.options_mut()
-            .set("lanner.selective_pushdown", selective)
-            .unwrap();
-        c.options_mut()
-            .set("datafusion.execution.parquet.pushdown_filters", everywhere)
-            .unwrap();
-        let other = Engine::with_config(&archive, Limits::default(), c)
-            .await
-            .unwrap();
-        for sql in [&times, &texts] {
+    for everywhere in ["true", "false"] {
+        let other = engine_with(&[
+            ("lanner.selective_pushdown", "false"),
+            ("datafusion.execution.parquet.pushdown_filters", everywhere),
+        ])
+        .await;
+        for sql in [times.as_str(), texts.as_str(), most] {
             assert_eq!(csv(&other, sql).await, csv(&e, sql).await, "{sql}");
         }
         let plan = analyze(&other, &texts).await;
