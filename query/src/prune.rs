@@ -29,7 +29,7 @@ extensions_options! {
         pub time_partitions: bool, default = true
         /// Read the events' strings as `Utf8View` (views into the Parquet pages)
         /// rather than copying them into `Utf8` arrays.
-        pub string_view: bool, default = false
+        pub string_view: bool, default = true
         /// Group by dictionary-typed keys as text ([`crate::group_keys`]).
         pub text_group_keys: bool, default = true
         /// Run the parts of a recursive query's recursive term that do not read the
