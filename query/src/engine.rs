@@ -19,6 +19,7 @@ use datafusion::prelude::{SessionConfig, SessionContext};
 use futures::TryStreamExt;
 
 use crate::archive::Archive;
+use crate::dictionary_filter::DictionaryFilters;
 use crate::distinct_count::DistinctCountToGroupBy;
 use crate::group_keys::DictionaryGroupKeys;
 use crate::guard::{GuardRule, Limits, limit_error, read_only};
@@ -158,6 +159,7 @@ pub async fn build_context_with(
                 .map(|(name, _)| name)
                 .collect(),
         )))
+        .with_physical_optimizer_rule(Arc::new(DictionaryFilters))
         .with_physical_optimizer_rule(Arc::new(GuardRule::new(limits)))
         .build();
     let ctx = SessionContext::new_with_state(state);

@@ -13,6 +13,8 @@
 //!   the listing skips the other hours' files;
 //! - [`views`]: hunting views and table functions (process tree, DNS history, file
 //!   access, outbound connections, exec sessions, forensic timeline);
+//! - [`dictionary_filter`]: filters comparing dictionary columns with text constants
+//!   answered from the rows' keys;
 //! - [`like_patterns`]: `LIKE` patterns that need a regular expression compiled once
 //!   per query;
 //! - [`guard`]: read-only rules, and the timeout and row limit every plan runs under;
@@ -27,6 +29,7 @@
 
 pub mod archive;
 pub mod cli;
+pub mod dictionary_filter;
 pub mod distinct_count;
 pub mod engine;
 pub mod format;

@@ -38,6 +38,9 @@ extensions_options! {
         /// Find the groups of a partial aggregate on dictionary keys from the keys,
         /// not by hashing values ([`crate::key_aggregate`]).
         pub dictionary_aggregates: bool, default = true
+        /// Compare a dictionary column with text constants in filters by its keys
+        /// ([`crate::dictionary_filter`]).
+        pub dictionary_filters: bool, default = true
         /// Compute `count(DISTINCT x)` beside plain counts by grouping on `x` first
         /// ([`crate::distinct_count`]).
         pub distinct_counts: bool, default = true
