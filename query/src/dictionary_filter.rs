@@ -277,7 +277,7 @@ impl DictionaryCompare {
 
 /// `test` of each key, packed 64 to a word: the answers go to bytes first, which the
 /// compiler vectorizes, and eight bytes become eight bits with one multiplication.
-fn pack<T: Copy>(keys: &[T], test: impl Fn(T) -> bool) -> BooleanBuffer {
+pub(crate) fn pack<T: Copy>(keys: &[T], test: impl Fn(T) -> bool) -> BooleanBuffer {
     let mut words = MutableBuffer::new(keys.len().div_ceil(64) * 8);
     let mut bytes = [0u8; 64];
     for chunk in keys.chunks(64) {

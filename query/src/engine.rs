@@ -25,6 +25,7 @@ use crate::group_keys::DictionaryGroupKeys;
 use crate::guard::{GuardRule, Limits, limit_error, read_only};
 use crate::key_aggregate::DictionaryKeyAggregation;
 use crate::like_patterns::CompileLikePatterns;
+use crate::list_elements::ListElements;
 use crate::loop_cache::CacheRecursiveInputs;
 use crate::prune::LannerOptions;
 use crate::{tables, views};
@@ -160,6 +161,7 @@ pub async fn build_context_with(
                 .collect(),
         )))
         .with_physical_optimizer_rule(Arc::new(DictionaryFilters))
+        .with_physical_optimizer_rule(Arc::new(ListElements))
         .with_physical_optimizer_rule(Arc::new(GuardRule::new(limits)))
         .build();
     let ctx = SessionContext::new_with_state(state);

@@ -15,6 +15,7 @@
 //!   access, outbound connections, exec sessions, forensic timeline);
 //! - [`dictionary_filter`]: filters comparing dictionary columns with text constants
 //!   answered from the rows' keys;
+//! - [`list_elements`]: `list[i]` taken by position, before the filter under it;
 //! - [`like_patterns`]: `LIKE` patterns that need a regular expression compiled once
 //!   per query;
 //! - [`guard`]: read-only rules, and the timeout and row limit every plan runs under;
@@ -39,6 +40,7 @@ pub mod http;
 pub mod hunt;
 pub mod key_aggregate;
 pub mod like_patterns;
+pub mod list_elements;
 pub mod loop_cache;
 pub mod metrics;
 pub mod pg;

@@ -41,6 +41,9 @@ extensions_options! {
         /// Compare a dictionary column with text constants in filters by its keys
         /// ([`crate::dictionary_filter`]).
         pub dictionary_filters: bool, default = true
+        /// Take `list[i]` by position, before a filter under it
+        /// ([`crate::list_elements`]).
+        pub list_elements: bool, default = true
         /// Compute `count(DISTINCT x)` beside plain counts by grouping on `x` first
         /// ([`crate::distinct_count`]).
         pub distinct_counts: bool, default = true

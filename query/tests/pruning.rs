@@ -282,3 +282,37 @@ async fn filters_on_dictionary_columns_compare_keys_and_give_the_same_rows() {
     let distinct: usize = all.lines().nth(1).unwrap().parse().unwrap();
     assert_eq!(others.lines().count(), distinct, "{others}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn list_elements_are_taken_before_the_filter_and_give_the_same_rows() {
+    let e = engine().await;
+    let off = engine_with(&[("lanner.list_elements", "false")]).await;
+    let q = |index: &str| {
+        format!(
+            "WITH dns AS (
+               SELECT DISTINCT container_id, dns_name, dns_answers[{index}] AS ip FROM events
+               WHERE evt_type = 'sendto' AND dns_name IS NOT NULL)
+             SELECT container_id, dns_name, ip FROM dns ORDER BY container_id, dns_name, ip"
+        )
+    };
+    for index in ["1", "2", "-1", "0", "100"] {
+        let sql = q(index);
+        let ours = csv(&e, &sql).await;
+        assert_eq!(ours, csv(&off, &sql).await, "{sql}");
+        let plan = analyze(&e, &sql).await;
+        // The element is computed in a projection under the filter.
+        let filter = plan.find("FilterExec").unwrap_or(usize::MAX);
+        let element = plan.find(&format!("[{index}] as ip")).unwrap_or(0);
+        assert!(element > filter, "{sql}:\n{plan}");
+        let plan = analyze(&off, &sql).await;
+        assert!(
+            !plan.contains(&format!("[{index}] as ip")),
+            "{sql}:\n{plan}"
+        );
+    }
+    // The first answers are there to be taken: not every row's is null.
+    let first = csv(&e, &q("1")).await;
+    assert!(first.lines().skip(1).any(|l| !l.ends_with(',')), "{first}");
+    let none = csv(&e, &q("0")).await;
+    assert!(none.lines().skip(1).all(|l| l.ends_with(',')), "{none}");
+}
