@@ -18,6 +18,7 @@ use datafusion::execution::session_state::SessionStateBuilder;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use futures::TryStreamExt;
 
+use crate::aggregate_below_join::AggregateBelowJoin;
 use crate::archive::Archive;
 use crate::dictionary_filter::DictionaryFilters;
 use crate::distinct_count::DistinctCountToGroupBy;
@@ -150,6 +151,7 @@ pub async fn build_context_with(
         .with_config(config)
         .with_runtime_env(runtime.build_arc()?)
         .with_default_features()
+        .with_optimizer_rule(Arc::new(AggregateBelowJoin))
         .with_optimizer_rule(Arc::new(DistinctCountToGroupBy))
         .with_optimizer_rule(Arc::new(DictionaryGroupKeys))
         .with_optimizer_rule(Arc::new(CompileLikePatterns))

@@ -18,6 +18,8 @@
 //! - [`list_elements`]: `list[i]` taken by position, before the filter under it;
 //! - [`like_patterns`]: `LIKE` patterns that need a regular expression compiled once
 //!   per query;
+//! - [`aggregate_below_join`]: an aggregate over a join with a grouped side computed in
+//!   part below the join, on the other side;
 //! - [`guard`]: read-only rules, and the timeout and row limit every plan runs under;
 //! - [`engine`]: the session every client shares ([`engine::Engine`]), built by
 //!   [`engine::build_context`] so benchmarks and tests get the same tables;
@@ -28,6 +30,7 @@
 //! - [`metrics`]: counters for `/metrics`;
 //! - [`cli`]: flags and commands;
 
+pub mod aggregate_below_join;
 pub mod archive;
 pub mod cli;
 pub mod dictionary_filter;

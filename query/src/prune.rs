@@ -47,6 +47,9 @@ extensions_options! {
         /// Compute `count(DISTINCT x)` beside plain counts by grouping on `x` first
         /// ([`crate::distinct_count`]).
         pub distinct_counts: bool, default = true
+        /// Compute an aggregate over an inner join with a grouped side in part below
+        /// the join, on the other side ([`crate::aggregate_below_join`]).
+        pub aggregates_below_joins: bool, default = true
         /// Compile a `LIKE` pattern that needs a regular expression once per query
         /// ([`crate::like_patterns`]).
         pub compile_like_patterns: bool, default = true
