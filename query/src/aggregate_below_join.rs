@@ -39,16 +39,14 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use datafusion::common::tree_node::{Transformed, TreeNode};
+use datafusion::common::tree_node::Transformed;
 use datafusion::common::{Column, DFSchema, Result};
-use datafusion::functions_aggregate::expr_fn::{max, min, sum};
 use datafusion::logical_expr::expr::{AggregateFunction, AggregateFunctionParams};
-use datafusion::logical_expr::{
-    Aggregate, Expr, ExprSchemable, Join, JoinType, LogicalPlan, Projection,
-};
+use datafusion::logical_expr::{Aggregate, Expr, ExprSchemable, Join, JoinType, LogicalPlan};
 use datafusion::optimizer::{OptimizerConfig, OptimizerRule};
 
 use crate::prune::LannerOptions;
+use crate::split_aggregate::{Again, column_of, restore_names, rewrite_aggregates};
 
 /// The rule (see the module docs).
 #[derive(Debug, Default)]
@@ -68,23 +66,8 @@ impl OptimizerRule for AggregateBelowJoin {
         if !on {
             return Ok(Transformed::no(plan));
         }
-        plan.transform_up(|p| match p {
-            LogicalPlan::Aggregate(agg) => match Shape::of(&agg) {
-                Some(shape) => rewrite(agg, shape).map(Transformed::yes),
-                None => Ok(Transformed::no(LogicalPlan::Aggregate(agg))),
-            },
-            other => Ok(Transformed::no(other)),
-        })
+        rewrite_aggregates(plan, Shape::of, rewrite)
     }
-}
-
-/// How an aggregate is computed again over the groups below the join.
-#[derive(Clone, Copy)]
-enum Again {
-    /// `count`, `sum`: the sum of the groups' values.
-    Sum,
-    Min,
-    Max,
 }
 
 /// Which input of the join the aggregates move to.
@@ -151,18 +134,15 @@ impl Shape {
             if !order_by.is_empty() || !reads_only(args, pushed) {
                 return None;
             }
-            let again = match func.name().to_ascii_lowercase().as_str() {
-                "count" => Again::Sum,
-                // Sums of floats would be added in another order; decimals could
-                // take another precision.
-                "sum" => match args.as_slice() {
-                    [arg] if arg.get_type(pushed).is_ok_and(|t| t.is_integer()) => Again::Sum,
-                    _ => return None,
-                },
-                "min" => Again::Min,
-                "max" => Again::Max,
-                _ => return None,
-            };
+            let again = Again::of(func.name())?;
+            // Sums of floats would be added in another order; decimals could take
+            // another precision.
+            let integer = |arg: &Expr| arg.get_type(pushed).is_ok_and(|t| t.is_integer());
+            if func.name().eq_ignore_ascii_case("sum")
+                && !matches!(args.as_slice(), [arg] if integer(arg))
+            {
+                return None;
+            }
             aggregates.push((e.clone(), again));
         }
         Some(Shape { side, aggregates })
@@ -242,10 +222,7 @@ fn rewrite(agg: Aggregate, shape: Shape) -> Result<LogicalPlan> {
         .chain(join_columns)
         .filter_map(|c| schema.maybe_index_of_column(c))
         .filter(|i| seen.insert(*i))
-        .map(|i| {
-            let (qualifier, field) = schema.qualified_field(i);
-            Expr::Column(Column::new(qualifier.cloned(), field.name()))
-        })
+        .map(|i| column_of(schema, i))
         .collect();
     let inner_names: Vec<String> = (0..shape.aggregates.len())
         .map(|i| format!("__lanner_below_join_{i}"))
@@ -281,13 +258,9 @@ fn rewrite(agg: Aggregate, shape: Shape) -> Result<LogicalPlan> {
         .zip(&inner_names)
         .enumerate()
         .map(|(i, ((_, again), name))| {
-            let c = Expr::Column(Column::new_unqualified(name));
-            match again {
-                Again::Sum => sum(c),
-                Again::Min => min(c),
-                Again::Max => max(c),
-            }
-            .alias(format!("__lanner_above_join_{i}"))
+            again
+                .over(Expr::Column(Column::new_unqualified(name)))
+                .alias(format!("__lanner_above_join_{i}"))
         })
         .collect();
     let outer = LogicalPlan::Aggregate(Aggregate::try_new(
@@ -295,27 +268,7 @@ fn rewrite(agg: Aggregate, shape: Shape) -> Result<LogicalPlan> {
         agg.group_expr.clone(),
         outer_aggs,
     )?);
-    // The original names and types (a sum of counts is an Int64 too; a sum of sums
-    // keeps the sum's type).
-    let restore = agg
-        .schema
-        .iter()
-        .enumerate()
-        .map(|(i, (qualifier, field))| {
-            let (q, f) = outer.schema().qualified_field(i);
-            let c = Expr::Column(Column::new(q.cloned(), f.name()));
-            let c = if f.data_type() == field.data_type() {
-                c
-            } else {
-                c.cast_to(field.data_type(), outer.schema())?
-            };
-            Ok(c.alias_qualified(qualifier.cloned(), field.name()))
-        })
-        .collect::<Result<Vec<_>>>()?;
-    Ok(LogicalPlan::Projection(Projection::try_new(
-        restore,
-        Arc::new(outer),
-    )?))
+    restore_names(&agg.schema, outer)
 }
 
 #[cfg(test)]

@@ -25,14 +25,15 @@
 
 use std::sync::Arc;
 
-use datafusion::common::tree_node::{Transformed, TreeNode};
+use datafusion::common::tree_node::Transformed;
 use datafusion::common::{Column, Result};
-use datafusion::functions_aggregate::expr_fn::{count, max, min, sum};
+use datafusion::functions_aggregate::expr_fn::count;
 use datafusion::logical_expr::expr::{AggregateFunction, AggregateFunctionParams};
-use datafusion::logical_expr::{Aggregate, Expr, LogicalPlan, Projection};
+use datafusion::logical_expr::{Aggregate, Expr, LogicalPlan};
 use datafusion::optimizer::{OptimizerConfig, OptimizerRule};
 
 use crate::prune::LannerOptions;
+use crate::split_aggregate::{Again, column_of, restore_names, rewrite_aggregates};
 
 /// The rule (see the module docs).
 #[derive(Debug, Default)]
@@ -52,13 +53,7 @@ impl OptimizerRule for DistinctCountToGroupBy {
         if !on {
             return Ok(Transformed::no(plan));
         }
-        plan.transform_up(|p| match p {
-            LogicalPlan::Aggregate(agg) => match Shape::of(&agg) {
-                Some(shape) => rewrite(agg, shape).map(Transformed::yes),
-                None => Ok(Transformed::no(LogicalPlan::Aggregate(agg))),
-            },
-            other => Ok(Transformed::no(other)),
-        })
+        rewrite_aggregates(plan, Shape::of, rewrite)
     }
 }
 
@@ -66,10 +61,8 @@ impl OptimizerRule for DistinctCountToGroupBy {
 enum Part {
     /// `count(DISTINCT x)`: the count of the inner groups' `x`.
     DistinctCount,
-    /// `count`, `sum`: the sum of the inner values.
-    Summed,
-    /// `min`, `max`: the same function over the inner values.
-    Again(&'static str),
+    /// `count`, `sum`, `min`, `max`: computed again over the inner values.
+    Again(Again),
 }
 
 struct Shape {
@@ -124,16 +117,8 @@ impl Shape {
                 parts.push(Part::DistinctCount);
                 continue;
             }
-            parts.push(match name.as_str() {
-                "count" => {
-                    plain_count = true;
-                    Part::Summed
-                }
-                "sum" => Part::Summed,
-                "min" => Part::Again("min"),
-                "max" => Part::Again("max"),
-                _ => return None,
-            });
+            plain_count |= name == "count";
+            parts.push(Part::Again(Again::of(&name)?));
         }
         Some(Shape {
             distinct: distinct?.clone(),
@@ -141,12 +126,6 @@ impl Shape {
         })
         .filter(|_| plain_count)
     }
-}
-
-/// The column of `plan`'s output field `i`.
-fn column_of(plan: &LogicalPlan, i: usize) -> Expr {
-    let (qualifier, field) = plan.schema().qualified_field(i);
-    Expr::Column(Column::new(qualifier.cloned(), field.name()))
 }
 
 const DISTINCT: &str = "__lanner_distinct";
@@ -168,20 +147,15 @@ fn rewrite(agg: Aggregate, shape: Shape) -> Result<LogicalPlan> {
         inner_group,
         inner_aggs,
     )?);
-    let outer_group: Vec<Expr> = (0..keys).map(|i| column_of(&inner, i)).collect();
+    let outer_group: Vec<Expr> = (0..keys).map(|i| column_of(inner.schema(), i)).collect();
     let mut next_inner = keys + 1;
     let mut outer_aggs = Vec::with_capacity(shape.parts.len());
     for (i, part) in shape.parts.iter().enumerate() {
         let e = match part {
             Part::DistinctCount => count(Expr::Column(Column::new_unqualified(DISTINCT))),
-            Part::Summed => {
+            Part::Again(again) => {
                 next_inner += 1;
-                sum(column_of(&inner, next_inner - 1))
-            }
-            Part::Again(f) => {
-                next_inner += 1;
-                let c = column_of(&inner, next_inner - 1);
-                if *f == "min" { min(c) } else { max(c) }
+                again.over(column_of(inner.schema(), next_inner - 1))
             }
         };
         outer_aggs.push(e.alias(format!("__lanner_outer_{i}")));
@@ -191,19 +165,7 @@ fn rewrite(agg: Aggregate, shape: Shape) -> Result<LogicalPlan> {
         outer_group,
         outer_aggs,
     )?);
-    // The original names (and, for counts, type: a sum of counts is an Int64 too).
-    let restore = agg
-        .schema
-        .iter()
-        .enumerate()
-        .map(|(i, (qualifier, field))| {
-            column_of(&outer, i).alias_qualified(qualifier.cloned(), field.name())
-        })
-        .collect::<Vec<_>>();
-    Ok(LogicalPlan::Projection(Projection::try_new(
-        restore,
-        Arc::new(outer),
-    )?))
+    restore_names(&agg.schema, outer)
 }
 
 #[cfg(test)]

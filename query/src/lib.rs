@@ -49,5 +49,6 @@ pub mod metrics;
 pub mod pg;
 pub mod prune;
 pub mod scan_sample;
+pub(crate) mod split_aggregate;
 pub mod tables;
 pub mod views;
