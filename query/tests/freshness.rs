@@ -1,7 +1,8 @@
 //! New archive files are visible to the next query without a restart (no listing
 //! cache), files written with an older, narrower schema read their missing columns as
-//! nulls, an empty or missing archive reads as empty tables, the query limits hold, and
-//! Parquet metadata is cached between queries within its limit.
+//! nulls, an empty or missing archive reads as empty tables, the query limits hold,
+//! Parquet metadata is cached between queries within its limit, and each file's
+//! statistics are derived once.
 #![allow(clippy::unwrap_used)]
 
 mod common;
@@ -192,6 +193,31 @@ async fn the_metadata_cache_keeps_what_its_limit_allows() {
             entries.len()
         );
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn file_statistics_are_derived_once_per_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("lake");
+    let a = Archive::open(root.to_str().unwrap(), &S3Args::default()).unwrap();
+    let e = Engine::new(&a, Limits::default()).await.unwrap();
+    let cache = e
+        .context()
+        .runtime_env()
+        .cache_manager
+        .get_file_statistic_cache()
+        .unwrap();
+    write_file(&root, &synthetic(1)[..20], 1);
+    assert_eq!(count(&e, "SELECT count(*) FROM events").await, 20);
+    assert_eq!(cache.len(), 1);
+    // The next query takes them from the cache; a new file adds its own, and counts.
+    write_file(&root, &synthetic(2)[..30], 2);
+    assert_eq!(count(&e, "SELECT count(*) FROM events").await, 50);
+    assert_eq!(cache.len(), 2);
+    assert_eq!(
+        count(&e, "SELECT count(*) FROM events WHERE hour = 2").await,
+        30
+    );
 }
 
 /// A query of 7e11 rows cannot finish within a second: the CLI says it timed out and
