@@ -318,6 +318,18 @@ async fn run(args: Args) -> anyhow::Result<()> {
         cache.cache_limit() as f64 / 1048576.0,
         entries.values().map(|e| e.hits).sum::<usize>(),
     );
+    if let Some(statistics) = engine
+        .context()
+        .runtime_env()
+        .cache_manager
+        .get_file_statistic_cache()
+    {
+        println!(
+            "file statistics cache: {} files, limit {:.1} MiB",
+            statistics.len(),
+            statistics.cache_limit() as f64 / 1048576.0,
+        );
+    }
 
     let mut times: Vec<(Vec<f64>, Vec<f64>)> = vec![(Vec::new(), Vec::new()); queries.len()];
     let mut cpu: Vec<(Vec<f64>, Vec<f64>)> = vec![(Vec::new(), Vec::new()); queries.len()];
