@@ -49,12 +49,19 @@ async fn count(e: &Engine, sql: &str) -> i64 {
         .value(0)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn new_files_are_seen_without_a_restart() {
+/// An engine over `lake/` in a new temporary directory, which does not exist yet.
+async fn engine_over_empty_lake() -> (tempfile::TempDir, Engine) {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("lake");
     let a = Archive::open(root.to_str().unwrap(), &S3Args::default()).unwrap();
     let e = Engine::new(&a, Limits::default()).await.unwrap();
+    (dir, e)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn new_files_are_seen_without_a_restart() {
+    let (dir, e) = engine_over_empty_lake().await;
+    let root = dir.path().join("lake");
     // Nothing yet (the directory does not even exist): empty tables, views work.
     assert_eq!(count(&e, "SELECT count(*) FROM events").await, 0);
     assert_eq!(count(&e, "SELECT count(*) FROM alerts").await, 0);
@@ -197,10 +204,8 @@ async fn the_metadata_cache_keeps_what_its_limit_allows() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn file_statistics_are_derived_once_per_file() {
-    let dir = tempfile::tempdir().unwrap();
+    let (dir, e) = engine_over_empty_lake().await;
     let root = dir.path().join("lake");
-    let a = Archive::open(root.to_str().unwrap(), &S3Args::default()).unwrap();
-    let e = Engine::new(&a, Limits::default()).await.unwrap();
     let cache = e
         .context()
         .runtime_env()
