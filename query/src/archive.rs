@@ -11,9 +11,12 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use datafusion::datasource::listing::ListingTableUrl;
+use datafusion::execution::object_store::ObjectStoreUrl;
 use datafusion::prelude::SessionContext;
 use object_store::ObjectStore;
 use url::Url;
+
+use crate::local_files::InlineLocalFiles;
 
 pub use lanner_contract::archive_args::{ArchiveArgs, S3Args};
 
@@ -116,10 +119,17 @@ impl Archive {
         ListingTableUrl::try_new(url, None)
     }
 
-    /// Registers the archive's object store with `ctx` (S3 only; local files need none).
+    /// Registers the archive's object store with `ctx`: the S3 client, or for a local
+    /// directory [`InlineLocalFiles`] in place of DataFusion's default `file://` store.
     pub fn register_store(&self, ctx: &SessionContext) {
-        if let Some((url, store)) = &self.store {
-            ctx.register_object_store(url, Arc::clone(store));
+        match &self.store {
+            Some((url, store)) => {
+                ctx.register_object_store(url, Arc::clone(store));
+            }
+            None => {
+                let url = ObjectStoreUrl::local_filesystem();
+                ctx.register_object_store(url.as_ref(), Arc::new(InlineLocalFiles::new()));
+            }
         }
     }
 }

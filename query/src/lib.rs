@@ -7,6 +7,7 @@
 //!   as the archiver's;
 //! - [`tables`]: the `events` and `alerts` tables: hive partitions `dt`/`hour`, the
 //!   files' sort order, pruning, no listing cache (new files are seen at once);
+//! - [`local_files`]: a local archive's reads done on the query's own threads;
 //! - [`scan_sample`]: the share of rows a scan's filters keep, from a sample, which
 //!   decides whether they run inside the scan;
 //! - [`prune`]: time windows (`evt_time` bounds) turned into `dt`/`hour` predicates, so
@@ -44,6 +45,7 @@ pub mod hunt;
 pub mod key_aggregate;
 pub mod like_patterns;
 pub mod list_elements;
+pub mod local_files;
 pub mod loop_cache;
 pub mod metrics;
 pub mod pg;
