@@ -18,7 +18,6 @@ use std::fmt;
 use std::fs::File;
 use std::ops::Range;
 use std::os::unix::fs::FileExt;
-use std::sync::Arc;
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -35,7 +34,7 @@ use object_store::{
 /// The local file system, ranged reads done inline (see the module docs).
 #[derive(Debug)]
 pub struct InlineLocalFiles {
-    inner: Arc<LocalFileSystem>,
+    inner: LocalFileSystem,
 }
 
 impl InlineLocalFiles {
@@ -43,19 +42,16 @@ impl InlineLocalFiles {
     /// `file://` store does.
     pub fn new() -> Self {
         InlineLocalFiles {
-            inner: Arc::new(LocalFileSystem::new()),
+            inner: LocalFileSystem::new(),
         }
     }
 
-    /// `ranges` of the file at `location`, read with one open and a `pread` each.
-    fn read_ranges(&self, location: &Path, ranges: &[Range<u64>]) -> Result<Vec<Bytes>> {
+    /// The file at `location`, open, and its metadata.
+    fn open(&self, location: &Path) -> Result<(File, std::fs::Metadata)> {
         let path = self.inner.path_to_filesystem(location)?;
         let file = File::open(&path).map_err(|e| open_error(e, location))?;
-        let size = file.metadata().map_err(|e| read_error(e, location))?.len();
-        ranges
-            .iter()
-            .map(|range| read_range(&file, location, range, size))
-            .collect()
+        let metadata = file.metadata().map_err(|e| read_error(e, location))?;
+        Ok((file, metadata))
     }
 }
 
@@ -143,9 +139,7 @@ impl ObjectStore for InlineLocalFiles {
         let Some(range) = options.range.clone().filter(|_| plain) else {
             return self.inner.get_opts(location, options).await;
         };
-        let path = self.inner.path_to_filesystem(location)?;
-        let file = File::open(&path).map_err(|e| open_error(e, location))?;
-        let metadata = file.metadata().map_err(|e| read_error(e, location))?;
+        let (file, metadata) = self.open(location)?;
         let range = range
             .as_range(metadata.len())
             .map_err(|e| read_error(e, location))?;
@@ -169,7 +163,11 @@ impl ObjectStore for InlineLocalFiles {
     }
 
     async fn get_ranges(&self, location: &Path, ranges: &[Range<u64>]) -> Result<Vec<Bytes>> {
-        self.read_ranges(location, ranges)
+        let (file, metadata) = self.open(location)?;
+        ranges
+            .iter()
+            .map(|range| read_range(&file, location, range, metadata.len()))
+            .collect()
     }
 
     fn delete_stream(
