@@ -162,10 +162,10 @@ pub async fn build_context_with(
                 .map(|(name, _)| name)
                 .collect(),
         )))
-        // After `ListElements`: a filter it rebuilds over a new projection has
-        // its comparisons on dictionary columns rewritten here.
-        .with_physical_optimizer_rule(Arc::new(ListElements))
+        // Before `ListElements`: the filters it fuses with the list elements above
+        // them keep their comparisons on dictionary columns rewritten here.
         .with_physical_optimizer_rule(Arc::new(DictionaryFilters))
+        .with_physical_optimizer_rule(Arc::new(ListElements))
         .with_physical_optimizer_rule(Arc::new(GuardRule::new(limits)))
         .build();
     let ctx = SessionContext::new_with_state(state);

@@ -284,7 +284,7 @@ async fn filters_on_dictionary_columns_compare_keys_and_give_the_same_rows() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn list_elements_are_taken_before_the_filter_and_give_the_same_rows() {
+async fn list_elements_are_taken_with_the_filter_and_give_the_same_rows() {
     let e = engine().await;
     let off = engine_with(&[("lanner.list_elements", "false")]).await;
     let q = |index: &str| {
@@ -300,15 +300,21 @@ async fn list_elements_are_taken_before_the_filter_and_give_the_same_rows() {
         let ours = csv(&e, &sql).await;
         assert_eq!(ours, csv(&off, &sql).await, "{sql}");
         let plan = analyze(&e, &sql).await;
-        // The element is computed in a projection under the filter.
-        let filter = plan.find("FilterExec").unwrap_or(usize::MAX);
-        let element = plan.find(&format!("[{index}] as ip")).unwrap_or(0);
-        assert!(element > filter, "{sql}:\n{plan}");
-        // The rebuilt filter still compares `evt_type`'s dictionary keys.
+        // The element is taken with the filter, for the rows it keeps, and the filter
+        // still compares `evt_type`'s dictionary keys.
+        let fused = plan
+            .lines()
+            .find(|l| l.contains("FilterElementsExec"))
+            .unwrap_or_default();
         assert!(
-            plan.contains("sendto (by dictionary keys)"),
+            fused.contains(&format!("[{index}] as ip")),
             "{sql}:\n{plan}"
         );
+        assert!(
+            fused.contains("sendto (by dictionary keys)"),
+            "{sql}:\n{plan}"
+        );
+        assert!(!plan.contains("FilterExec"), "{sql}:\n{plan}");
         let plan = analyze(&off, &sql).await;
         assert!(
             !plan.contains(&format!("[{index}] as ip")),
