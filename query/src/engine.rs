@@ -22,6 +22,7 @@ use crate::aggregate_below_join::AggregateBelowJoin;
 use crate::archive::Archive;
 use crate::dictionary_filter::DictionaryFilters;
 use crate::distinct_count::DistinctCountToGroupBy;
+use crate::eager_probe::EagerProbes;
 use crate::group_keys::DictionaryGroupKeys;
 use crate::guard::{GuardRule, Limits, limit_error, read_only};
 use crate::key_aggregate::DictionaryKeyAggregation;
@@ -166,6 +167,7 @@ pub async fn build_context_with(
         // them keep their comparisons on dictionary columns rewritten here.
         .with_physical_optimizer_rule(Arc::new(DictionaryFilters))
         .with_physical_optimizer_rule(Arc::new(ListElements))
+        .with_physical_optimizer_rule(Arc::new(EagerProbes))
         .with_physical_optimizer_rule(Arc::new(GuardRule::new(limits)))
         .build();
     let ctx = SessionContext::new_with_state(state);

@@ -36,6 +36,7 @@ pub mod archive;
 pub mod cli;
 pub mod dictionary_filter;
 pub mod distinct_count;
+pub mod eager_probe;
 pub mod engine;
 pub mod format;
 pub mod group_keys;

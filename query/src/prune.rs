@@ -50,6 +50,9 @@ extensions_options! {
         /// Compute an aggregate over an inner join with a grouped side in part below
         /// the join, on the other side ([`crate::aggregate_below_join`]).
         pub aggregates_below_joins: bool, default = true
+        /// Start the probe side of a hash join beside its build side when the probe
+        /// input is a grouping ([`crate::eager_probe`]).
+        pub eager_probes: bool, default = true
         /// Compile a `LIKE` pattern that needs a regular expression once per query
         /// ([`crate::like_patterns`]).
         pub compile_like_patterns: bool, default = true
