@@ -86,26 +86,7 @@ impl PhysicalOptimizerRule for DictionaryFilters {
 /// `e` as a [`DictionaryCompare`] when it compares a dictionary column of text with
 /// text constants.
 fn rewrite(e: Arc<dyn PhysicalExpr>, schema: &Schema) -> Transformed<Arc<dyn PhysicalExpr>> {
-    let candidate = if let Some(b) = e.downcast_ref::<BinaryExpr>() {
-        let negated = match b.op() {
-            Operator::Eq => false,
-            Operator::NotEq => true,
-            _ => return Transformed::no(e),
-        };
-        match (text_constant(b.right()), text_constant(b.left())) {
-            (Some(v), _) => Some((b.left(), vec![v], negated)),
-            (None, Some(v)) => Some((b.right(), vec![v], negated)),
-            (None, None) => None,
-        }
-    } else if let Some(l) = e.downcast_ref::<InListExpr>() {
-        let values: Option<Vec<String>> = l.list().iter().map(text_constant).collect();
-        values
-            .filter(|v| !v.is_empty())
-            .map(|v| (l.expr(), v, l.negated()))
-    } else {
-        None
-    };
-    let Some((column, values, negated)) = candidate else {
+    let Some((column, values, negated)) = comparison(&e) else {
         return Transformed::no(e);
     };
     let is_text_dictionary = column.downcast_ref::<Column>().is_some()
@@ -122,6 +103,30 @@ fn rewrite(e: Arc<dyn PhysicalExpr>, schema: &Schema) -> Transformed<Arc<dyn Phy
         original: Arc::clone(&e),
     };
     Transformed::yes(Arc::new(compare))
+}
+
+/// The compared expression, the text constants and whether it is negated, when `e`
+/// compares an expression with text constants (`=`, `<>`, `[NOT] IN`).
+fn comparison(e: &Arc<dyn PhysicalExpr>) -> Option<(&Arc<dyn PhysicalExpr>, Vec<String>, bool)> {
+    if let Some(b) = e.downcast_ref::<BinaryExpr>() {
+        let negated = match b.op() {
+            Operator::Eq => false,
+            Operator::NotEq => true,
+            _ => return None,
+        };
+        match (text_constant(b.right()), text_constant(b.left())) {
+            (Some(v), _) => Some((b.left(), vec![v], negated)),
+            (None, Some(v)) => Some((b.right(), vec![v], negated)),
+            (None, None) => None,
+        }
+    } else if let Some(l) = e.downcast_ref::<InListExpr>() {
+        let values: Option<Vec<String>> = l.list().iter().map(text_constant).collect();
+        values
+            .filter(|v| !v.is_empty())
+            .map(|v| (l.expr(), v, l.negated()))
+    } else {
+        None
+    }
 }
 
 fn is_text(t: &DataType) -> bool {
@@ -199,12 +204,29 @@ impl PhysicalExpr for DictionaryCompare {
         self: Arc<Self>,
         children: Vec<Arc<dyn PhysicalExpr>>,
     ) -> Result<Arc<dyn PhysicalExpr>> {
-        // The child is the original expression; a changed one is no longer a
-        // comparison this knows, so it stands alone.
-        match children.into_iter().next() {
-            Some(c) if c.as_ref() == self.original.as_ref() => Ok(self),
-            Some(c) => Ok(c),
-            None => Ok(self),
+        // The child is the original expression. The same comparison of another column
+        // (its index changed by a projection) is still answered from the keys; any
+        // other expression stands alone.
+        let Some(c) = children.into_iter().next() else {
+            return Ok(self);
+        };
+        if c.as_ref() == self.original.as_ref() {
+            return Ok(self);
+        }
+        let same = comparison(&c).and_then(|(column, values, negated)| {
+            (column.downcast_ref::<Column>().is_some()
+                && values == self.values
+                && negated == self.negated)
+                .then(|| Arc::clone(column))
+        });
+        match same {
+            Some(column) => Ok(Arc::new(DictionaryCompare {
+                column,
+                values: self.values.clone(),
+                negated: self.negated,
+                original: c,
+            })),
+            None => Ok(c),
         }
     }
 
@@ -422,5 +444,60 @@ mod tests {
         assert!(compare.compare(&column).is_none());
         let plain: ArrayRef = Arc::new(StringArray::from(vec!["x"]));
         assert!(compare.compare(&plain).is_none());
+    }
+
+    #[test]
+    fn a_renumbered_column_is_still_compared_by_its_keys() {
+        // `t` is column 1 of a batch (`n`, `t`), then alone as column 0, as a predicate
+        // evaluated on the columns it reads sees it.
+        let column = dictionary(vec![Some(0), Some(1), None, Some(1)], &["a", "b"]);
+        let wide = RecordBatch::try_new(
+            Arc::new(Schema::new(vec![
+                Field::new("n", DataType::Int32, true),
+                Field::new("t", column.data_type().clone(), true),
+            ])),
+            vec![
+                Arc::new(Int32Array::from(vec![1, 2, 3, 4])),
+                Arc::clone(&column),
+            ],
+        )
+        .expect("batch");
+        let expr = binary(
+            col("t", &wide.schema()).expect("t"),
+            Operator::Eq,
+            lit("b"),
+            &wide.schema(),
+        )
+        .expect("t = 'b'");
+        let compare = rewrite(Arc::clone(&expr), &wide.schema());
+        assert!(compare.transformed);
+        let renumbered = Arc::clone(&compare.data)
+            .transform_up(|x| match x.downcast_ref::<Column>() {
+                Some(c) => Ok(Transformed::yes(
+                    Arc::new(Column::new(c.name(), 0)) as Arc<dyn PhysicalExpr>
+                )),
+                None => Ok(Transformed::no(x)),
+            })
+            .expect("renumbered")
+            .data;
+        let kept = renumbered
+            .downcast_ref::<DictionaryCompare>()
+            .expect("still by dictionary keys");
+        assert_eq!(kept.column.to_string(), "t@0");
+        let narrow = batch(column);
+        let ours = renumbered
+            .evaluate(&narrow)
+            .expect("evaluate")
+            .into_array(4);
+        let theirs = expr.evaluate(&wide).expect("evaluate").into_array(4);
+        assert_eq!(
+            ours.expect("array").as_boolean(),
+            theirs.expect("array").as_boolean()
+        );
+        // Another comparison in its place stands alone.
+        let other = Arc::clone(&compare.data)
+            .with_new_children(vec![lit(true)])
+            .expect("replaced");
+        assert!(other.downcast_ref::<DictionaryCompare>().is_none());
     }
 }
