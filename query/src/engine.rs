@@ -29,6 +29,7 @@ use crate::key_aggregate::DictionaryKeyAggregation;
 use crate::like_patterns::CompileLikePatterns;
 use crate::list_elements::ListElements;
 use crate::loop_cache::CacheRecursiveInputs;
+use crate::narrow_predicate::NarrowPredicates;
 use crate::prune::LannerOptions;
 use crate::{tables, views};
 
@@ -166,6 +167,7 @@ pub async fn build_context_with(
         // Before `ListElements`: the filters it fuses with the list elements above
         // them keep their comparisons on dictionary columns rewritten here.
         .with_physical_optimizer_rule(Arc::new(DictionaryFilters))
+        .with_physical_optimizer_rule(Arc::new(NarrowPredicates))
         .with_physical_optimizer_rule(Arc::new(ListElements))
         .with_physical_optimizer_rule(Arc::new(EagerProbes))
         .with_physical_optimizer_rule(Arc::new(GuardRule::new(limits)))

@@ -16,11 +16,15 @@
 //!   access, outbound connections, exec sessions, forensic timeline);
 //! - [`dictionary_filter`]: filters comparing dictionary columns with text constants
 //!   answered from the rows' keys;
-//! - [`list_elements`]: `list[i]` taken by position, before the filter under it;
+//! - [`narrow_predicate`]: a filter's `AND`s and `OR`s given only the columns they
+//!   read;
+//! - [`list_elements`]: `list[i]` taken by position, with the filter under it, for the
+//!   kept rows only;
 //! - [`like_patterns`]: `LIKE` patterns that need a regular expression compiled once
 //!   per query;
 //! - [`aggregate_below_join`]: an aggregate over a join with a grouped side computed in
 //!   part below the join, on the other side;
+//! - [`eager_probe`]: a hash join's grouped probe side started beside its build side;
 //! - [`guard`]: read-only rules, and the timeout and row limit every plan runs under;
 //! - [`engine`]: the session every client shares ([`engine::Engine`]), built by
 //!   [`engine::build_context`] so benchmarks and tests get the same tables;
@@ -49,6 +53,7 @@ pub mod list_elements;
 pub mod local_files;
 pub mod loop_cache;
 pub mod metrics;
+pub mod narrow_predicate;
 pub mod pg;
 pub mod prune;
 pub mod scan_sample;

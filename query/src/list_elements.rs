@@ -18,6 +18,7 @@ use std::fmt;
 use std::hash::Hash;
 use std::sync::Arc;
 
+use crate::narrow_predicate::OwnColumns;
 use crate::prune::LannerOptions;
 use datafusion::arrow::array::{
     Array, ArrayRef, AsArray, BooleanBufferBuilder, GenericListArray, OffsetSizeTrait, RecordBatch,
@@ -346,12 +347,8 @@ impl ListElement {
 #[derive(Debug)]
 pub struct FilterElementsExec {
     input: Arc<dyn ExecutionPlan>,
+    /// An [`OwnColumns`].
     predicate: Arc<dyn PhysicalExpr>,
-    /// The input columns `predicate` reads, and `predicate` over them only: the
-    /// predicate is evaluated on those (an `AND` filters the batch it is given for its
-    /// right side, which must not copy the lists).
-    predicate_columns: Vec<usize>,
-    predicate_on_columns: Arc<dyn PhysicalExpr>,
     /// Over the input's columns: columns and list elements.
     exprs: Vec<ProjectionExpr>,
     schema: SchemaRef,
@@ -383,32 +380,15 @@ impl FilterElementsExec {
             input.pipeline_behavior(),
             input.boundedness(),
         );
-        let mut predicate_columns = vec![];
-        // The closure never fails.
-        let _ = predicate.apply(|x| {
-            if let Some(c) = x.downcast_ref::<Column>()
-                && !predicate_columns.contains(&c.index())
-            {
-                predicate_columns.push(c.index());
-            }
-            Ok(TreeNodeRecursion::Continue)
-        });
-        predicate_columns.sort_unstable();
-        let predicate_on_columns = Arc::clone(&predicate)
-            .transform_up(|x| match x.downcast_ref::<Column>() {
-                Some(c) => {
-                    let at = predicate_columns.partition_point(|i| *i < c.index());
-                    let column = Column::new(c.name(), at);
-                    Ok(Transformed::yes(Arc::new(column) as Arc<dyn PhysicalExpr>))
-                }
-                None => Ok(Transformed::no(x)),
-            })?
-            .data;
+        // Evaluated on the columns it reads only: an `AND` copies the batch it is
+        // given for its right side, and the lists must not be copied.
+        let predicate = match predicate.downcast_ref::<OwnColumns>() {
+            Some(_) => predicate,
+            None => Arc::new(OwnColumns::new(predicate, input_schema.fields().len())?),
+        };
         Ok(FilterElementsExec {
             input,
             predicate,
-            predicate_columns,
-            predicate_on_columns,
             exprs,
             schema,
             batch_size: batch_size.max(1),
@@ -423,7 +403,7 @@ impl Kept {
     fn filter(&self, batch: &RecordBatch) -> Result<Option<RecordBatch>> {
         let mask = self
             .predicate
-            .evaluate(&batch.project(&self.predicate_columns)?)?
+            .evaluate(batch)?
             .into_array(batch.num_rows())?;
         let mask = as_boolean_array(&mask)?;
         let mask = match mask.null_count() {
@@ -528,8 +508,7 @@ impl ExecutionPlan for FilterElementsExec {
     ) -> Result<SendableRecordBatchStream> {
         let state = Kept {
             input: self.input.execute(partition, context)?,
-            predicate: Arc::clone(&self.predicate_on_columns),
-            predicate_columns: self.predicate_columns.clone(),
+            predicate: Arc::clone(&self.predicate),
             exprs: self.exprs.clone(),
             schema: Arc::clone(&self.schema),
             coalescer: BatchCoalescer::new(Arc::clone(&self.schema), self.batch_size),
@@ -575,9 +554,7 @@ impl ExecutionPlan for FilterElementsExec {
 /// A [`FilterElementsExec`] partition's stream state.
 struct Kept {
     input: SendableRecordBatchStream,
-    /// Over `predicate_columns` of the input.
     predicate: Arc<dyn PhysicalExpr>,
-    predicate_columns: Vec<usize>,
     exprs: Vec<ProjectionExpr>,
     schema: SchemaRef,
     coalescer: BatchCoalescer,

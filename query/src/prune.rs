@@ -44,6 +44,9 @@ extensions_options! {
         /// Take `list[i]` by position, before a filter under it
         /// ([`crate::list_elements`]).
         pub list_elements: bool, default = true
+        /// Give a filter's predicate with an `AND` or `OR` only the columns it reads
+        /// ([`crate::narrow_predicate`]).
+        pub narrow_predicates: bool, default = true
         /// Compute `count(DISTINCT x)` beside plain counts by grouping on `x` first
         /// ([`crate::distinct_count`]).
         pub distinct_counts: bool, default = true
