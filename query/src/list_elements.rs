@@ -40,7 +40,9 @@ use datafusion::physical_expr::expressions::{Column, Literal};
 use datafusion::physical_expr::{EquivalenceProperties, Partitioning};
 use datafusion::physical_optimizer::PhysicalOptimizerRule;
 use datafusion::physical_plan::filter::FilterExec;
-use datafusion::physical_plan::metrics::{BaselineMetrics, ExecutionPlanMetricsSet, MetricsSet};
+use datafusion::physical_plan::metrics::{
+    BaselineMetrics, ExecutionPlanMetricsSet, MetricsSet, RecordOutput,
+};
 use datafusion::physical_plan::projection::{ProjectionExec, ProjectionExpr};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::{
@@ -518,7 +520,7 @@ impl ExecutionPlan for FilterElementsExec {
         let out = stream::try_unfold(state, |mut state| async move {
             loop {
                 if let Some(batch) = state.coalescer.next_completed_batch() {
-                    state.metrics.record_output(batch.num_rows());
+                    let batch = batch.record_output(&state.metrics);
                     return Ok(Some((batch, state)));
                 }
                 if state.done {
