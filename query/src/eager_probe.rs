@@ -22,7 +22,7 @@ use std::sync::Arc;
 
 use datafusion::common::config::ConfigOptions;
 use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
-use datafusion::error::{DataFusionError, Result};
+use datafusion::error::Result;
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::physical_expr::PhysicalExpr;
 use datafusion::physical_optimizer::PhysicalOptimizerRule;
@@ -37,6 +37,7 @@ use datafusion::physical_plan::{
 };
 use futures::StreamExt;
 
+use crate::one_input::only_input;
 use crate::prune::LannerOptions;
 
 /// Batches an [`EagerProbeExec`] partition buffers ahead of its consumer.
@@ -146,14 +147,10 @@ impl ExecutionPlan for EagerProbeExec {
 
     fn with_new_children(
         self: Arc<Self>,
-        mut children: Vec<Arc<dyn ExecutionPlan>>,
+        children: Vec<Arc<dyn ExecutionPlan>>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        if children.len() != 1 {
-            return Err(DataFusionError::Internal(
-                "EagerProbeExec takes exactly one input".into(),
-            ));
-        }
-        Ok(Arc::new(EagerProbeExec::new(children.swap_remove(0))))
+        let input = only_input(children, "EagerProbeExec")?;
+        Ok(Arc::new(EagerProbeExec::new(input)))
     }
 
     fn execute(

@@ -31,6 +31,8 @@ use datafusion::physical_plan::{DisplayAs, DisplayFormatType, ExecutionPlan, Pla
 use futures::{Stream, StreamExt};
 use std::future::Future as _;
 
+use crate::one_input::only_input;
+
 /// Limits every query runs under.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Limits {
@@ -179,17 +181,10 @@ impl ExecutionPlan for GuardExec {
 
     fn with_new_children(
         self: Arc<Self>,
-        mut children: Vec<Arc<dyn ExecutionPlan>>,
+        children: Vec<Arc<dyn ExecutionPlan>>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        if children.len() != 1 {
-            return Err(DataFusionError::Internal(
-                "GuardExec takes exactly one input".into(),
-            ));
-        }
-        Ok(Arc::new(GuardExec::new(
-            children.swap_remove(0),
-            self.limits,
-        )))
+        let input = only_input(children, "GuardExec")?;
+        Ok(Arc::new(GuardExec::new(input, self.limits)))
     }
 
     fn execute(

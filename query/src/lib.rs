@@ -54,6 +54,7 @@ pub mod local_files;
 pub mod loop_cache;
 pub mod metrics;
 pub mod narrow_predicate;
+mod one_input;
 pub mod pg;
 pub mod prune;
 pub mod scan_sample;

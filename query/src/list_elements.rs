@@ -18,8 +18,6 @@ use std::fmt;
 use std::hash::Hash;
 use std::sync::Arc;
 
-use crate::narrow_predicate::OwnColumns;
-use crate::prune::LannerOptions;
 use datafusion::arrow::array::{
     Array, ArrayRef, AsArray, BooleanBufferBuilder, GenericListArray, OffsetSizeTrait, RecordBatch,
     RecordBatchOptions, UInt64Array,
@@ -50,6 +48,10 @@ use datafusion::physical_plan::{
     PlanProperties,
 };
 use futures::{StreamExt, stream};
+
+use crate::narrow_predicate::OwnColumns;
+use crate::one_input::only_input;
+use crate::prune::LannerOptions;
 
 /// The rule (see the module docs).
 #[derive(Debug, Default)]
@@ -488,15 +490,11 @@ impl ExecutionPlan for FilterElementsExec {
 
     fn with_new_children(
         self: Arc<Self>,
-        mut children: Vec<Arc<dyn ExecutionPlan>>,
+        children: Vec<Arc<dyn ExecutionPlan>>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        if children.len() != 1 {
-            return Err(DataFusionError::Internal(
-                "FilterElementsExec takes exactly one input".into(),
-            ));
-        }
+        let input = only_input(children, "FilterElementsExec")?;
         Ok(Arc::new(FilterElementsExec::try_new(
-            children.swap_remove(0),
+            input,
             Arc::clone(&self.predicate),
             self.exprs.clone(),
             self.batch_size,

@@ -40,6 +40,7 @@ use datafusion::physical_plan::{
 };
 use futures::{StreamExt, stream};
 
+use crate::one_input::only_input;
 use crate::prune::LannerOptions;
 
 /// The rule (see the module docs).
@@ -237,14 +238,9 @@ impl ExecutionPlan for CacheExec {
 
     fn with_new_children(
         self: Arc<Self>,
-        mut children: Vec<Arc<dyn ExecutionPlan>>,
+        children: Vec<Arc<dyn ExecutionPlan>>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        if children.len() != 1 {
-            return Err(DataFusionError::Internal(
-                "CacheExec takes exactly one input".into(),
-            ));
-        }
-        let input = children.swap_remove(0);
+        let input = only_input(children, "CacheExec")?;
         let same_shape = input.output_partitioning().partition_count() == self.cache.len();
         if !same_shape {
             return Ok(Arc::new(CacheExec::new(input)));
