@@ -14,7 +14,9 @@
 //!
 //! Not applied when the probe input is not a grouping: reading a large probe side
 //! ahead would hold its rows in memory while the build side is read, and would lose
-//! what the join's dynamic filter prunes from it once the build side is known.
+//! what the join's dynamic filter prunes from it once the build side is known. The
+//! price where it applies: an inner join whose build side turns out empty, which would
+//! not have read its probe side at all, has read it.
 
 use std::any::Any;
 use std::fmt;
