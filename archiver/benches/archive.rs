@@ -34,8 +34,11 @@ fn main() {
     let file_rows = 1_000_000usize;
     let events: Vec<_> = Synth::new(42, "bench-node").take(n).collect();
     let json_bytes: usize = events.iter().map(|e| jsonl::to_line(e).len() + 1).sum();
-    let messages: Vec<Vec<u8>> = events.chunks(batch).map(codec::encode_batch).collect();
-    let wire_bytes: usize = messages.iter().map(Vec::len).sum();
+    let messages: Vec<bytes::Bytes> = events
+        .chunks(batch)
+        .map(|c| codec::encode_batch(c).into())
+        .collect();
+    let wire_bytes: usize = messages.iter().map(bytes::Bytes::len).sum();
     drop(events);
 
     let mut parquet_bytes = 0usize;
@@ -70,7 +73,7 @@ fn main() {
             .expect("decode");
         for p in d.partitions() {
             let (rows, first) = open.entry(p).or_insert_with(|| (FileRows::default(), seq));
-            d.append_to(p, rows);
+            d.append_to(p, rows).expect("append");
             if rows.rows() >= file_rows {
                 let first = *first;
                 if let Some((mut rows, _)) = open.remove(&p) {

@@ -5,8 +5,8 @@
 //!
 //! - `decode_only`: the wire codec alone (the floor of any conversion);
 //! - `per_message`: the former path: one record batch per message, concatenated;
-//! - `builders`: decoding every message into one set of long-lived builders
-//!   ([`lanner_contract::arrow_columns::EventColumns`]), one batch per file;
+//! - `builders`: every message's bytes appended into one set of long-lived columns
+//!   ([`lanner_contract::arrow_wire::WireColumns`]), one batch per file;
 //! - `parquet_encode`: sorting and encoding that batch (zstd, dictionaries, statistics,
 //!   page index, bloom filters);
 //! - `builders_and_parquet`: the two together, what one file costs.
@@ -29,12 +29,12 @@ static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 const EVENTS: usize = 50_000;
 const PER_MESSAGE: usize = 500;
 
-fn to_file(messages: &[Vec<u8>]) -> Vec<arrow_array::RecordBatch> {
+fn to_file(messages: &[bytes::Bytes]) -> Vec<arrow_array::RecordBatch> {
     let mut rows = FileRows::default();
     for m in messages {
         let d = Decoded::decode(Table::Events, "lanner.events.n", m, 0).unwrap();
         for p in d.partitions() {
-            d.append_to(p, &mut rows);
+            d.append_to(p, &mut rows).unwrap();
         }
     }
     rows.batches().unwrap()
@@ -43,9 +43,9 @@ fn to_file(messages: &[Vec<u8>]) -> Vec<arrow_array::RecordBatch> {
 fn bench(c: &mut Criterion) {
     lanner_contract::allocator::keep_freed_memory();
     let events: Vec<_> = Synth::new(42, "bench-node").take(EVENTS).collect();
-    let messages: Vec<Vec<u8>> = events
+    let messages: Vec<bytes::Bytes> = events
         .chunks(PER_MESSAGE)
-        .map(codec::encode_batch)
+        .map(|c| codec::encode_batch(c).into())
         .collect();
     let prov = Provenance {
         stream: "LANNER_EVENTS".into(),

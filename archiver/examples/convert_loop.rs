@@ -24,7 +24,10 @@ fn main() {
     let mode = args.get(1).map(String::as_str).unwrap_or("builders");
     let n: usize = args.get(2).and_then(|a| a.parse().ok()).unwrap_or(100_000);
     let events: Vec<_> = Synth::new(42, "bench-node").take(n).collect();
-    let messages: Vec<Vec<u8>> = events.chunks(500).map(codec::encode_batch).collect();
+    let messages: Vec<bytes::Bytes> = events
+        .chunks(500)
+        .map(|c| codec::encode_batch(c).into())
+        .collect();
     drop(events);
     let out = match mode {
         "setup" => 0,
@@ -48,7 +51,7 @@ fn main() {
                 let d =
                     Decoded::decode_with(Table::Events, "lanner.events.n", m, 0, &pool).unwrap();
                 for p in d.partitions() {
-                    d.append_to(p, &mut rows);
+                    d.append_to(p, &mut rows).unwrap();
                 }
             }
             let batches = rows.batches().unwrap();

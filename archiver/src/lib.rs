@@ -7,7 +7,8 @@
 //!   decodes into rows, and which columns get bloom filters;
 //! - [`alerts`]: the alerts table, from Falco's JSON output shape;
 //! - [`partition`]: hive partitions `dt=YYYY-MM-DD/hour=HH/`;
-//! - [`rows`]: a message's rows per partition, and an open file's Arrow builders;
+//! - [`rows`]: a message's rows per partition, and an open file's columns (appended
+//!   from the wire batches' bytes);
 //! - [`seqset`] and [`naming`]: the stream sequences a file holds and the object names
 //!   derived from them;
 //! - [`parquet_file`]: encoding a sorted, zstd-compressed Parquet file with statistics,

@@ -1,6 +1,6 @@
 //! The archiver's loop for one table: pull from a durable consumer (shared by every
 //! replica), decode, dead-letter what does not decode, append rows into the open file of
-//! their partition (long-lived Arrow builders, see [`crate::rows`]), roll files by rows,
+//! their partition (long-lived columns, see [`crate::rows`]), roll files by rows,
 //! bytes and age, write each file create-only, and ack a message only once every file
 //! holding its rows is durable.
 //!
@@ -333,21 +333,7 @@ impl Sink {
             &self.pool,
         ) {
             Ok(d) => d,
-            Err(reason) => {
-                tracing::warn!(subject = %msg.subject, seq, %reason, "undecodable message sent to the DLQ");
-                dead_letter(
-                    &self.js,
-                    STAGE,
-                    msg.subject.as_str(),
-                    seq,
-                    msg.payload.clone(),
-                    &reason,
-                )
-                .await?;
-                SinkStats::add(&self.stats.dead_lettered, 1);
-                self.ack(&msg).await;
-                return Ok(());
-            }
+            Err(reason) => return self.dead_letter(msg, seq, &reason).await,
         };
         // Every delivery is checked against the archive, the first one too: JetStream's
         // delivery count is no proof that a message was never handed out before (a
@@ -379,6 +365,20 @@ impl Sink {
             self.ack(&msg).await;
             return Ok(());
         }
+        // A batch found damaged while its rows go in appends nothing and is
+        // dead-lettered. Only a batch of one partition is appended before it is decoded
+        // whole, so no other partition has taken rows of it.
+        for &p in &parts {
+            let rows = self.last_file_rows.min(MAX_PRESIZED_ROWS);
+            let f = self.open.entry(p).or_insert_with(|| OpenFile::new(rows));
+            if let Err(reason) = decoded.append_to(p, &mut f.rows) {
+                if f.seqs.is_empty() {
+                    self.open.remove(&p);
+                }
+                return self.dead_letter(msg, seq, &reason).await;
+            }
+            f.seqs.push(seq);
+        }
         self.held.insert(
             seq,
             HeldMessage {
@@ -387,12 +387,28 @@ impl Sink {
             },
         );
         SinkStats::add(&self.stats.held, 1);
-        for p in parts {
-            let rows = self.last_file_rows.min(MAX_PRESIZED_ROWS);
-            let f = self.open.entry(p).or_insert_with(|| OpenFile::new(rows));
-            decoded.append_to(p, &mut f.rows);
-            f.seqs.push(seq);
-        }
+        Ok(())
+    }
+
+    /// Sends an undecodable message to the DLQ with `reason`, then acks it.
+    async fn dead_letter(
+        &mut self,
+        msg: jetstream::Message,
+        seq: u64,
+        reason: &str,
+    ) -> anyhow::Result<()> {
+        tracing::warn!(subject = %msg.subject, seq, %reason, "undecodable message sent to the DLQ");
+        dead_letter(
+            &self.js,
+            STAGE,
+            msg.subject.as_str(),
+            seq,
+            msg.payload.clone(),
+            reason,
+        )
+        .await?;
+        SinkStats::add(&self.stats.dead_lettered, 1);
+        self.ack(&msg).await;
         Ok(())
     }
 

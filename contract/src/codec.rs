@@ -165,6 +165,9 @@ enum Tables {
     Check,
     /// Steps over them by their lengths.
     Skip,
+    /// Leaves them to the caller, with the event count after them.
+    #[cfg(feature = "arrow")]
+    Leave,
 }
 
 fn open_batch(bytes: &[u8], tables: Tables) -> Result<(Reader<'_>, Vec<Kind>, usize), CodecError> {
@@ -204,9 +207,57 @@ fn open_batch(bytes: &[u8], tables: Tables) -> Result<(Reader<'_>, Vec<Kind>, us
         Tables::Read => r.read_tables()?,
         Tables::Check => r.check_tables()?,
         Tables::Skip => r.skip_tables()?,
+        #[cfg(feature = "arrow")]
+        Tables::Leave => return Ok((r, kinds, 0)),
     }
     let event_count = r.count(field_count.div_ceil(8).max(1))?;
     Ok((r, kinds, event_count))
+}
+
+/// Opens a batch for [`crate::arrow_wire`]: its header checked, its tables read into
+/// `tables` as places in `bytes`. Returns the reader at the first event, whether the
+/// writer's field list is this crate's, and the number of events.
+#[cfg(feature = "arrow")]
+pub(crate) fn open_raw<'a>(
+    bytes: &'a [u8],
+    tables: &mut crate::wire::RawTables,
+) -> Result<(Reader<'a>, bool, usize), CodecError> {
+    let (mut r, kinds, _) = open_batch(bytes, Tables::Leave)?;
+    r.read_raw_tables(tables)?;
+    let event_count = r.count(kinds.len().div_ceil(8).max(1))?;
+    Ok((r, kinds.len() == STORED_FIELDS.len(), event_count))
+}
+
+/// The time of each event of a batch (`evt.time`, `None` where unset), read without
+/// decoding the events: the header is checked, the tables are stepped over by their
+/// lengths and each event by its length, so damage elsewhere goes unnoticed here (a
+/// full decoding finds it). `Ok(false)` when the batch's events carry no lengths or
+/// its writer had another field list: decode it instead.
+pub fn event_times(bytes: &[u8], times: &mut Vec<Option<i64>>) -> Result<bool, CodecError> {
+    const ID: usize = crate::model::StoredField::evt_id as usize;
+    const TIME: usize = crate::model::StoredField::evt_time as usize;
+    const _: () = assert!(ID == 0 && TIME == 1, "evt.id and evt.time come first");
+    times.clear();
+    let (mut r, kinds, event_count) = open_batch(bytes, Tables::Skip)?;
+    if !r.event_lengths || kinds.len() != STORED_FIELDS.len() {
+        return Ok(false);
+    }
+    times.reserve(event_count);
+    for _ in 0..event_count {
+        let end = r.event_start()?.unwrap_or(0);
+        let presence = r.presence(kinds.len())?;
+        let first = presence.first().copied().unwrap_or(0);
+        if first & 1 != 0 {
+            r.varint()?;
+        }
+        times.push(if first & 2 != 0 {
+            Some(<crate::value::Timestamp as crate::wire::Wire>::decode(&mut r)?.0)
+        } else {
+            None
+        });
+        r.skip_to(end);
+    }
+    Ok(true)
 }
 
 /// Checks that a batch decodes, without building its events (no per-event allocation,

@@ -36,6 +36,8 @@ mod wire;
 pub mod arrow;
 #[cfg(feature = "arrow")]
 pub mod arrow_columns;
+#[cfg(feature = "arrow")]
+pub mod arrow_wire;
 
 pub use field::{Field, FieldArg, FieldError, FieldRef, TextField};
 pub use model::{Event, STORED_FIELDS, StoredField};

@@ -500,6 +500,63 @@ macro_rules! event_fields {
             }
         }
 
+        /// The stored fields' columns appended straight from wire batches (see
+        /// [`crate::arrow_wire`]).
+        #[cfg(feature = "arrow")]
+        pub(crate) struct WireStored {
+            $( pub(crate) $ident: <$ty as crate::arrow_wire::WireColumn>::Column, )*
+        }
+
+        #[cfg(feature = "arrow")]
+        impl WireStored {
+            pub(crate) fn new(rows: usize) -> Self {
+                use crate::arrow_wire::WireColumn;
+                WireStored { $( $ident: <$ty as WireColumn>::column(stringify!($ident), rows), )* }
+            }
+
+            /// Appends one event of a batch written with this crate's field list: each
+            /// field's bit is a constant, each present value read into its column.
+            #[inline(always)]
+            pub(crate) fn append_event(
+                &mut self,
+                r: &mut crate::wire::Reader<'_>,
+                cx: &mut crate::arrow_wire::Cx<'_>,
+            ) -> Result<(), crate::codec::CodecError> {
+                use crate::arrow_wire::WireColumn;
+                let presence: &[u8; PRESENCE_BYTES] = r.presence_array()?;
+                let mut bit = 0usize;
+                $(
+                    if presence[bit / 8] & (1 << (bit % 8)) != 0 {
+                        <$ty as WireColumn>::append(&mut self.$ident, r, cx)
+                            .map_err(|e| e.in_field($name))?;
+                    } else {
+                        <$ty as WireColumn>::append_null(&mut self.$ident);
+                    }
+                    bit += 1;
+                )*
+                let _ = bit;
+                Ok(())
+            }
+
+            pub(crate) fn truncate(&mut self, rows: usize) {
+                use crate::arrow_wire::WireColumn;
+                $( <$ty as WireColumn>::truncate(&mut self.$ident, rows); )*
+            }
+
+            pub(crate) fn bytes(&self) -> usize {
+                use crate::arrow_wire::WireColumn;
+                0 $( + <$ty as WireColumn>::bytes(&self.$ident) )*
+            }
+
+            pub(crate) fn finish(
+                &mut self,
+                f: &crate::arrow_wire::Finish,
+            ) -> Result<Vec<arrow_array::ArrayRef>, arrow_schema::ArrowError> {
+                use crate::arrow_wire::WireColumn;
+                Ok(vec![ $( <$ty as WireColumn>::finish(&mut self.$ident, stringify!($ident), f)?, )* ])
+            }
+        }
+
         #[cfg(feature = "arrow")]
         impl Event {
             /// Events from the stored fields' columns of `batch` (see

@@ -995,6 +995,21 @@ impl AsValue for Labels {
 
 #[cfg(test)]
 mod tests {
+    #[cfg(feature = "arrow")]
+    #[test]
+    fn map_entries_are_sorted_by_key_keeping_the_last_of_a_key() {
+        // Texts "b", "a", "c", "x" at bytes 0..4.
+        let bytes = b"bacx";
+        let strings = [(0, 1), (1, 2), (2, 3), (3, 4)];
+        let mut items = vec![(9, 9), (0, 3), (1, 2), (0, 1)];
+        super::sort_map_entries(bytes, &strings, &mut items, 1);
+        assert_eq!(items, vec![(9, 9), (1, 2), (0, 1)]);
+        // Sorted entries stay as they are.
+        let mut sorted = vec![(1, 0), (0, 2), (2, 3)];
+        super::sort_map_entries(bytes, &strings, &mut sorted, 0);
+        assert_eq!(sorted, vec![(1, 0), (0, 2), (2, 3)]);
+    }
+
     use super::*;
 
     #[test]
@@ -1069,4 +1084,153 @@ mod tests {
         let bytes = [0xffu8; 11];
         assert!(Reader::new(&bytes).varint().is_err());
     }
+}
+
+/// A batch's shared-value tables as places in its bytes: nothing is copied or counted,
+/// for readers that move values into columns of their own ([`crate::arrow_wire`]).
+/// Read and checked by [`Reader::read_raw_tables`] as [`Reader::read_tables`] checks
+/// them; each map's entries are sorted by key with one entry per key, as decoding into
+/// a `BTreeMap` leaves them.
+#[cfg(feature = "arrow")]
+#[derive(Default)]
+pub(crate) struct RawTables {
+    /// Each text's start and end in the batch.
+    pub(crate) strings: Vec<(u32, u32)>,
+    /// Each text list's range of `list_items`.
+    pub(crate) lists: Vec<(u32, u32)>,
+    /// The texts of all lists, as indices into `strings`.
+    pub(crate) list_items: Vec<u32>,
+    /// Each number list's range of `pid_items`.
+    pub(crate) pids: Vec<(u32, u32)>,
+    /// The numbers of all number lists.
+    pub(crate) pid_items: Vec<u64>,
+    /// Each map's range of `map_items`.
+    pub(crate) maps: Vec<(u32, u32)>,
+    /// The entries of all maps: key and value, as indices into `strings`.
+    pub(crate) map_items: Vec<(u32, u32)>,
+}
+
+#[cfg(feature = "arrow")]
+impl RawTables {
+    fn clear(&mut self) {
+        self.strings.clear();
+        self.lists.clear();
+        self.list_items.clear();
+        self.pids.clear();
+        self.pid_items.clear();
+        self.maps.clear();
+        self.map_items.clear();
+    }
+}
+
+#[cfg(feature = "arrow")]
+impl<'a> Reader<'a> {
+    /// The batch's bytes.
+    pub(crate) fn bytes(&self) -> &'a [u8] {
+        self.buf
+    }
+
+    /// Reads the four shared-value tables into `t` (emptied first) as places in the
+    /// batch, checked as [`Reader::read_tables`] checks them.
+    pub(crate) fn read_raw_tables(&mut self, t: &mut RawTables) -> Result<(), CodecError> {
+        t.clear();
+        let n = self.count(1)?;
+        t.strings.reserve(n);
+        for _ in 0..n {
+            let s = self.str()?;
+            let end = self.pos as u32;
+            t.strings.push((end - s.len() as u32, end));
+        }
+        let strings = t.strings.len();
+        let n = self.count(1)?;
+        t.lists.reserve(n);
+        for _ in 0..n {
+            let len = self.count(1)?;
+            let start = t.list_items.len() as u32;
+            for _ in 0..len {
+                let i = self.index(strings, "text index out of range")?;
+                t.list_items.push(i as u32);
+            }
+            t.lists.push((start, t.list_items.len() as u32));
+        }
+        let n = self.count(1)?;
+        t.pids.reserve(n);
+        for _ in 0..n {
+            let len = self.count(1)?;
+            let start = t.pid_items.len() as u32;
+            for _ in 0..len {
+                let v = self.varint()?;
+                t.pid_items.push(v);
+            }
+            t.pids.push((start, t.pid_items.len() as u32));
+        }
+        let n = self.count(1)?;
+        t.maps.reserve(n);
+        for _ in 0..n {
+            let len = self.count(2)?;
+            let start = t.map_items.len();
+            for _ in 0..len {
+                let k = self.index(strings, "text index out of range")?;
+                let v = self.index(strings, "text index out of range")?;
+                t.map_items.push((k as u32, v as u32));
+            }
+            sort_map_entries(self.buf, &t.strings, &mut t.map_items, start);
+            t.maps.push((start as u32, t.map_items.len() as u32));
+        }
+        self.lens = TableLens {
+            strings,
+            lists: t.lists.len(),
+            pids: t.pids.len(),
+            maps: t.maps.len(),
+        };
+        Ok(())
+    }
+
+    /// The table index of the next text list value (checked).
+    #[inline]
+    pub(crate) fn list_index(&mut self) -> Result<usize, CodecError> {
+        self.index(self.lens.lists, "list index out of range")
+    }
+
+    /// The table index of the next number list value (checked).
+    #[inline]
+    pub(crate) fn pid_list_index(&mut self) -> Result<usize, CodecError> {
+        self.index(self.lens.pids, "number list index out of range")
+    }
+
+    /// The table index of the next map value (checked).
+    #[inline]
+    pub(crate) fn map_index(&mut self) -> Result<usize, CodecError> {
+        self.index(self.lens.maps, "map index out of range")
+    }
+}
+
+/// Sorts the entries of one map (`items[start..]`) by their keys' text and keeps the
+/// last entry of a repeated key, as inserting them into a `BTreeMap` in order does.
+/// Maps lanner writes are sorted already: one pass finds that out.
+#[cfg(feature = "arrow")]
+fn sort_map_entries(
+    bytes: &[u8],
+    strings: &[(u32, u32)],
+    items: &mut Vec<(u32, u32)>,
+    start: usize,
+) {
+    let text = |i: u32| -> &[u8] {
+        strings
+            .get(i as usize)
+            .and_then(|&(s, e)| bytes.get(s as usize..e as usize))
+            .unwrap_or_default()
+    };
+    let Some(entries) = items.get(start..) else {
+        return;
+    };
+    if entries.windows(2).all(|w| text(w[0].0) < text(w[1].0)) {
+        return;
+    }
+    let mut entries: Vec<(usize, (u32, u32))> = entries.iter().copied().enumerate().collect();
+    // By key, the later of equal keys first: the first of each key is kept.
+    entries.sort_by(|a, b| text(a.1.0).cmp(text(b.1.0)).then(b.0.cmp(&a.0)));
+    entries.dedup_by(|later, first| text(later.1.0) == text(first.1.0));
+    items.truncate(start);
+    items.extend(entries.into_iter().map(|(_, e)| e));
 }
